@@ -1,0 +1,248 @@
+//! `natsapi bench`: drives `promises.create` (unique ids) and `promises.read` over NATS at a fixed
+//! concurrency and prints ops/s and p50/p99 beside a trivial echo responder measured in the same
+//! run on the same nats-server. The server and the echo responder run as child processes, so the
+//! resident memory of `natsapi serve` is measured too.
+
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use natsapi_testkit::NatsServer;
+
+/// Options of `natsapi bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// NATS server URL; when absent a nats-server is started on a free port.
+    #[arg(long)]
+    server: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Measured requests per run (also the number of promises created).
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Unmeasured requests before each run.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: usize,
+    /// Store of the server under test: memory or sqlite.
+    #[arg(long, default_value = "sqlite")]
+    store: String,
+    /// SQLite durability: full (fsync per group commit) or normal.
+    #[arg(long, default_value = "full")]
+    sqlite_synchronous: String,
+}
+
+const ECHO_SUBJECT: &str = "natsapi.bench.echo";
+const API_SUBJECT: &str = "natsapi.bench.api";
+
+/// A child process killed when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Latency and throughput of one run.
+struct RunStats {
+    ops_per_sec: f64,
+    p50_us: u64,
+    p99_us: u64,
+    errors: usize,
+}
+
+fn spawn_self(args: &[&str]) -> anyhow::Result<ChildGuard> {
+    let exe = std::env::current_exe().context("cannot find the natsapi executable")?;
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .with_context(|| format!("cannot start natsapi {}", args.join(" ")))?;
+    Ok(ChildGuard(child))
+}
+
+/// Resident memory of a process in MiB, from /proc (Linux).
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn create_request(run: &str, i: usize) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"operation":"promises.create","payload":{{"id":"bench-{run}-{i}","timeout":3600000,"param":{{"headers":{{}},"data":"eyJhcmdzIjpbMSwyLDNdfQ=="}},"tags":{{"bench":"true"}}}}}}"#
+    ))
+}
+
+fn read_request(run: &str, i: usize) -> Bytes {
+    Bytes::from(format!(r#"{{"operation":"promises.read","payload":{{"id":"bench-{run}-{i}"}}}}"#))
+}
+
+/// Sends `total` requests, `concurrency` at a time, and records each round trip.
+async fn drive(
+    client: &async_nats::Client,
+    subject: &'static str,
+    total: usize,
+    concurrency: usize,
+    make: impl Fn(usize) -> Bytes,
+    expect_success: bool,
+) -> anyhow::Result<RunStats> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut inflight = FuturesUnordered::new();
+    let mut next = 0;
+    let mut errors = 0;
+    let started = Instant::now();
+    while next < total || !inflight.is_empty() {
+        while next < total && inflight.len() < concurrency {
+            let payload = make(next);
+            let client = client.clone();
+            inflight.push(async move {
+                let sent = Instant::now();
+                let reply = client.request(subject, payload).await;
+                (sent.elapsed(), reply)
+            });
+            next += 1;
+        }
+        if let Some((elapsed, reply)) = inflight.next().await {
+            histogram.saturating_record(elapsed.as_micros() as u64);
+            match reply {
+                Ok(m) if !expect_success || m.payload.starts_with(b"{\"success\":true") => {}
+                _ => errors += 1,
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RunStats {
+        ops_per_sec: total as f64 / seconds,
+        p50_us: histogram.value_at_quantile(0.50),
+        p99_us: histogram.value_at_quantile(0.99),
+        errors,
+    })
+}
+
+async fn wait_ready(client: &async_nats::Client, subject: &'static str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let probe = Bytes::from_static(br#"{"operation":"promises.read","payload":{"id":"probe"}}"#);
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(500),
+            client.request(subject, probe.clone()),
+        )
+        .await;
+        if let Ok(Ok(_)) = attempt {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("nothing answered on {subject} within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn print_row(name: &str, stats: &RunStats, baseline: &RunStats) {
+    println!(
+        "{name:<18} {:>10.0} {:>10} {:>10} {:>8.0}% {:>8.2}x {:>7}",
+        stats.ops_per_sec,
+        stats.p50_us,
+        stats.p99_us,
+        100.0 * stats.ops_per_sec / baseline.ops_per_sec,
+        stats.p99_us as f64 / baseline.p99_us.max(1) as f64,
+        stats.errors,
+    );
+}
+
+/// Runs the benchmark and prints the table.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if !matches!(args.store.as_str(), "memory" | "sqlite") {
+        bail!("--store must be memory or sqlite, got {:?}", args.store);
+    }
+    let (_nats, url) = match &args.server {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server = NatsServer::start().context("cannot start a nats-server for the bench")?;
+            let url = server.url();
+            (Some(server), url)
+        }
+    };
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let _echo = spawn_self(&["echo", "--server", &url, "--subject", ECHO_SUBJECT])?;
+    let server = spawn_self(&[
+        "serve",
+        "--api-nats-addr",
+        &url,
+        "--api-nats-subject",
+        API_SUBJECT,
+        "--api-http-enable=false",
+        "--store",
+        &args.store,
+        "--store-sqlite-path",
+        path_str(&db)?,
+        "--store-sqlite-synchronous",
+        &args.sqlite_synchronous,
+        "--log-level",
+        "warn",
+    ])?;
+    let server_pid = server.0.id();
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let client = async_nats::ConnectOptions::new()
+            .request_timeout(Some(Duration::from_secs(30)))
+            .connect(&url)
+            .await
+            .with_context(|| format!("cannot connect to {url}"))?;
+        wait_ready(&client, ECHO_SUBJECT).await?;
+        wait_ready(&client, API_SUBJECT).await?;
+        let idle_rss = rss_mib(server_pid);
+        let (n, c) = (args.requests, args.concurrency);
+
+        drive(&client, ECHO_SUBJECT, args.warmup, c, |i| create_request("warm", i), false).await?;
+        let echo = drive(&client, ECHO_SUBJECT, n, c, |i| create_request("echo", i), false).await?;
+
+        drive(&client, API_SUBJECT, args.warmup, c, |i| create_request("warm", i), true).await?;
+        let create = drive(&client, API_SUBJECT, n, c, |i| create_request("run", i), true).await?;
+        let loaded_rss = rss_mib(server_pid);
+
+        drive(&client, API_SUBJECT, args.warmup, c, |i| read_request("warm", i), true).await?;
+        let read = drive(&client, API_SUBJECT, n, c, |i| read_request("run", i), true).await?;
+
+        println!(
+            "natsapi bench: {n} requests per run, {c} in flight, store {} (synchronous={}), NATS at {url}",
+            args.store, args.sqlite_synchronous
+        );
+        println!(
+            "{:<18} {:>10} {:>10} {:>10} {:>9} {:>9} {:>7}",
+            "run", "ops/s", "p50 µs", "p99 µs", "of echo", "p99/echo", "errors"
+        );
+        print_row("echo (baseline)", &echo, &echo);
+        print_row("promises.create", &create, &echo);
+        print_row("promises.read", &read, &echo);
+        let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
+        println!(
+            "natsapi serve RSS: idle {}; with {} promises stored {}",
+            mib(idle_rss),
+            n + args.warmup,
+            mib(loaded_rss)
+        );
+        if create.errors + read.errors > 0 {
+            bail!("{} requests failed", create.errors + read.errors);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str().context("temporary path is not UTF-8")
+}

@@ -1,0 +1,37 @@
+//! `natsapi echo` (hidden): answers every request with its own payload. The benchmark's baseline:
+//! the cheapest possible NATS responder, measured on the same server in the same run.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use futures::StreamExt;
+
+/// Options of the echo responder.
+#[derive(Debug, clap::Args)]
+pub struct EchoArgs {
+    /// NATS server URL.
+    #[arg(long, default_value = "nats://localhost:4222")]
+    server: String,
+    /// Subject to answer on.
+    #[arg(long, default_value = "natsapi.echo")]
+    subject: String,
+}
+
+/// Runs the responder until the process is stopped.
+pub fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async move {
+        let client = async_nats::connect(&args.server)
+            .await
+            .with_context(|| format!("cannot connect to NATS at {}", args.server))?;
+        let mut requests =
+            client.queue_subscribe(args.subject.clone(), "natsapi-echo".into()).await?;
+        client.flush().await?;
+        eprintln!("echo responder ready on {}", args.subject);
+        while let Some(message) = requests.next().await {
+            if let Some(reply) = message.reply {
+                client.publish(reply, message.payload).await?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,52 @@
+//! The `natsapi` binary: `serve` and `dev` run the server, `req` sends one request, `bench`
+//! measures throughput against a NATS echo baseline.
+
+mod commands;
+mod logging;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Durable promises over NATS request-reply, with the semantics of the Resonate v0.7 server.
+#[derive(Debug, Parser)]
+#[command(name = "natsapi", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (SQLite store at natsapi.db by default).
+    Serve(natsapi_config::ServerArgs),
+    /// Run the server for development: in-memory store, and a nats-server child when nothing
+    /// answers at the NATS address.
+    Dev(commands::dev::DevArgs),
+    /// Send one request to a natsapi server and print the reply.
+    Req(commands::req::ReqArgs),
+    /// Measure promises.create and promises.read against a NATS echo responder.
+    Bench(commands::bench::BenchArgs),
+    /// A trivial NATS echo responder (the benchmark's baseline).
+    #[command(hide = true)]
+    Echo(commands::echo::EchoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Dev(args) => commands::dev::run(args),
+        Command::Req(args) => commands::req::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Echo(args) => commands::echo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("natsapi: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Acknowledged writes survive `kill -9` of `natsapi serve` with the SQLite store.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use natsapi_client::Client;
+use serde_json::json;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(url: &str, db: &str) -> Killed {
+    let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
+        .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
+        .args(["--store", "sqlite", "--store-sqlite-path", db])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+async fn wait_ready(client: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.call("promises.read", json!({"id":"probe"})).await.is_err() {
+        assert!(Instant::now() < deadline, "natsapi serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_creates_survive_kill_9() {
+    let nats = natsapi_testkit::NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("natsapi.db");
+    let db = db.to_str().unwrap();
+    let client = Client::connect(&nats.url(), "resonate.server")
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(5));
+
+    let mut server = serve(&nats.url(), db);
+    wait_ready(&client).await;
+    let total = 500;
+    let creates = (0..total).map(|i| {
+        let client = client.clone();
+        async move {
+            let payload = json!({"id": format!("durable-{i}"), "timeout": 3_600_000,
+                                 "param": {"data": "aGVsbG8="}});
+            client.call("promises.create", payload).await
+        }
+    });
+    let replies = futures::future::join_all(creates).await;
+    for reply in &replies {
+        assert_eq!(reply.as_ref().unwrap().status, Some(201));
+    }
+    server.0.kill().unwrap(); // SIGKILL: no graceful shutdown, no checkpoint
+    server.0.wait().unwrap();
+
+    let _restarted = serve(&nats.url(), db);
+    wait_ready(&client).await;
+    for i in 0..total {
+        let reply = client.call("promises.read", json!({"id": format!("durable-{i}")})).await;
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, Some(200), "durable-{i} lost: {reply:?}");
+        assert_eq!(reply.response.unwrap()["param"]["data"], "aGVsbG8=");
+    }
+}

@@ -1,0 +1,233 @@
+//! The YAML configuration file: its shape, and errors that name the file, the
+//! line and the dotted key path.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::MessageFormatter as _;
+
+use crate::{ConfigError, LogFormat, StoreKind, Synchronous, WorkerThreads, parse};
+
+/// The whole file. Every key is optional; `deny_unknown_fields` turns a
+/// misspelt key into an error instead of a silently ignored setting.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub api: Option<FileApi>,
+    pub store: Option<FileStore>,
+    pub log: Option<FileLog>,
+    pub runtime: Option<FileRuntime>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileApi {
+    pub subsystems: Option<FileSubsystems>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSubsystems {
+    pub nats: Option<FileNats>,
+    pub http: Option<FileHttp>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct FileNats {
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "nats_addr")]
+    pub addr: Option<String>,
+    #[serde(default, deserialize_with = "subject")]
+    pub subject: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "byte_size")]
+    pub max_payload: Option<usize>,
+    #[serde(default, deserialize_with = "positive")]
+    pub max_inflight: Option<usize>,
+    #[serde(default, deserialize_with = "queue_group")]
+    pub queue_group: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileHttp {
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "http_addr")]
+    pub addr: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileStore {
+    #[serde(default, deserialize_with = "value_enum")]
+    pub kind: Option<StoreKind>,
+    pub sqlite: Option<FileSqlite>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSqlite {
+    #[serde(default, deserialize_with = "path")]
+    pub path: Option<PathBuf>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub synchronous: Option<Synchronous>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileLog {
+    #[serde(default, deserialize_with = "log_level")]
+    pub level: Option<String>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub format: Option<LogFormat>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct FileRuntime {
+    #[serde(default, deserialize_with = "worker_threads")]
+    pub worker_threads: Option<WorkerThreads>,
+}
+
+/// Reads an optional scalar as text and hands it to `parse`. Scalars are read
+/// as strings (serde-saphyr is type-driven, so `4222` reads as "4222"), which
+/// gives every key the same syntax as its flag.
+fn with<'de, D, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => parse(&s).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn nats_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    with(d, parse::nats_addr)
+}
+fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    with(d, parse::subject)
+}
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    with(d, parse::duration)
+}
+fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    with(d, parse::byte_size)
+}
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    with(d, parse::positive)
+}
+fn queue_group<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    with(d, parse::queue_group)
+}
+fn http_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    with(d, parse::http_addr)
+}
+fn path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    with(d, parse::path)
+}
+fn log_level<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    with(d, parse::log_level)
+}
+fn worker_threads<'de, D: Deserializer<'de>>(d: D) -> Result<Option<WorkerThreads>, D::Error> {
+    with(d, parse::worker_threads)
+}
+
+/// Reads one of a [`clap::ValueEnum`]'s names, case-insensitively, so the file
+/// accepts exactly what the flag accepts.
+fn value_enum<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: clap::ValueEnum,
+{
+    with(d, |s| {
+        T::from_str(s.trim(), true).map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            format!("{s:?} is not one of {}", names.join(", "))
+        })
+    })
+}
+
+/// Parses the text of the file named `file`.
+pub(crate) fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    let mut path: Option<String> = None;
+    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+        let mut track = serde_path_to_error::Track::new();
+        let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+        match Option::<FileConfig>::deserialize(tracked) {
+            Ok(v) => Ok(v.unwrap_or_default()),
+            Err(e) => {
+                path = Some(track.path().to_string());
+                Err(e)
+            }
+        }
+    });
+    result.map_err(|e| file_error(file, path.as_deref(), &e))
+}
+
+/// Turns a serde-saphyr error, plus the key path serde_path_to_error tracked,
+/// into a [`ConfigError`].
+fn file_error(file: &Path, path: Option<&str>, err: &serde_saphyr::Error) -> ConfigError {
+    let file = file.to_owned();
+    let (line, column) = match err.location() {
+        Some(loc) if loc.line() > 0 => (Some(loc.line()), Some(loc.column())),
+        _ => (None, None),
+    };
+    // serde_path_to_error renders the root as "."; `path` is None when the
+    // error happened outside deserialization (e.g. a syntax error found later).
+    let key = path.filter(|p| !p.is_empty() && *p != ".").map(str::to_owned);
+    let inner = err.without_snippet();
+    if let serde_saphyr::Error::SerdeUnknownField { field, expected, .. } = inner {
+        // serde_path_to_error's path already ends with the unknown key;
+        // append it only if some version stops at the enclosing mapping.
+        let key = match key {
+            Some(path) if path == *field || path.ends_with(&format!(".{field}")) => path,
+            Some(parent) => format!("{parent}.{field}"),
+            None => field.clone(),
+        };
+        return ConfigError::UnknownKey {
+            file,
+            key: sanitize(&key),
+            line,
+            column,
+            expected: expected.iter().map(|s| (*s).to_owned()).collect(),
+        };
+    }
+    // serde_path_to_error writes "?" for a key it could not capture.
+    let key = key.map(|k| k.trim_end_matches(".?").to_owned()).filter(|k| k != "?");
+    if let serde_saphyr::Error::DuplicateMappingKey { key: dup, .. } = inner {
+        let dup = dup.as_deref().unwrap_or("?");
+        let full = match key {
+            Some(parent) if !parent.ends_with(&format!(".{dup}")) && parent != dup => {
+                format!("{parent}.{dup}")
+            }
+            Some(path) => path,
+            None => dup.to_owned(),
+        };
+        return ConfigError::Syntax {
+            file,
+            line,
+            column,
+            message: sanitize(&format!("duplicate key \"{full}\"")),
+        };
+    }
+    let message = sanitize(&serde_saphyr::DefaultMessageFormatter.format_message(inner));
+    match key {
+        Some(key) => ConfigError::FileValue { file, key: sanitize(&key), line, column, message },
+        None => ConfigError::Syntax { file, line, column, message },
+    }
+}
+
+/// Keeps control characters from the file out of terminal output.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| if c.is_control() { c.escape_debug().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
+}

@@ -1,0 +1,157 @@
+//! `NATSAPI_*` environment variables, tested in a child process: the
+//! workspace forbids `unsafe`, so this process cannot set variables itself.
+//! The test re-runs its own test binary with a controlled environment and a
+//! marker variable; the child run does the checks.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use clap::Parser;
+use natsapi_config::{LogFormat, Mode, ServerArgs, Settings, StoreKind, WorkerThreads, load};
+
+/// Parser as the binary builds it.
+#[derive(Parser, Debug)]
+#[command(name = "natsapi")]
+struct Cli {
+    #[command(flatten)]
+    args: ServerArgs,
+}
+
+const CHILD: &str = "NATSAPI_CONFIG_TEST_CHILD";
+
+/// Runs the named test of this binary in a child process whose `NATSAPI_*`
+/// variables are exactly `vars` (plus the marker), and asserts it passed.
+fn run_child(test: &str, vars: &[(&str, &str)]) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"]);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("NATSAPI_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env(CHILD, "1").envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {test} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+#[test]
+fn env_beats_file_and_flag_beats_env() {
+    if !in_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("natsapi.yaml");
+        std::fs::write(
+            &file,
+            "api:\n  subsystems:\n    nats:\n      subject: from.file\n      timeout: 7s\n      maxInflight: 5\n\
+             store:\n  kind: memory\nruntime:\n  workerThreads: 3\n",
+        )
+        .unwrap();
+        run_child(
+            "env_beats_file_and_flag_beats_env",
+            &[
+                ("NATSAPI_CONFIG", file.to_str().unwrap()),
+                ("NATSAPI_API_NATS_SUBJECT", "from.env"),
+                ("NATSAPI_API_NATS_TIMEOUT", "3s"),
+                ("NATSAPI_API_NATS_ENABLE", "false"),
+                ("NATSAPI_API_HTTP_ENABLE", "false"),
+                ("NATSAPI_API_NATS_MAX_PAYLOAD", "2MiB"),
+                ("NATSAPI_STORE", "sqlite"),
+                ("NATSAPI_LOG_FORMAT", "json"),
+                ("NATSAPI_WORKER_THREADS", "1"),
+            ],
+        );
+        return;
+    }
+    // Environment only: the file named by NATSAPI_CONFIG is read, and the
+    // variables override it.
+    let cli = Cli::try_parse_from(["natsapi"]).unwrap();
+    assert!(cli.args.config.is_some());
+    let s = load(Mode::Dev, &cli.args).unwrap();
+    assert_eq!(s.api.nats.subject, "from.env", "env beats file");
+    assert_eq!(s.api.nats.timeout, Duration::from_secs(3), "env beats file");
+    assert_eq!(s.api.nats.max_inflight, 5, "file beats default");
+    assert_eq!(s.api.nats.max_payload, 2 << 20);
+    assert!(!s.api.nats.enabled);
+    assert!(!s.api.http.enabled);
+    assert_eq!(s.store.kind, StoreKind::Sqlite, "env beats file and mode default");
+    assert_eq!(s.log.format, LogFormat::Json);
+    assert_eq!(s.log.level, "info", "default when nothing is given");
+    assert_eq!(s.runtime.worker_threads.to_string(), "1", "env beats file");
+    assert_eq!(s.runtime.worker_threads.resolve(), 1);
+
+    // Flags beat the environment.
+    let cli = Cli::try_parse_from([
+        "natsapi",
+        "--api-nats-subject=from.flag",
+        "--api-nats-enable",
+        "--store=memory",
+        "--worker-threads=auto",
+    ])
+    .unwrap();
+    let s = load(Mode::Dev, &cli.args).unwrap();
+    assert_eq!(s.runtime.worker_threads, WorkerThreads::Auto, "flag beats env");
+    assert_eq!(s.api.nats.subject, "from.flag");
+    assert!(s.api.nats.enabled, "bare flag beats NATSAPI_API_NATS_ENABLE=false");
+    assert_eq!(s.api.nats.timeout, Duration::from_secs(3), "env still applies");
+    assert_eq!(s.store.kind, StoreKind::Memory);
+
+    // --config beats NATSAPI_CONFIG.
+    let cli = Cli::try_parse_from(["natsapi", "--config=/nonexistent/other.yaml"]).unwrap();
+    assert_eq!(cli.args.config.as_deref(), Some(Path::new("/nonexistent/other.yaml")));
+}
+
+#[test]
+fn bad_env_value_is_rejected() {
+    if !in_child() {
+        run_child(
+            "bad_env_value_is_rejected",
+            &[("NATSAPI_API_NATS_SUBJECT", "a.*"), ("NATSAPI_LOG_LEVEL", "")],
+        );
+        return;
+    }
+    let err = Cli::try_parse_from(["natsapi"]).unwrap_err().to_string();
+    assert!(err.contains("--api-nats-subject") && err.contains("wildcards"), "{err}");
+    // A flag replaces the bad variable, so it is never parsed.
+    let cli =
+        Cli::try_parse_from(["natsapi", "--api-nats-subject=ok.subject", "--log-level=debug"])
+            .unwrap();
+    assert_eq!(cli.args.api_nats_subject.as_deref(), Some("ok.subject"));
+    // An empty variable is a value (clap does not treat it as unset): rejected.
+    let err =
+        Cli::try_parse_from(["natsapi", "--api-nats-subject=ok.subject"]).unwrap_err().to_string();
+    assert!(err.contains("--log-level") && err.contains("must not be empty"), "{err}");
+}
+
+#[test]
+fn bad_worker_threads_env_is_rejected() {
+    if !in_child() {
+        run_child("bad_worker_threads_env_is_rejected", &[("NATSAPI_WORKER_THREADS", "0")]);
+        return;
+    }
+    let err = Cli::try_parse_from(["natsapi"]).unwrap_err().to_string();
+    assert!(err.contains("--worker-threads") && err.contains("greater than zero"), "{err}");
+    let cli = Cli::try_parse_from(["natsapi", "--worker-threads=2"]).unwrap();
+    assert_eq!(cli.args.worker_threads.map(|w| w.resolve()), Some(2));
+}
+
+#[test]
+fn no_environment_means_defaults() {
+    if !in_child() {
+        run_child("no_environment_means_defaults", &[]);
+        return;
+    }
+    let cli = Cli::try_parse_from(["natsapi"]).unwrap();
+    assert_eq!(cli.args, ServerArgs::default());
+    for mode in [Mode::Serve, Mode::Dev] {
+        assert_eq!(load(mode, &cli.args).unwrap(), Settings::defaults(mode));
+    }
+}

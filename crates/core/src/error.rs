@@ -1,0 +1,67 @@
+//! Results of domain operations: a success with its code, a domain error, or a store failure.
+
+use crate::code::Code;
+
+/// A successful outcome and the code that tells a fresh change (201) from a replay (200).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Success<T> {
+    /// 20000, 20100 or 20400.
+    pub code: Code,
+    /// The resource the operation returns.
+    pub value: T,
+}
+
+impl<T> Success<T> {
+    /// A success with code 20000.
+    pub fn ok(value: T) -> Self {
+        Success { code: Code::Ok, value }
+    }
+
+    /// A success with code 20100.
+    pub fn created(value: T) -> Self {
+        Success { code: Code::Created, value }
+    }
+}
+
+/// A refusal the spec defines (400, 403, 404, 409, ...), with a message that names the case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DomainError {
+    /// The five-digit code.
+    pub code: Code,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl DomainError {
+    /// A domain error with the given code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        DomainError { code, message: message.into() }
+    }
+
+    /// A 400 naming the problem with the request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        DomainError::new(Code::BadRequest, message)
+    }
+}
+
+/// What a domain operation answers: a success or a domain error. Both may follow committed writes
+/// (a complete that first times the promise out, for example).
+pub type Reply<T> = Result<Success<T>, DomainError>;
+
+/// A failure of the store underneath a transaction. The backend rolls back the operation's writes.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct TxError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl TxError {
+    /// Wraps any backend error.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        TxError(Box::new(err))
+    }
+
+    /// A backend failure described by a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        TxError(message.into().into())
+    }
+}

@@ -1,0 +1,16 @@
+//! An operation is one unit of work a store runs atomically: it reads and writes through a [`Tx`]
+//! at a given time and produces a [`Reply`].
+
+use crate::error::{Reply, TxError};
+use crate::tx::Tx;
+
+/// A domain operation, run by a store inside one transaction.
+pub trait Operation: Send + 'static {
+    /// The resource a success carries.
+    type Output: Send + 'static;
+
+    /// Runs the operation at time `now` (epoch ms). `Err` means the store failed and the backend
+    /// must undo this operation's writes; `Ok` holds the reply, success or domain error, whose
+    /// writes must be committed before the reply is released.
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Self::Output>, TxError>;
+}

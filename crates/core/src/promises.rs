@@ -1,0 +1,361 @@
+//! Promise operations with the decision tables of the Resonate v0.7 server (spec §4–§7):
+//! idempotency keys, `strict`, lazy timeouts, and the 200/201/403/404/409 outcomes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::Code;
+use crate::cursor;
+use crate::error::{DomainError, Reply, Success, TxError};
+use crate::operation::Operation;
+use crate::promise::{Promise, PromiseState, StateSet};
+use crate::time::deadline_from;
+use crate::tx::Tx;
+use crate::value::Value;
+
+/// Largest page a search returns, and the default.
+pub const MAX_SEARCH_LIMIT: usize = 100;
+
+/// Most due promises a search times out before it runs.
+const SEARCH_SWEEP_LIMIT: usize = 1_000;
+
+/// Both keys present and equal. A missing key never matches (spec §14).
+fn keys_match(stored: &Option<String>, requested: &Option<String>) -> bool {
+    matches!((stored, requested), (Some(a), Some(b)) if a == b)
+}
+
+/// Completes a due promise by timeout: RESOLVED with the timeout tag, else REJECTED_TIMEDOUT;
+/// empty value, no completion key, `completedOn` = the deadline.
+pub fn time_out(tx: &mut dyn Tx, promise: &mut Promise) -> Result<(), TxError> {
+    promise.state = promise.timeout_state();
+    promise.value = Value::default();
+    promise.idempotency_key_for_complete = None;
+    promise.completed_on = Some(promise.timeout);
+    tx.complete_promise(promise)
+}
+
+/// Times the promise out first when it is due at `now`.
+fn settle(tx: &mut dyn Tx, mut promise: Promise, now: i64) -> Result<Promise, TxError> {
+    if promise.is_due(now) {
+        time_out(tx, &mut promise)?;
+    }
+    Ok(promise)
+}
+
+fn not_found(id: &str) -> DomainError {
+    DomainError::new(Code::PromiseNotFound, format!("promise {id:?} not found"))
+}
+
+fn require_id(id: &str) -> Result<(), DomainError> {
+    if id.is_empty() {
+        return Err(DomainError::bad_request("id is required and must not be empty"));
+    }
+    Ok(())
+}
+
+/// `promises.read`: the promise, timed out first if due; 404 when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPromise {
+    /// The promise id.
+    pub id: String,
+}
+
+impl Operation for ReadPromise {
+    type Output = Promise;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
+        if let Err(e) = require_id(&self.id) {
+            return Ok(Err(e));
+        }
+        match tx.promise(&self.id)? {
+            None => Ok(Err(not_found(&self.id))),
+            Some(p) => Ok(Ok(Success::ok(settle(tx, p, now)?))),
+        }
+    }
+}
+
+/// `promises.create` (spec §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatePromise {
+    /// The promise id.
+    pub id: String,
+    /// Makes a retried create a 200 replay instead of a 409.
+    pub idempotency_key: Option<String>,
+    /// When set, a replay on a completed promise is a 409.
+    pub strict: bool,
+    /// The promise's input.
+    pub param: Value,
+    /// Deadline: absolute epoch ms, or a duration from now when below 10^12.
+    pub timeout: i64,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Operation for CreatePromise {
+    type Output = Promise;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
+        if let Err(e) = require_id(&self.id) {
+            return Ok(Err(e));
+        }
+        if self.timeout < 0 {
+            return Ok(Err(DomainError::bad_request("timeout must not be negative")));
+        }
+        if let Some(existing) = tx.promise(&self.id)? {
+            let existing = settle(tx, existing, now)?;
+            let replay = (!self.strict || existing.state == PromiseState::Pending)
+                && keys_match(&existing.idempotency_key_for_create, &self.idempotency_key);
+            return Ok(if replay {
+                Ok(Success::ok(existing))
+            } else {
+                Err(DomainError::new(
+                    Code::PromiseAlreadyExists,
+                    format!("promise {:?} already exists", self.id),
+                ))
+            });
+        }
+        let mut promise = Promise {
+            id: self.id,
+            state: PromiseState::Pending,
+            param: self.param,
+            value: Value::default(),
+            timeout: deadline_from(self.timeout, now),
+            idempotency_key_for_create: self.idempotency_key,
+            idempotency_key_for_complete: None,
+            tags: self.tags,
+            created_on: now,
+            completed_on: None,
+            sort_id: 0,
+        };
+        tx.insert_promise(&mut promise)?;
+        Ok(Ok(Success::created(promise)))
+    }
+}
+
+/// `promises.complete` (spec §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletePromise {
+    /// The promise id.
+    pub id: String,
+    /// Makes a retried complete a 200 replay instead of a 403.
+    pub idempotency_key: Option<String>,
+    /// When set, a replay must ask for the stored state, and a timeout does not satisfy it.
+    pub strict: bool,
+    /// RESOLVED, REJECTED, REJECTED_CANCELED or REJECTED_TIMEDOUT.
+    pub state: PromiseState,
+    /// The result.
+    pub value: Value,
+}
+
+/// The 403 for a promise already completed in `state`.
+fn already_completed(id: &str, state: PromiseState) -> DomainError {
+    let (code, what) = match state {
+        PromiseState::Resolved => (Code::AlreadyResolved, "resolved"),
+        PromiseState::Rejected => (Code::AlreadyRejected, "rejected"),
+        PromiseState::RejectedCanceled => (Code::AlreadyCanceled, "canceled"),
+        PromiseState::RejectedTimedout | PromiseState::Pending => {
+            (Code::AlreadyTimedOut, "timed out")
+        }
+    };
+    DomainError::new(code, format!("promise {id:?} is already {what}"))
+}
+
+impl Operation for CompletePromise {
+    type Output = Promise;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
+        if let Err(e) = require_id(&self.id) {
+            return Ok(Err(e));
+        }
+        if self.state == PromiseState::Pending {
+            return Ok(Err(DomainError::bad_request(
+                "state must be RESOLVED, REJECTED, REJECTED_CANCELED or REJECTED_TIMEDOUT",
+            )));
+        }
+        let Some(mut promise) = tx.promise(&self.id)? else {
+            return Ok(Err(not_found(&self.id)));
+        };
+        if promise.state == PromiseState::Pending {
+            if !promise.is_due(now) {
+                promise.state = self.state;
+                promise.value = self.value;
+                promise.idempotency_key_for_complete = self.idempotency_key;
+                promise.completed_on = Some(now);
+                tx.complete_promise(&promise)?;
+                return Ok(Ok(Success::created(promise)));
+            }
+            time_out(tx, &mut promise)?;
+            return Ok(if promise.state == PromiseState::Resolved || self.strict {
+                Err(already_completed(&self.id, promise.state))
+            } else {
+                Ok(Success::ok(promise))
+            });
+        }
+        let replay = (keys_match(&promise.idempotency_key_for_complete, &self.idempotency_key)
+            && (!self.strict || promise.state == self.state))
+            || (!self.strict && promise.state == PromiseState::RejectedTimedout);
+        Ok(if replay {
+            Ok(Success::ok(promise))
+        } else {
+            Err(already_completed(&self.id, promise.state))
+        })
+    }
+}
+
+/// Which promises a search selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromiseFilter {
+    /// Id pattern; `*` is the only wildcard.
+    pub id: String,
+    /// States to include.
+    pub states: StateSet,
+    /// Tags that must all be present with exactly these values.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl PromiseFilter {
+    /// Whether `promise` passes the filter.
+    pub fn matches(&self, promise: &Promise) -> bool {
+        self.states.contains(promise.state)
+            && crate::glob::matches(&self.id, &promise.id)
+            && self.tags.iter().all(|(k, v)| promise.tags.get(k) == Some(v))
+    }
+}
+
+/// The query a cursor carries (Resonate's field names).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CursorQuery {
+    id: String,
+    states: Vec<PromiseState>,
+    tags: BTreeMap<String, String>,
+    limit: usize,
+    sort_id: i64,
+}
+
+/// `promises.search` (spec §7): newest first, paged by an opaque cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPromises {
+    /// What to select.
+    pub filter: PromiseFilter,
+    /// Page size, 1..=100.
+    pub limit: usize,
+    /// Continue below this sort id (from a cursor).
+    pub before: Option<i64>,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchPage {
+    /// The matching promises, newest first.
+    pub promises: Vec<Promise>,
+    /// Present when more matches follow.
+    pub cursor: Option<String>,
+}
+
+impl SearchPromises {
+    /// A first-page search. `states` empty means all; `limit` absent means 100.
+    pub fn new(
+        id: String,
+        states: Vec<PromiseState>,
+        tags: BTreeMap<String, String>,
+        limit: Option<i64>,
+    ) -> Result<Self, DomainError> {
+        require_id(&id)?;
+        let limit = match limit {
+            None => MAX_SEARCH_LIMIT,
+            Some(n) if (1..=MAX_SEARCH_LIMIT as i64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(DomainError::bad_request(format!(
+                    "limit must be between 1 and {MAX_SEARCH_LIMIT}, got {n}"
+                )));
+            }
+        };
+        let states = if states.is_empty() { StateSet::ALL } else { StateSet::of(states) };
+        Ok(SearchPromises { filter: PromiseFilter { id, states, tags }, limit, before: None })
+    }
+
+    /// The search a cursor continues. Every other parameter is ignored when a cursor is given.
+    pub fn from_cursor(text: &str) -> Result<Self, DomainError> {
+        let q: CursorQuery = cursor::decode(text)?;
+        let mut search = SearchPromises::new(q.id, q.states, q.tags, Some(q.limit as i64))
+            .map_err(|e| DomainError::bad_request(format!("invalid cursor: {}", e.message)))?;
+        search.before = Some(q.sort_id);
+        Ok(search)
+    }
+
+    fn cursor_after(&self, last: &Promise) -> String {
+        cursor::encode(&CursorQuery {
+            id: self.filter.id.clone(),
+            states: PromiseState::ALL
+                .into_iter()
+                .filter(|s| self.filter.states.contains(*s))
+                .collect(),
+            tags: self.filter.tags.clone(),
+            limit: self.limit,
+            sort_id: last.sort_id,
+        })
+    }
+}
+
+impl Operation for SearchPromises {
+    type Output = SearchPage;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<SearchPage>, TxError> {
+        // Due promises are timed out first, so a state filter sees the state a read would report
+        // (spec §4). The background timer keeps this set small; should more be due than one
+        // sweep takes, the rows found due below are timed out and the query re-run.
+        for mut due in tx.due_promises(now, SEARCH_SWEEP_LIMIT)? {
+            time_out(tx, &mut due)?;
+        }
+        // Fetch one extra row to know whether another page follows.
+        let mut rows = loop {
+            let mut rows = tx.search_promises(&self.filter, self.before, self.limit + 1)?;
+            let mut changed = false;
+            for row in rows.iter_mut().filter(|p| p.is_due(now)) {
+                time_out(tx, row)?;
+                changed = true;
+            }
+            if !changed || rows.iter().all(|p| self.filter.matches(p)) {
+                break rows;
+            }
+        };
+        let more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        let cursor = match rows.last() {
+            Some(last) if more => Some(self.cursor_after(last)),
+            _ => None,
+        };
+        Ok(Ok(Success::ok(SearchPage { promises: rows, cursor })))
+    }
+}
+
+/// Background work: times out up to `limit` due promises and reports the next deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutPromises {
+    /// Most promises to time out in this transaction.
+    pub limit: usize,
+}
+
+/// What a [`TimeoutPromises`] run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutReport {
+    /// The promises it completed.
+    pub timed_out: Vec<Promise>,
+    /// The earliest deadline still pending.
+    pub next_deadline: Option<i64>,
+}
+
+impl Operation for TimeoutPromises {
+    type Output = TimeoutReport;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<TimeoutReport>, TxError> {
+        let mut timed_out = tx.due_promises(now, self.limit)?;
+        for promise in &mut timed_out {
+            time_out(tx, promise)?;
+        }
+        let next_deadline = tx.next_promise_deadline()?;
+        Ok(Ok(Success::ok(TimeoutReport { timed_out, next_deadline })))
+    }
+}

@@ -1,0 +1,33 @@
+//! The transaction interface every store backend implements. Operations in this crate run inside
+//! one `Tx`; the backend makes the operation atomic and durable before its reply is released.
+
+use crate::error::TxError;
+use crate::promise::Promise;
+use crate::promises::PromiseFilter;
+
+/// Reads and writes available to an operation inside one transaction.
+pub trait Tx {
+    /// The promise with this id.
+    fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError>;
+
+    /// Inserts a new promise (its id is known to be free) and assigns its `sort_id`.
+    fn insert_promise(&mut self, promise: &mut Promise) -> Result<(), TxError>;
+
+    /// Stores the completion of a pending promise: state, value, completion key and time.
+    fn complete_promise(&mut self, promise: &Promise) -> Result<(), TxError>;
+
+    /// Promises matching `filter` with `sort_id` below `before` (all when `None`), newest first,
+    /// at most `limit`.
+    fn search_promises(
+        &mut self,
+        filter: &PromiseFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Promise>, TxError>;
+
+    /// Pending promises whose deadline is at or before `now`, earliest first, at most `limit`.
+    fn due_promises(&mut self, now: i64, limit: usize) -> Result<Vec<Promise>, TxError>;
+
+    /// The earliest deadline among pending promises.
+    fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError>;
+}

@@ -1,0 +1,21 @@
+//! The natsapi API server.
+//!
+//! Transports ([`nats`], [`http`]) translate requests into calls of the operation table in
+//! [`operations`]; every operation runs through the same [`Api`] whatever the transport.
+//! Background timers ([`timer`]) act on deadlines as they come due.
+
+pub mod api;
+pub mod envelope;
+pub mod http;
+pub mod json;
+pub mod metrics;
+pub mod nats;
+pub mod operations;
+pub mod server;
+pub mod time;
+pub mod timer;
+pub mod trace;
+
+pub use api::{Api, ApiError, Response};
+pub use server::{RunningServer, ServerConfig, ServerError};
+pub use time::Time;

@@ -1,0 +1,51 @@
+//! The operation table: one entry per operation name, each decoding its payload, running the
+//! domain operation and encoding the resource. Every transport dispatches through here.
+
+mod promises;
+
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::api::{Api, ApiError, Response};
+
+/// Runs one operation on a decoded payload.
+pub type Handler = for<'a> fn(&'a Api, &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>>;
+
+/// Every operation this server answers, by name.
+pub const OPERATIONS: &[(&str, Handler)] = &[
+    ("promises.read", promises::read),
+    ("promises.search", promises::search),
+    ("promises.create", promises::create),
+    ("promises.complete", promises::complete),
+];
+
+/// The position of `name` in [`OPERATIONS`].
+pub fn position(name: &str) -> Option<usize> {
+    OPERATIONS.iter().position(|(n, _)| *n == name)
+}
+
+fn unknown_operation(name: &str) -> ApiError {
+    let known: Vec<&str> = OPERATIONS.iter().map(|(n, _)| *n).collect();
+    ApiError::bad_request(format!(
+        "unknown operation {name:?}; expected one of: {}",
+        known.join(", ")
+    ))
+}
+
+/// Runs the operation `name` with `payload`.
+pub async fn dispatch(
+    api: &Api,
+    name: &str,
+    payload: Option<&RawValue>,
+) -> Result<Response, ApiError> {
+    let index = position(name).ok_or_else(|| unknown_operation(name))?;
+    let (_, handler) = OPERATIONS[index];
+    let payload = payload.ok_or_else(|| ApiError::bad_request("payload is required"))?;
+    handler(api, payload).await
+}
+
+/// Decodes an operation's payload; errors name the offending field (`payload.timeout: ...`).
+pub fn decode<T: DeserializeOwned>(payload: &RawValue) -> Result<T, ApiError> {
+    crate::json::parse(payload.get(), "payload", ".")
+}

@@ -1,0 +1,141 @@
+//! `promises.*` operations: payloads as the seed documents them, mapped onto the core rules.
+
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use natsapi_core::promises::{CompletePromise, CreatePromise, ReadPromise, SearchPromises};
+use natsapi_core::{PromiseState, Value};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::decode;
+use crate::api::{Api, ApiError, Response, respond};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadPayload {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatePayload {
+    id: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    strict: Option<bool>,
+    #[serde(default)]
+    param: Value,
+    #[serde(default)]
+    timeout: Option<i64>,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompletePayload {
+    id: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    strict: Option<bool>,
+    state: PromiseState,
+    #[serde(default)]
+    value: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchPayload {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    states: Option<Vec<PromiseState>>,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `promises.read {id}`.
+pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: ReadPayload = decode(payload)?;
+        let done = api.run(ReadPromise { id: p.id }).await?;
+        respond(done.code.status(), &done.value)
+    }
+    .boxed()
+}
+
+/// `promises.create {id, idempotencyKey?, strict?, param?, timeout, tags?}`.
+pub fn create<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: CreatePayload = decode(payload)?;
+        let done = api
+            .run(CreatePromise {
+                id: p.id,
+                idempotency_key: p.idempotency_key,
+                strict: p.strict.unwrap_or(false),
+                param: p.param,
+                timeout: p.timeout.unwrap_or(0),
+                tags: p.tags.unwrap_or_default(),
+            })
+            .await?;
+        if done.value.state == PromiseState::Pending {
+            api.deadlines().announce(done.value.timeout);
+        }
+        respond(done.code.status(), &done.value)
+    }
+    .boxed()
+}
+
+/// `promises.complete {id, idempotencyKey?, strict?, state, value?}`.
+pub fn complete<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: CompletePayload = decode(payload)?;
+        let done = api
+            .run(CompletePromise {
+                id: p.id,
+                idempotency_key: p.idempotency_key,
+                strict: p.strict.unwrap_or(false),
+                state: p.state,
+                value: p.value,
+            })
+            .await?;
+        respond(done.code.status(), &done.value)
+    }
+    .boxed()
+}
+
+/// `promises.search {id, states?, tags?, limit?, cursor?}`; a cursor replaces the other fields.
+pub fn search<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: SearchPayload = decode(payload)?;
+        let query = match p.cursor.filter(|c| !c.is_empty()) {
+            Some(cursor) => SearchPromises::from_cursor(&cursor)?,
+            None => SearchPromises::new(
+                p.id.unwrap_or_default(),
+                p.states.unwrap_or_default(),
+                p.tags.unwrap_or_default(),
+                p.limit,
+            )?,
+        };
+        let done = api.run(query).await?;
+        respond(done.code.status(), &done.value)
+    }
+    .boxed()
+}

@@ -1,0 +1,122 @@
+//! Starting and stopping a whole API server: store, timers, NATS and HTTP transports.
+
+use std::net::SocketAddr;
+
+use natsapi_store::{Store, StoreConfig, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::Api;
+use crate::http::{self, HttpState};
+use crate::nats::{self, NatsConfig, NatsError, NatsTransport};
+use crate::time::Time;
+use crate::timer;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The store to open.
+    pub store: StoreConfig,
+    /// The NATS API, when enabled.
+    pub nats: Option<NatsConfig>,
+    /// The HTTP listener address, when enabled (port 0 picks a free port).
+    pub http: Option<String>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// NATS could not be reached or the service not registered.
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    /// The HTTP address could not be bound.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A started server; call [`RunningServer::shutdown`] to stop it gracefully.
+pub struct RunningServer {
+    api: Api,
+    nats: Option<NatsTransport>,
+    http_addr: Option<SocketAddr>,
+    http: Option<JoinHandle<()>>,
+    timer: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl RunningServer {
+    /// Opens the store and starts the timers and the enabled transports.
+    pub async fn start(config: ServerConfig, time: Time) -> Result<Self, ServerError> {
+        crate::metrics::handle();
+        let store = Store::open(&config.store, time.clock())?;
+        let api = Api::new(store, time);
+        let (stop, stopped) = watch::channel(false);
+        let timer = tokio::spawn(timer::run_promise_timer(api.clone(), stopped.clone()));
+
+        let nats = match config.nats {
+            Some(nats_config) => {
+                let client = nats::connect(&nats_config.addr).await?;
+                Some(NatsTransport::start(api.clone(), client, nats_config).await?)
+            }
+            None => None,
+        };
+
+        let (http_addr, http) = match config.http {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| ServerError::Http { addr: addr.clone(), source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| ServerError::Http { addr: addr.clone(), source })?;
+                let state =
+                    HttpState { api: api.clone(), nats: nats.as_ref().map(|n| n.client().clone()) };
+                let mut stopped = stopped.clone();
+                let serve =
+                    axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    });
+                let task = tokio::spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "HTTP server failed");
+                    }
+                });
+                tracing::info!(addr = %bound, "HTTP listening (/health, /metrics)");
+                (Some(bound), Some(task))
+            }
+            None => (None, None),
+        };
+        Ok(RunningServer { api, nats, http_addr, http, timer, stop })
+    }
+
+    /// The bound HTTP address, when HTTP is enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The shared API state.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// Stops taking requests, finishes those in flight, stops timers and closes the store.
+    pub async fn shutdown(mut self) {
+        if let Some(nats) = self.nats.take() {
+            nats.shutdown().await;
+        }
+        let _ = self.stop.send(true);
+        if let Some(http) = self.http.take() {
+            let _ = http.await;
+        }
+        let _ = (&mut self.timer).await;
+        tracing::info!("server stopped");
+    }
+}

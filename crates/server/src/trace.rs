@@ -1,0 +1,91 @@
+//! W3C trace context (`traceparent`, `tracestate`) carried in NATS headers or the envelope's
+//! `metadata`, so a request joins its caller's trace.
+
+/// The trace context of one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    /// A valid `traceparent` header value.
+    pub traceparent: Option<String>,
+    /// The `tracestate` that travels with it.
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// Builds a context from header-like lookups; an invalid `traceparent` is ignored (with its
+    /// `tracestate`), as the W3C spec requires.
+    pub fn from_lookup<'a>(lookup: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let traceparent = lookup("traceparent").map(str::trim).filter(|v| is_valid_traceparent(v));
+        let tracestate = traceparent.and(lookup("tracestate")).map(str::to_owned);
+        TraceContext { traceparent: traceparent.map(str::to_owned), tracestate }
+    }
+
+    /// The 32-hex-digit trace id, when there is a trace.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.traceparent.as_deref().and_then(|tp| tp.get(3..35))
+    }
+
+    /// Whether there is nothing to propagate.
+    pub fn is_empty(&self) -> bool {
+        self.traceparent.is_none()
+    }
+}
+
+/// `version-traceid-parentid-flags`, lower-case hex, ids not all zero, version not `ff`.
+pub fn is_valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    match parts.as_slice() {
+        [version, trace, parent, flags, rest @ ..] => {
+            hex(version, 2)
+                && *version != "ff"
+                && (rest.is_empty() || *version != "00")
+                && hex(trace, 32)
+                && nonzero(trace)
+                && hex(parent, 16)
+                && nonzero(parent)
+                && hex(flags, 2)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn valid_traceparent_is_kept_with_its_state() {
+        let ctx = TraceContext::from_lookup(|k| match k {
+            "traceparent" => Some(TP),
+            "tracestate" => Some("congo=t61rcWkgMzE"),
+            _ => None,
+        });
+        assert_eq!(ctx.traceparent.as_deref(), Some(TP));
+        assert_eq!(ctx.tracestate.as_deref(), Some("congo=t61rcWkgMzE"));
+        assert_eq!(ctx.trace_id(), Some("0af7651916cd43dd8448eb211c80319c"));
+    }
+
+    #[test]
+    fn invalid_traceparent_is_dropped_with_its_state() {
+        for bad in [
+            "",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
+            let ctx = TraceContext::from_lookup(|k| match k {
+                "traceparent" => Some(bad),
+                "tracestate" => Some("a=b"),
+                _ => None,
+            });
+            assert!(ctx.is_empty(), "{bad}");
+            assert_eq!(ctx.tracestate, None);
+        }
+    }
+}

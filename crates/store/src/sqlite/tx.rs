@@ -1,0 +1,187 @@
+//! [`Tx`] over a SQLite connection that is inside an open transaction.
+
+use std::collections::BTreeMap;
+
+use natsapi_core::promises::PromiseFilter;
+use natsapi_core::{Promise, PromiseState, Tx, TxError, Value};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Column list shared by every promise query, in [`promise_from_row`] order.
+const PROMISE_COLUMNS: &str = "sort_id, id, state, param_headers, param_data, value_headers, \
+     value_data, timeout, idempotency_key_for_create, idempotency_key_for_complete, tags, \
+     created_on, completed_on";
+
+/// A transaction in progress on the writer's connection.
+pub struct SqliteTx<'c> {
+    /// The connection, with a transaction open.
+    pub conn: &'c Connection,
+}
+
+fn tx_err(e: rusqlite::Error) -> TxError {
+    TxError::new(e)
+}
+
+/// JSON text for a map, `NULL` when empty.
+fn map_json(map: &BTreeMap<String, String>) -> Option<String> {
+    (!map.is_empty()).then(|| serde_json::to_string(map).unwrap_or_default())
+}
+
+fn map_from(row: &Row<'_>, index: usize) -> rusqlite::Result<BTreeMap<String, String>> {
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(BTreeMap::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into())),
+    }
+}
+
+fn value_from(row: &Row<'_>, headers: usize, data: usize) -> rusqlite::Result<Value> {
+    Ok(Value {
+        headers: map_from(row, headers)?,
+        data: row.get::<_, Option<Vec<u8>>>(data)?.unwrap_or_default(),
+    })
+}
+
+fn blob(data: &[u8]) -> Option<&[u8]> {
+    (!data.is_empty()).then_some(data)
+}
+
+fn promise_from_row(row: &Row<'_>) -> rusqlite::Result<Promise> {
+    let state_bit: i64 = row.get(2)?;
+    let state = PromiseState::from_bit(state_bit).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            Type::Integer,
+            format!("unknown promise state {state_bit}").into(),
+        )
+    })?;
+    Ok(Promise {
+        sort_id: row.get(0)?,
+        id: row.get(1)?,
+        state,
+        param: value_from(row, 3, 4)?,
+        value: value_from(row, 5, 6)?,
+        timeout: row.get(7)?,
+        idempotency_key_for_create: row.get(8)?,
+        idempotency_key_for_complete: row.get(9)?,
+        tags: map_from(row, 10)?,
+        created_on: row.get(11)?,
+        completed_on: row.get(12)?,
+    })
+}
+
+impl Tx for SqliteTx<'_> {
+    fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {PROMISE_COLUMNS} FROM promises WHERE id = ?1"))
+            .map_err(tx_err)?;
+        stmt.query_row([id], promise_from_row).optional().map_err(tx_err)
+    }
+
+    fn insert_promise(&mut self, p: &mut Promise) -> Result<(), TxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO promises (id, state, param_headers, param_data, value_headers, \
+                 value_data, timeout, idempotency_key_for_create, idempotency_key_for_complete, \
+                 tags, created_on, completed_on) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(tx_err)?;
+        stmt.execute(params![
+            p.id,
+            p.state.bit(),
+            map_json(&p.param.headers),
+            blob(&p.param.data),
+            map_json(&p.value.headers),
+            blob(&p.value.data),
+            p.timeout,
+            p.idempotency_key_for_create,
+            p.idempotency_key_for_complete,
+            map_json(&p.tags),
+            p.created_on,
+            p.completed_on,
+        ])
+        .map_err(tx_err)?;
+        p.sort_id = self.conn.last_insert_rowid();
+        Ok(())
+    }
+
+    fn complete_promise(&mut self, p: &Promise) -> Result<(), TxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "UPDATE promises SET state = ?2, value_headers = ?3, value_data = ?4, \
+                 idempotency_key_for_complete = ?5, completed_on = ?6 WHERE id = ?1 AND state = 1",
+            )
+            .map_err(tx_err)?;
+        let changed = stmt
+            .execute(params![
+                p.id,
+                p.state.bit(),
+                map_json(&p.value.headers),
+                blob(&p.value.data),
+                p.idempotency_key_for_complete,
+                p.completed_on,
+            ])
+            .map_err(tx_err)?;
+        if changed != 1 {
+            return Err(TxError::msg(format!("promise {:?} is not pending", p.id)));
+        }
+        Ok(())
+    }
+
+    fn search_promises(
+        &mut self,
+        filter: &PromiseFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Promise>, TxError> {
+        let mut sql = format!(
+            "SELECT {PROMISE_COLUMNS} FROM promises WHERE sort_id < ?1 AND (state & ?2) != 0 \
+             AND natsapi_glob(?3, id)"
+        );
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![
+            Box::new(before.unwrap_or(i64::MAX)),
+            Box::new(filter.states.0),
+            Box::new(filter.id.clone()),
+        ];
+        for (key, value) in &filter.tags {
+            let k = args.len() + 1;
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM json_each(promises.tags) WHERE key = ?{k} \
+                 AND value = ?{})",
+                k + 1
+            ));
+            args.push(Box::new(key.clone()));
+            args.push(Box::new(value.clone()));
+        }
+        sql.push_str(&format!(" ORDER BY sort_id DESC LIMIT {limit}"));
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(tx_err)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), promise_from_row)
+            .map_err(tx_err)?;
+        rows.collect::<Result<_, _>>().map_err(tx_err)
+    }
+
+    fn due_promises(&mut self, now: i64, limit: usize) -> Result<Vec<Promise>, TxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {PROMISE_COLUMNS} FROM promises WHERE state = 1 AND timeout <= ?1 \
+                 ORDER BY timeout LIMIT ?2"
+            ))
+            .map_err(tx_err)?;
+        let rows = stmt.query_map(params![now, limit as i64], promise_from_row).map_err(tx_err)?;
+        rows.collect::<Result<_, _>>().map_err(tx_err)
+    }
+
+    fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT min(timeout) FROM promises WHERE state = 1")
+            .map_err(tx_err)?;
+        stmt.query_row([], |r| r.get(0)).map_err(tx_err)
+    }
+}

@@ -1,0 +1,139 @@
+//! The handle the server uses: a cloneable store that runs operations and awaits their commit.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use natsapi_core::{Clock, Operation, Reply};
+use tokio::sync::oneshot;
+
+use crate::error::StoreError;
+use crate::job::{Backend, Job, JobOutcome};
+use crate::{memory, sqlite};
+
+/// Which backend to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// In memory: fast, gone on exit.
+    Memory,
+    /// A SQLite file.
+    Sqlite,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The backend.
+    pub kind: StoreKind,
+    /// SQLite settings (used when `kind` is `Sqlite`).
+    pub sqlite: sqlite::SqliteConfig,
+}
+
+impl StoreConfig {
+    /// An in-memory store.
+    pub fn memory() -> Self {
+        StoreConfig { kind: StoreKind::Memory, sqlite: sqlite::SqliteConfig::default() }
+    }
+
+    /// A SQLite store at `path` with default settings.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            kind: StoreKind::Sqlite,
+            sqlite: sqlite::SqliteConfig { path: path.into(), ..sqlite::SqliteConfig::default() },
+        }
+    }
+}
+
+/// A cloneable handle on a backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("kind", &self.backend.kind()).finish()
+    }
+}
+
+impl Store {
+    /// Opens the configured backend; time comes from `clock`.
+    pub fn open(config: &StoreConfig, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let backend: Arc<dyn Backend> = match config.kind {
+            StoreKind::Memory => Arc::new(memory::MemoryBackend::new(clock)),
+            StoreKind::Sqlite => Arc::new(sqlite::SqliteBackend::open(&config.sqlite, clock)?),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Wraps a backend.
+    pub fn from_backend(backend: Arc<dyn Backend>) -> Self {
+        Store { backend }
+    }
+
+    /// The backend's name.
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    /// Runs `op` atomically and returns its reply once its writes are committed.
+    pub async fn run<O: Operation>(&self, op: O) -> Result<Reply<O::Output>, StoreError> {
+        let (sender, receiver) = oneshot::channel();
+        let job: Job = Box::new(move |tx, now| {
+            // A panicking operation must not take the backend (and its writer thread) down:
+            // it is reported to its caller and its writes are rolled back like any failure.
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now)));
+            let error = match applied {
+                Ok(Ok(reply)) => {
+                    return JobOutcome {
+                        failed: false,
+                        deliver: Box::new(move |committed| {
+                            let _ = sender.send(committed.map(|()| reply));
+                        }),
+                    };
+                }
+                Ok(Err(err)) => StoreError::Tx(err),
+                Err(panic) => StoreError::Panicked(panic_message(panic.as_ref())),
+            };
+            JobOutcome {
+                failed: true,
+                deliver: Box::new(move |_| {
+                    let _ = sender.send(Err(error));
+                }),
+            }
+        });
+        self.backend.submit(job);
+        receiver.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Checks that the store answers: runs a read-only transaction.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(Ping).await.map(|_| ())
+    }
+}
+
+/// The text a panic carried, when it was a string.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "operation panicked".to_owned())
+}
+
+/// A read-only operation that proves the backend executes transactions.
+struct Ping;
+
+impl Operation for Ping {
+    type Output = ();
+
+    fn apply(
+        self,
+        tx: &mut dyn natsapi_core::Tx,
+        _now: i64,
+    ) -> Result<Reply<()>, natsapi_core::TxError> {
+        tx.next_promise_deadline()?;
+        Ok(Ok(natsapi_core::Success::ok(())))
+    }
+}

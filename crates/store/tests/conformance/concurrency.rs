@@ -1,0 +1,105 @@
+//! Many operations in flight at once (SQLite commits them in groups): each is still atomic, and
+//! racing requests on one id get exactly one winner.
+
+use std::collections::HashSet;
+
+use futures::future::join_all;
+use natsapi_core::promises::{CreatePromise, SearchPromises};
+use natsapi_core::{Code, Operation, PromiseState, Reply};
+use natsapi_store::Store;
+
+use crate::harness::{ALL, complete, create, each, ok};
+
+/// Runs every operation on its own tokio task, all at once, and returns the replies in order.
+async fn all_at_once<O: Operation>(store: &Store, ops: Vec<O>) -> Vec<Reply<O::Output>> {
+    let tasks = ops.into_iter().map(|op| {
+        let store = store.clone();
+        tokio::spawn(async move { store.run(op).await })
+    });
+    join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("task panicked").expect("store failure"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_concurrent_creates_all_succeed() {
+    each(ALL, |env| async move {
+        const N: usize = 2_000;
+        let ops: Vec<_> = (0..N).map(|i| create(&format!("c{i:04}"))).collect();
+        let replies = all_at_once(&env.store, ops).await;
+        let mut sort_ids = HashSet::new();
+        for (i, reply) in replies.into_iter().enumerate() {
+            let p = ok(reply, Code::Created);
+            assert_eq!(p.id, format!("c{i:04}"));
+            assert_eq!(p.state, PromiseState::Pending);
+            assert!(sort_ids.insert(p.sort_id), "sort id {} given twice", p.sort_id);
+        }
+
+        let mut found = Vec::new();
+        let search = SearchPromises::new("c*".into(), vec![], Default::default(), None).unwrap();
+        let mut page = ok(env.run(search).await, Code::Ok);
+        loop {
+            found.extend(page.promises.iter().map(|p| (p.sort_id, p.id.clone())));
+            let Some(cursor) = page.cursor.take() else { break };
+            page = ok(env.run(SearchPromises::from_cursor(&cursor).unwrap()).await, Code::Ok);
+        }
+        assert_eq!(found.len(), N, "search finds every promise");
+        assert!(found.windows(2).all(|w| w[0].0 > w[1].0), "newest first, no repeats");
+        let found_sort_ids: HashSet<i64> = found.iter().map(|(s, _)| *s).collect();
+        assert_eq!(found_sort_ids, sort_ids);
+        let ids: HashSet<String> = found.into_iter().map(|(_, id)| id).collect();
+        assert_eq!(ids.len(), N);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_of_one_id_have_one_winner() {
+    each(ALL, |env| async move {
+        let keyed = CreatePromise { idempotency_key: Some("k".into()), ..create("keyed") };
+        let replies = all_at_once(&env.store, vec![keyed; 200]).await;
+        let (created, replays): (Vec<_>, Vec<_>) = replies
+            .into_iter()
+            .map(|r| r.expect("no refusal"))
+            .partition(|s| s.code == Code::Created);
+        assert_eq!(created.len(), 1, "exactly one create wins");
+        assert!(replays.iter().all(|s| s.code == Code::Ok && s.value == created[0].value));
+
+        let replies = all_at_once(&env.store, vec![create("bare"); 200]).await;
+        let created = replies.iter().filter(|r| matches!(r, Ok(s) if s.code == Code::Created));
+        assert_eq!(created.count(), 1, "exactly one create wins");
+        let conflicts =
+            replies.iter().filter(|r| matches!(r, Err(e) if e.code == Code::PromiseAlreadyExists));
+        assert_eq!(conflicts.count(), 199, "every other create conflicts");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_completes_of_one_promise_have_one_winner() {
+    each(ALL, |env| async move {
+        ok(env.run(create("p")).await, Code::Created);
+        let states =
+            [PromiseState::Resolved, PromiseState::Rejected, PromiseState::RejectedCanceled];
+        let ops: Vec<_> = (0..300).map(|i| complete("p", states[i % 3])).collect();
+        let replies = all_at_once(&env.store, ops).await;
+        let winners: Vec<_> = replies
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|s| s.code == Code::Created)
+            .collect();
+        assert_eq!(winners.len(), 1, "exactly one complete wins");
+        let winner = winners[0].value.clone();
+        let refusal = match winner.state {
+            PromiseState::Resolved => Code::AlreadyResolved,
+            PromiseState::Rejected => Code::AlreadyRejected,
+            _ => Code::AlreadyCanceled,
+        };
+        let refused = replies.iter().filter(|r| matches!(r, Err(e) if e.code == refusal));
+        assert_eq!(refused.count(), 299, "the others see the winner's state");
+        assert_eq!(env.get("p").await, winner);
+    })
+    .await;
+}

@@ -1,0 +1,247 @@
+//! Runs one conformance case against every backend, each time on a freshly opened store, and
+//! reports every failing (backend, case) pair together.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::{FutureExt, StreamExt};
+use natsapi_core::promises::{CompletePromise, CreatePromise, ReadPromise};
+use natsapi_core::{
+    Code, DomainError, ManualClock, Operation, Promise, PromiseState, Reply, Value,
+};
+use natsapi_store::{Store, StoreConfig};
+use tempfile::TempDir;
+
+use crate::fixtures::{DEADLINE, T0};
+
+/// A store backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Memory => "memory",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Every backend.
+pub const ALL: &[Backend] = &[Backend::Memory, Backend::Sqlite];
+/// Backends that persist to disk.
+pub const DURABLE: &[Backend] = &[Backend::Sqlite];
+
+/// How many (case, backend) runs proceed at once: SQLite commits wait on fsync.
+const PARALLEL_RUNS: usize = 8;
+
+/// A fresh store of one backend with its own manual clock, starting at [`T0`].
+pub struct Env {
+    pub backend: Backend,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    /// The SQLite file's directory, removed when the env is dropped.
+    dir: Option<TempDir>,
+}
+
+impl Env {
+    pub fn open(backend: Backend) -> Env {
+        let clock = Arc::new(ManualClock::new(T0));
+        let dir = match backend {
+            Backend::Memory => None,
+            Backend::Sqlite => Some(TempDir::new().expect("create temp dir")),
+        };
+        let store = open_store(backend, dir.as_ref().map(db_path), &clock);
+        Env { backend, clock, store, dir }
+    }
+
+    /// Closes the store (dropping the last handle joins the SQLite writer thread) and opens the
+    /// same database again. Memory backends have nothing to reopen.
+    pub fn reopen(self) -> Env {
+        assert_eq!(self.backend, Backend::Sqlite, "only a file-backed store can be reopened");
+        let Env { backend, clock, store, dir } = self;
+        drop(store);
+        let store = open_store(backend, dir.as_ref().map(db_path), &clock);
+        Env { backend, clock, store, dir }
+    }
+
+    /// Runs an operation; a store failure fails the case.
+    pub async fn run<O: Operation>(&self, op: O) -> Reply<O::Output> {
+        match self.store.run(op).await {
+            Ok(reply) => reply,
+            Err(e) => panic!("store failure: {e}"),
+        }
+    }
+
+    pub async fn read(&self, id: &str) -> Reply<Promise> {
+        self.run(ReadPromise { id: id.to_owned() }).await
+    }
+
+    /// Reads a promise that must exist and returns it.
+    pub async fn get(&self, id: &str) -> Promise {
+        match self.read(id).await {
+            Ok(s) if s.code == Code::Ok => s.value,
+            other => panic!("read {id:?}: expected 200, got {other:?}"),
+        }
+    }
+}
+
+fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("store.db")
+}
+
+fn open_store(backend: Backend, path: Option<PathBuf>, clock: &Arc<ManualClock>) -> Store {
+    let config = match backend {
+        Backend::Memory => StoreConfig::memory(),
+        Backend::Sqlite => StoreConfig::sqlite(path.expect("sqlite needs a path")),
+    };
+    Store::open(&config, clock.clone()).unwrap_or_else(|e| panic!("open {}: {e}", backend.name()))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic".to_owned()
+    }
+}
+
+/// Runs every row on a fresh store of every backend in `backends`, then fails with the list of
+/// every (backend, row) that failed.
+pub async fn table<R, F, Fut>(
+    backends: &[Backend],
+    rows: impl IntoIterator<Item = (String, R)>,
+    case: F,
+) where
+    R: Clone,
+    F: Fn(Env, R) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rows: Vec<(String, R)> = rows.into_iter().collect();
+    assert!(!rows.is_empty(), "a table needs rows");
+    let case = &case;
+    let runs = rows.iter().flat_map(|(name, row)| {
+        backends.iter().map(move |&backend| async move {
+            let outcome = AssertUnwindSafe(async {
+                // Opening a SQLite file blocks (migrations, fsync): keep the runtime free.
+                let env = tokio::task::spawn_blocking(move || Env::open(backend))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                case(env, row.clone()).await;
+            })
+            .catch_unwind()
+            .await;
+            outcome.err().map(|p| format!("[{}] {name}: {}", backend.name(), panic_message(&*p)))
+        })
+    });
+    let total = rows.len() * backends.len();
+    let failures: Vec<String> = futures::stream::iter(runs)
+        .buffer_unordered(PARALLEL_RUNS)
+        .filter_map(|f| async move { f })
+        .collect()
+        .await;
+    if !failures.is_empty() {
+        panic!("{} of {total} runs failed:\n{}", failures.len(), failures.join("\n"));
+    }
+}
+
+/// Runs one case on a fresh store of every backend in `backends`.
+pub async fn each<F, Fut>(backends: &[Backend], case: F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    table(backends, [(String::from("case"), ())], |env, ()| case(env)).await;
+}
+
+/// The success of `reply`, which must carry `code`.
+#[track_caller]
+pub fn ok<T: Debug>(reply: Reply<T>, code: Code) -> T {
+    match reply {
+        Ok(s) if s.code == code => s.value,
+        other => panic!("expected success {code:?}, got {other:?}"),
+    }
+}
+
+/// The refusal in `reply`, which must carry `code`.
+#[track_caller]
+pub fn refused<T: Debug>(reply: Reply<T>, code: Code) -> DomainError {
+    match reply {
+        Err(e) if e.code == code => e,
+        other => panic!("expected refusal {code:?}, got {other:?}"),
+    }
+}
+
+/// Asserts two promises are equal in every field but the internal `sort_id`.
+#[track_caller]
+pub fn same(actual: &Promise, expected: &Promise) {
+    let mut a = actual.clone();
+    let mut e = expected.clone();
+    a.sort_id = 0;
+    e.sort_id = 0;
+    assert_eq!(a, e, "promise differs from the expected one");
+}
+
+/// A create of `id` with no key, not strict, no param or tags, due at [`DEADLINE`].
+pub fn create(id: &str) -> CreatePromise {
+    CreatePromise {
+        id: id.to_owned(),
+        idempotency_key: None,
+        strict: false,
+        param: Value::default(),
+        timeout: DEADLINE,
+        tags: Default::default(),
+    }
+}
+
+/// A complete of `id` to `state` with no key, not strict, no value.
+pub fn complete(id: &str, state: PromiseState) -> CompletePromise {
+    CompletePromise {
+        id: id.to_owned(),
+        idempotency_key: None,
+        strict: false,
+        state,
+        value: Value::default(),
+    }
+}
+
+/// The pending promise a bare [`create`] makes at `now`.
+pub fn pending(id: &str, now: i64) -> Promise {
+    Promise {
+        id: id.to_owned(),
+        state: PromiseState::Pending,
+        param: Value::default(),
+        value: Value::default(),
+        timeout: DEADLINE,
+        idempotency_key_for_create: None,
+        idempotency_key_for_complete: None,
+        tags: Default::default(),
+        created_on: now,
+        completed_on: None,
+        sort_id: 0,
+    }
+}
+
+/// `promise` as its timeout leaves it.
+pub fn timed_out(promise: &Promise, state: PromiseState) -> Promise {
+    Promise {
+        state,
+        value: Value::default(),
+        idempotency_key_for_complete: None,
+        completed_on: Some(promise.timeout),
+        ..promise.clone()
+    }
+}
+
+/// A string map from pairs.
+pub fn map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}

