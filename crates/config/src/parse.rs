@@ -68,8 +68,7 @@ pub fn worker_threads(s: &str) -> Result<WorkerThreads, String> {
     if t.eq_ignore_ascii_case("auto") {
         return Ok(WorkerThreads::Auto);
     }
-    let n: usize =
-        t.parse().map_err(|_| format!("{s:?} is not a positive integer or \"auto\""))?;
+    let n: usize = t.parse().map_err(|_| format!("{s:?} is not a positive integer or \"auto\""))?;
     NonZeroUsize::new(n)
         .map(WorkerThreads::Fixed)
         .ok_or_else(|| format!("{s:?} must be greater than zero (or \"auto\")"))
@@ -317,7 +316,10 @@ mod tests {
         assert_eq!(worker_threads(" AUTO "), Ok(WorkerThreads::Auto));
         assert_eq!(worker_threads("1"), Ok(fixed(1)));
         assert_eq!(worker_threads(" 8 "), Ok(fixed(8)));
-        assert_eq!(worker_threads("0").unwrap_err(), r#""0" must be greater than zero (or "auto")"#);
+        assert_eq!(
+            worker_threads("0").unwrap_err(),
+            r#""0" must be greater than zero (or "auto")"#
+        );
         assert_eq!(
             worker_threads("many").unwrap_err(),
             r#""many" is not a positive integer or "auto""#

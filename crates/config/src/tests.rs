@@ -290,9 +290,7 @@ fn unknown_key_names_the_key_path() {
         yaml_err("store:\n  sqlite:\n    journal: wal\n")
             .contains("unknown key \"store.sqlite.journal\"")
     );
-    assert!(
-        yaml_err("runtime:\n  threads: 2\n").contains("unknown key \"runtime.threads\"")
-    );
+    assert!(yaml_err("runtime:\n  threads: 2\n").contains("unknown key \"runtime.threads\""));
     // snake_case spellings are not the file's keys.
     assert!(
         yaml_err("api:\n  subsystems:\n    nats:\n      max_payload: 10\n")

@@ -64,4 +64,20 @@ impl TxError {
     pub fn msg(message: impl Into<String>) -> Self {
         TxError(message.into().into())
     }
+
+    /// The error a read-only transaction returns on a write: the operation must be re-run on
+    /// the write path.
+    pub fn needs_write() -> Self {
+        TxError(Box::new(NeedsWrite))
+    }
+
+    /// Whether this is [`TxError::needs_write`].
+    pub fn is_needs_write(&self) -> bool {
+        self.0.is::<NeedsWrite>()
+    }
 }
+
+/// A write attempted on a read-only transaction.
+#[derive(Debug, thiserror::Error)]
+#[error("write attempted on a read-only transaction")]
+struct NeedsWrite;

@@ -13,4 +13,14 @@ pub trait Operation: Send + 'static {
     /// must undo this operation's writes; `Ok` holds the reply, success or domain error, whose
     /// writes must be committed before the reply is released.
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Self::Output>, TxError>;
+
+    /// For operations that usually only read: a copy a backend may run first on a read-only
+    /// transaction, without queueing for the writer. If that copy tries to write, the backend
+    /// gets [`TxError::needs_write`] and runs the original on the write path instead.
+    fn read_attempt(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }

@@ -64,6 +64,10 @@ pub struct ReadPromise {
 impl Operation for ReadPromise {
     type Output = Promise;
 
+    fn read_attempt(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
         if let Err(e) = require_id(&self.id) {
             return Ok(Err(e));
@@ -102,19 +106,6 @@ impl Operation for CreatePromise {
         if self.timeout < 0 {
             return Ok(Err(DomainError::bad_request("timeout must not be negative")));
         }
-        if let Some(existing) = tx.promise(&self.id)? {
-            let existing = settle(tx, existing, now)?;
-            let replay = (!self.strict || existing.state == PromiseState::Pending)
-                && keys_match(&existing.idempotency_key_for_create, &self.idempotency_key);
-            return Ok(if replay {
-                Ok(Success::ok(existing))
-            } else {
-                Err(DomainError::new(
-                    Code::PromiseAlreadyExists,
-                    format!("promise {:?} already exists", self.id),
-                ))
-            });
-        }
         let mut promise = Promise {
             id: self.id,
             state: PromiseState::Pending,
@@ -128,8 +119,24 @@ impl Operation for CreatePromise {
             completed_on: None,
             sort_id: 0,
         };
-        tx.insert_promise(&mut promise)?;
-        Ok(Ok(Success::created(promise)))
+        if tx.insert_promise(&mut promise)? {
+            return Ok(Ok(Success::created(promise)));
+        }
+        let Some(existing) = tx.promise(&promise.id)? else {
+            return Err(TxError::msg(format!("promise {:?} both exists and not", promise.id)));
+        };
+        let existing = settle(tx, existing, now)?;
+        let requested_key = &promise.idempotency_key_for_create;
+        let replay = (!self.strict || existing.state == PromiseState::Pending)
+            && keys_match(&existing.idempotency_key_for_create, requested_key);
+        Ok(if replay {
+            Ok(Success::ok(existing))
+        } else {
+            Err(DomainError::new(
+                Code::PromiseAlreadyExists,
+                format!("promise {:?} already exists", promise.id),
+            ))
+        })
     }
 }
 
@@ -301,6 +308,10 @@ impl SearchPromises {
 
 impl Operation for SearchPromises {
     type Output = SearchPage;
+
+    fn read_attempt(&self) -> Option<Self> {
+        Some(self.clone())
+    }
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<SearchPage>, TxError> {
         // Due promises are timed out first, so a state filter sees the state a read would report

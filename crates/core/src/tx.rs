@@ -10,8 +10,9 @@ pub trait Tx {
     /// The promise with this id.
     fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError>;
 
-    /// Inserts a new promise (its id is known to be free) and assigns its `sort_id`.
-    fn insert_promise(&mut self, promise: &mut Promise) -> Result<(), TxError>;
+    /// Inserts the promise and assigns its `sort_id`, unless a promise with its id exists; returns
+    /// whether it inserted. (Trying the insert first spares the common create a lookup.)
+    fn insert_promise(&mut self, promise: &mut Promise) -> Result<bool, TxError>;
 
     /// Stores the completion of a pending promise: state, value, completion key and time.
     fn complete_promise(&mut self, promise: &Promise) -> Result<(), TxError>;

@@ -201,7 +201,9 @@ async fn handle(api: &Api, request: service::Request, max_payload: usize) {
         envelope::decode(&message.payload)
     };
     let (request_id, label, trace, result) = match decoded {
-        Err(e) => (nuid::next().to_string(), OperationLabel::Invalid, trace_of(message, None), Err(e)),
+        Err(e) => {
+            (nuid::next().to_string(), OperationLabel::Invalid, trace_of(message, None), Err(e))
+        }
         Ok(env) => {
             let request_id = env.request_id.clone().unwrap_or_else(|| nuid::next().to_string());
             let label = operations::position(&env.operation)

@@ -17,7 +17,7 @@ pub enum StoreError {
     /// The operation panicked (a bug); its writes were rolled back and the store goes on.
     #[error("operation failed unexpectedly: {0}")]
     Panicked(String),
-    /// The store has shut down.
-    #[error("store is closed")]
+    /// The store has shut down, or could not start a transaction for the operation.
+    #[error("the store could not run the operation (closed or failing)")]
     Closed,
 }

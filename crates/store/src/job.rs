@@ -20,6 +20,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Queues a job. A backend that has shut down drops it, which the caller sees as closed.
     fn submit(&self, job: Job);
 
+    /// Runs `job` at once, on a read-only transaction of the caller's thread, when the backend
+    /// has such a read path; every write inside it fails with `TxError::needs_write`. Returns
+    /// false (without running `job`) when the backend has none.
+    fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
+        let _ = job;
+        false
+    }
+
     /// A short name for logs and health: `memory`, `sqlite`.
     fn kind(&self) -> &'static str;
 }

@@ -95,16 +95,18 @@ impl Tx for UndoTx<'_> {
         self.state.promise(id)
     }
 
-    fn insert_promise(&mut self, promise: &mut Promise) -> Result<(), TxError> {
+    fn insert_promise(&mut self, promise: &mut Promise) -> Result<bool, TxError> {
         let last_sort_id = self.state.last_sort_id;
-        self.state.insert_promise(promise)?;
+        if !self.state.insert_promise(promise)? {
+            return Ok(false);
+        }
         self.undo.push(Undo::Inserted {
             id: promise.id.clone(),
             sort_id: promise.sort_id,
             timeout: promise.timeout,
             last_sort_id,
         });
-        Ok(())
+        Ok(true)
     }
 
     fn complete_promise(&mut self, promise: &Promise) -> Result<(), TxError> {
@@ -139,7 +141,10 @@ impl Tx for MemoryState {
         Ok(self.promises.get(id).cloned())
     }
 
-    fn insert_promise(&mut self, promise: &mut Promise) -> Result<(), TxError> {
+    fn insert_promise(&mut self, promise: &mut Promise) -> Result<bool, TxError> {
+        if self.promises.contains_key(&promise.id) {
+            return Ok(false);
+        }
         self.last_sort_id += 1;
         promise.sort_id = self.last_sort_id;
         if promise.state == PromiseState::Pending {
@@ -147,7 +152,7 @@ impl Tx for MemoryState {
         }
         self.by_sort_id.insert(promise.sort_id, promise.id.clone());
         self.promises.insert(promise.id.clone(), promise.clone());
-        Ok(())
+        Ok(true)
     }
 
     fn complete_promise(&mut self, promise: &Promise) -> Result<(), TxError> {

@@ -79,6 +79,24 @@ impl Store {
 
     /// Runs `op` atomically and returns its reply once its writes are committed.
     pub async fn run<O: Operation>(&self, op: O) -> Result<Reply<O::Output>, StoreError> {
+        if let Some(attempt) = op.read_attempt() {
+            let mut attempt = Some(attempt);
+            let mut result = None;
+            let ran = self.backend.read_inline(&mut |tx, now| {
+                if let Some(op) = attempt.take() {
+                    result = Some(std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now))));
+                }
+            });
+            match result {
+                Some(Ok(Ok(reply))) => return Ok(reply),
+                Some(Ok(Err(e))) if e.is_needs_write() => {}
+                Some(Ok(Err(e))) => return Err(StoreError::Tx(e)),
+                Some(Err(panic)) => {
+                    return Err(StoreError::Panicked(panic_message(panic.as_ref())));
+                }
+                None => debug_assert!(!ran, "read path ran without running the job"),
+            }
+        }
         let (sender, receiver) = oneshot::channel();
         let job: Job = Box::new(move |tx, now| {
             // A panicking operation must not take the backend (and its writer thread) down:

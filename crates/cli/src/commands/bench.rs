@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
+use natsapi_config::WorkerThreads;
 use natsapi_testkit::NatsServer;
 
 /// Options of `natsapi bench`.
@@ -35,6 +36,10 @@ pub struct BenchArgs {
     /// SQLite durability: full (fsync per group commit) or normal.
     #[arg(long, default_value = "full")]
     sqlite_synchronous: String,
+    /// Tokio worker threads of both the server under test and the echo baseline: a positive
+    /// integer, or auto (half the cores rounded up, as `natsapi serve` defaults to).
+    #[arg(long, default_value = "auto", value_parser = natsapi_config::parse::worker_threads)]
+    worker_threads: WorkerThreads,
 }
 
 const ECHO_SUBJECT: &str = "natsapi.bench.echo";
@@ -56,6 +61,8 @@ struct RunStats {
     p50_us: u64,
     p99_us: u64,
     errors: usize,
+    /// CPU time the responder process spent per request, in µs.
+    responder_cpu_us: Option<f64>,
 }
 
 fn spawn_self(args: &[&str]) -> anyhow::Result<ChildGuard> {
@@ -128,7 +135,33 @@ async fn drive(
         p50_us: histogram.value_at_quantile(0.50),
         p99_us: histogram.value_at_quantile(0.99),
         errors,
+        responder_cpu_us: None,
     })
+}
+
+/// CPU time (user + system, all threads) a process has used, in µs, from /proc (Linux reports
+/// it in USER_HZ = 100 ticks per second).
+fn cpu_us(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10_000.0)
+}
+
+/// Runs [`drive`] and charges the responder process's CPU time to the run.
+async fn measured(
+    responder: u32,
+    run: impl std::future::Future<Output = anyhow::Result<RunStats>>,
+    requests: usize,
+) -> anyhow::Result<RunStats> {
+    let before = cpu_us(responder);
+    let mut stats = run.await?;
+    if let (Some(before), Some(after)) = (before, cpu_us(responder)) {
+        stats.responder_cpu_us = Some((after - before) / requests as f64);
+    }
+    Ok(stats)
 }
 
 async fn wait_ready(client: &async_nats::Client, subject: &'static str) -> anyhow::Result<()> {
@@ -152,12 +185,13 @@ async fn wait_ready(client: &async_nats::Client, subject: &'static str) -> anyho
 
 fn print_row(name: &str, stats: &RunStats, baseline: &RunStats) {
     println!(
-        "{name:<18} {:>10.0} {:>10} {:>10} {:>8.0}% {:>8.2}x {:>7}",
+        "{name:<18} {:>10.0} {:>10} {:>10} {:>8.0}% {:>8.2}x {:>10} {:>7}",
         stats.ops_per_sec,
         stats.p50_us,
         stats.p99_us,
         100.0 * stats.ops_per_sec / baseline.ops_per_sec,
         stats.p99_us as f64 / baseline.p99_us.max(1) as f64,
+        stats.responder_cpu_us.map_or("n/a".to_owned(), |us| format!("{us:.1}")),
         stats.errors,
     );
 }
@@ -177,7 +211,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
-    let _echo = spawn_self(&["echo", "--server", &url, "--subject", ECHO_SUBJECT])?;
+    // Resolved here, so both children get the same count even if they would see different cores.
+    let threads = args.worker_threads.resolve().to_string();
+    let echo_child = spawn_self(&[
+        "echo",
+        "--server",
+        &url,
+        "--subject",
+        ECHO_SUBJECT,
+        "--worker-threads",
+        &threads,
+    ])?;
     let server = spawn_self(&[
         "serve",
         "--api-nats-addr",
@@ -193,6 +237,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         &args.sqlite_synchronous,
         "--log-level",
         "warn",
+        "--worker-threads",
+        &threads,
     ])?;
     let server_pid = server.0.id();
 
@@ -209,22 +255,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let (n, c) = (args.requests, args.concurrency);
 
         drive(&client, ECHO_SUBJECT, args.warmup, c, |i| create_request("warm", i), false).await?;
-        let echo = drive(&client, ECHO_SUBJECT, n, c, |i| create_request("echo", i), false).await?;
+        let echo_pid = echo_child.0.id();
+        let echo = drive(&client, ECHO_SUBJECT, n, c, |i| create_request("echo", i), false);
+        let echo = measured(echo_pid, echo, n).await?;
 
         drive(&client, API_SUBJECT, args.warmup, c, |i| create_request("warm", i), true).await?;
-        let create = drive(&client, API_SUBJECT, n, c, |i| create_request("run", i), true).await?;
+        let create = drive(&client, API_SUBJECT, n, c, |i| create_request("run", i), true);
+        let create = measured(server_pid, create, n).await?;
         let loaded_rss = rss_mib(server_pid);
 
         drive(&client, API_SUBJECT, args.warmup, c, |i| read_request("warm", i), true).await?;
-        let read = drive(&client, API_SUBJECT, n, c, |i| read_request("run", i), true).await?;
+        let read = drive(&client, API_SUBJECT, n, c, |i| read_request("run", i), true);
+        let read = measured(server_pid, read, n).await?;
 
         println!(
-            "natsapi bench: {n} requests per run, {c} in flight, store {} (synchronous={}), NATS at {url}",
-            args.store, args.sqlite_synchronous
+            "natsapi bench: {n} requests per run, {c} in flight, store {} (synchronous={}), \
+             {threads} worker thread(s) (--worker-threads {}), NATS at {url}",
+            args.store, args.sqlite_synchronous, args.worker_threads
         );
         println!(
-            "{:<18} {:>10} {:>10} {:>10} {:>9} {:>9} {:>7}",
-            "run", "ops/s", "p50 µs", "p99 µs", "of echo", "p99/echo", "errors"
+            "{:<18} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>7}",
+            "run", "ops/s", "p50 µs", "p99 µs", "of echo", "p99/echo", "cpu µs/req", "errors"
         );
         print_row("echo (baseline)", &echo, &echo);
         print_row("promises.create", &create, &echo);

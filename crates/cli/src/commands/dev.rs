@@ -62,7 +62,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             child = Some(server);
         }
     }
-    let result = super::runtime()?.block_on(super::serve::serve(&settings));
+    let result = super::runtime(settings.runtime.worker_threads.resolve())?
+        .block_on(super::serve::serve(&settings));
     if let Some(mut server) = child {
         server.stop();
         tracing::info!("nats-server child stopped");

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use futures::StreamExt;
+use natsapi_config::WorkerThreads;
 
 /// Options of the echo responder.
 #[derive(Debug, clap::Args)]
@@ -15,11 +16,15 @@ pub struct EchoArgs {
     /// Subject to answer on.
     #[arg(long, default_value = "natsapi.echo")]
     subject: String,
+    /// Tokio worker threads (a positive integer or auto, as for `natsapi serve`); `natsapi bench`
+    /// passes the server's count so both sides run the same runtime.
+    #[arg(long, default_value = "1", value_parser = natsapi_config::parse::worker_threads)]
+    worker_threads: WorkerThreads,
 }
 
 /// Runs the responder until the process is stopped.
 pub fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
-    super::runtime()?.block_on(async move {
+    super::runtime(args.worker_threads.resolve())?.block_on(async move {
         let client = async_nats::connect(&args.server)
             .await
             .with_context(|| format!("cannot connect to NATS at {}", args.server))?;

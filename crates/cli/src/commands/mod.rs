@@ -6,18 +6,48 @@ pub mod echo;
 pub mod req;
 pub mod serve;
 
-/// A Tokio runtime for the server commands.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let threads: usize =
-        std::env::var("NATSAPI_WORKER_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if threads > 1 {
-            b.worker_threads(threads);
+/// A Tokio runtime with `worker_threads` worker threads, I/O and timers enabled, for the server
+/// commands: 1 builds a single-threaded (current-thread) runtime, more a multi-threaded one.
+/// `serve` and `dev` pass `settings.runtime.worker_threads.resolve()` (see
+/// [`natsapi_config::WorkerThreads`] for why the default is half the cores).
+///
+/// # Errors
+/// If `worker_threads` is 0, or the runtime cannot be built.
+pub fn runtime(worker_threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match worker_threads {
+        0 => anyhow::bail!("the runtime needs at least one worker thread"),
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
         }
-        b
     };
     Ok(builder.enable_all().build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn one_thread_is_a_current_thread_runtime() {
+        let rt = super::runtime(1).unwrap();
+        assert_eq!(rt.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+        // I/O and timers are enabled.
+        rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(1)).await });
+    }
+
+    #[test]
+    fn more_threads_are_a_multi_thread_runtime() {
+        let rt = super::runtime(3).unwrap();
+        assert_eq!(rt.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        assert_eq!(rt.metrics().num_workers(), 3);
+        rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(1)).await });
+    }
+
+    #[test]
+    fn zero_threads_is_an_error() {
+        assert!(super::runtime(0).is_err());
+    }
 }

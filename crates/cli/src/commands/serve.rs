@@ -12,7 +12,7 @@ use crate::{logging, settings};
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let settings = natsapi_config::load(Mode::Serve, &args)?;
     logging::init(&settings.log);
-    super::runtime()?.block_on(serve(&settings))
+    super::runtime(settings.runtime.worker_threads.resolve())?.block_on(serve(&settings))
 }
 
 /// Starts the server with `settings` and runs it until a shutdown signal.

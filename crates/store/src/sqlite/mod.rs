@@ -1,25 +1,29 @@
-//! The SQLite backend: one writer thread owns the connection and commits jobs in groups.
+//! The SQLite backend (WAL mode).
 //!
-//! Jobs queue on a channel. The writer takes every job waiting (up to `max_batch`), runs each in
-//! its own savepoint inside one `BEGIN IMMEDIATE` transaction, commits once, and only then releases
-//! the replies. Throughput is therefore not bound by one commit (and one fsync) per request, and no
-//! reply is sent for a write that is not durable. WAL mode keeps readers in other processes
-//! unblocked.
+//! Writes: one writer thread owns a connection and commits jobs in groups (see [`writer`]); no
+//! reply is released before its transaction is committed. Reads: operations that usually only
+//! read ([`natsapi_core::Operation::read_attempt`]) run at once on the caller's thread, on a pooled
+//! read-only connection that sees the last committed state; if one turns out to need a write (a
+//! promise that is due), it is re-run on the writer.
 
+mod connection;
 mod schema;
 mod tx;
+mod writer;
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use natsapi_core::Clock;
+use natsapi_core::{Clock, Tx};
 use rusqlite::Connection;
-use rusqlite::functions::FunctionFlags;
 
 use crate::error::StoreError;
 use crate::job::{Backend, Job};
+
+/// Most idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
 
 /// How SQLite syncs commits to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,60 +59,50 @@ impl Default for SqliteConfig {
 
 /// A store in one SQLite file.
 pub struct SqliteBackend {
+    config: SqliteConfig,
+    clock: Arc<dyn Clock>,
     sender: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-}
-
-fn open_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Open(e.to_string())
-}
-
-/// Opens the file, sets the pragmas, registers functions and migrates the schema.
-fn connect(config: &SqliteConfig) -> Result<Connection, StoreError> {
-    if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut conn = Connection::open(&config.path)
-        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
-    let mode: String =
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(open_err(format!("{} cannot use WAL mode", config.path.display())));
-    }
-    let sync = match config.synchronous {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
-    conn.pragma_update(None, "busy_timeout", 5000).map_err(open_err)?;
-    conn.set_prepared_statement_cache_capacity(64);
-    conn.create_scalar_function(
-        "natsapi_glob",
-        2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let pattern = ctx.get_raw(0).as_str().map_err(rusqlite::Error::from)?;
-            let id = ctx.get_raw(1).as_str().map_err(rusqlite::Error::from)?;
-            Ok(natsapi_core::glob::matches(pattern, id))
-        },
-    )
-    .map_err(open_err)?;
-    schema::migrate(&mut conn)?;
-    Ok(conn)
+    readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteBackend {
     /// Opens (creating and migrating when needed) the database and starts its writer thread.
     pub fn open(config: &SqliteConfig, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let conn = connect(config)?;
+        let conn = connection::open_writer(config)?;
+        let reader = connection::open_reader(config)?;
         let (sender, receiver) = mpsc::channel();
         let max_batch = config.max_batch.max(1);
+        let writer_clock = clock.clone();
         let writer = std::thread::Builder::new()
             .name("natsapi-sqlite".into())
-            .spawn(move || write_loop(conn, receiver, clock, max_batch))
-            .map_err(open_err)?;
-        Ok(SqliteBackend { sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(writer)) })
+            .spawn(move || writer::write_loop(conn, receiver, writer_clock, max_batch))
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        Ok(SqliteBackend {
+            config: config.clone(),
+            clock,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(vec![reader]),
+        })
+    }
+
+    fn take_reader(&self) -> Option<Connection> {
+        let pooled = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        pooled.or_else(|| match connection::open_reader(&self.config) {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a read connection; using the writer");
+                None
+            }
+        })
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
     }
 }
 
@@ -119,6 +113,16 @@ impl Backend for SqliteBackend {
             // A send fails only after the writer stopped; dropping the job reports "closed".
             let _ = sender.send(job);
         }
+    }
+
+    fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
+        let Some(conn) = self.take_reader() else { return false };
+        // Each statement reads the last committed state (autocommit). Read operations make at
+        // most one query whose answer they return, so they need no explicit snapshot.
+        let mut tx = tx::SqliteTx::reader(&conn);
+        job(&mut tx, self.clock.now_ms());
+        self.return_reader(conn);
+        true
     }
 
     fn kind(&self) -> &'static str {
@@ -132,65 +136,5 @@ impl Drop for SqliteBackend {
         if let Some(writer) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let _ = writer.join();
         }
-    }
-}
-
-/// The writer thread: group commit until every sender is gone.
-fn write_loop(conn: Connection, jobs: Receiver<Job>, clock: Arc<dyn Clock>, max_batch: usize) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Ok(first) = jobs.recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        run_batch(&conn, &mut batch, clock.as_ref());
-    }
-    tracing::debug!("sqlite writer stopped");
-}
-
-/// Runs a fixed statement through the statement cache (no SQL parsing per call).
-fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Runs the jobs in one transaction, then releases every reply with the commit's result.
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>, clock: &dyn Clock) {
-    if let Err(e) = run_statement(conn, "BEGIN IMMEDIATE") {
-        let message = format!("cannot begin transaction: {e}");
-        tracing::error!(%message);
-        for job in batch.drain(..) {
-            // The job never ran; dropping it tells its caller the store failed.
-            drop(job);
-        }
-        return;
-    }
-    let mut deliveries = Vec::with_capacity(batch.len());
-    for job in batch.drain(..) {
-        if let Err(e) = run_statement(conn, "SAVEPOINT op") {
-            tracing::error!(error = %e, "cannot open savepoint");
-            continue;
-        }
-        let mut tx = tx::SqliteTx { conn };
-        let outcome = job(&mut tx, clock.now_ms());
-        let closed = if outcome.failed {
-            run_statement(conn, "ROLLBACK TO op").and_then(|()| run_statement(conn, "RELEASE op"))
-        } else {
-            run_statement(conn, "RELEASE op")
-        };
-        if let Err(e) = closed {
-            tracing::error!(error = %e, "cannot close savepoint");
-        }
-        deliveries.push(outcome.deliver);
-    }
-    let committed = run_statement(conn, "COMMIT").map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        tracing::error!(error = %e, "store commit failed");
-        e.to_string()
-    });
-    for deliver in deliveries {
-        deliver(committed.clone().map_err(StoreError::Commit));
     }
 }

@@ -12,10 +12,52 @@ const PROMISE_COLUMNS: &str = "sort_id, id, state, param_headers, param_data, va
      value_data, timeout, idempotency_key_for_create, idempotency_key_for_complete, tags, \
      created_on, completed_on";
 
-/// A transaction in progress on the writer's connection.
+/// One operation inside an open transaction. On the writer, its first write opens a savepoint,
+/// so a failed operation can be undone alone and operations that only read never pay for one; on
+/// a reader, every write fails with [`TxError::needs_write`].
 pub struct SqliteTx<'c> {
-    /// The connection, with a transaction open.
-    pub conn: &'c Connection,
+    conn: &'c Connection,
+    writable: bool,
+    savepoint: bool,
+}
+
+impl<'c> SqliteTx<'c> {
+    /// An operation on the writer's connection, which has a transaction open.
+    pub fn writer(conn: &'c Connection) -> Self {
+        SqliteTx { conn, writable: true, savepoint: false }
+    }
+
+    /// An operation on a read-only connection.
+    pub fn reader(conn: &'c Connection) -> Self {
+        SqliteTx { conn, writable: false, savepoint: false }
+    }
+
+    fn before_write(&mut self) -> Result<(), TxError> {
+        if !self.writable {
+            return Err(TxError::needs_write());
+        }
+        if !self.savepoint {
+            run_statement(self.conn, "SAVEPOINT op").map_err(tx_err)?;
+            self.savepoint = true;
+        }
+        Ok(())
+    }
+
+    /// Ends the operation: keeps its writes, or undoes them when it `failed`.
+    pub fn finish(self, failed: bool) -> rusqlite::Result<()> {
+        if !self.savepoint {
+            return Ok(());
+        }
+        if failed {
+            run_statement(self.conn, "ROLLBACK TO op")?;
+        }
+        run_statement(self.conn, "RELEASE op")
+    }
+}
+
+/// Runs a fixed statement through the statement cache (no SQL parsing per call).
+pub fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn tx_err(e: rusqlite::Error) -> TxError {
@@ -79,36 +121,42 @@ impl Tx for SqliteTx<'_> {
         stmt.query_row([id], promise_from_row).optional().map_err(tx_err)
     }
 
-    fn insert_promise(&mut self, p: &mut Promise) -> Result<(), TxError> {
+    fn insert_promise(&mut self, p: &mut Promise) -> Result<bool, TxError> {
+        self.before_write()?;
         let mut stmt = self
             .conn
             .prepare_cached(
                 "INSERT INTO promises (id, state, param_headers, param_data, value_headers, \
                  value_data, timeout, idempotency_key_for_create, idempotency_key_for_complete, \
                  tags, created_on, completed_on) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .map_err(tx_err)?;
-        stmt.execute(params![
-            p.id,
-            p.state.bit(),
-            map_json(&p.param.headers),
-            blob(&p.param.data),
-            map_json(&p.value.headers),
-            blob(&p.value.data),
-            p.timeout,
-            p.idempotency_key_for_create,
-            p.idempotency_key_for_complete,
-            map_json(&p.tags),
-            p.created_on,
-            p.completed_on,
-        ])
-        .map_err(tx_err)?;
-        p.sort_id = self.conn.last_insert_rowid();
-        Ok(())
+        let inserted = stmt
+            .execute(params![
+                p.id,
+                p.state.bit(),
+                map_json(&p.param.headers),
+                blob(&p.param.data),
+                map_json(&p.value.headers),
+                blob(&p.value.data),
+                p.timeout,
+                p.idempotency_key_for_create,
+                p.idempotency_key_for_complete,
+                map_json(&p.tags),
+                p.created_on,
+                p.completed_on,
+            ])
+            .map_err(tx_err)?;
+        if inserted == 1 {
+            p.sort_id = self.conn.last_insert_rowid();
+        }
+        Ok(inserted == 1)
     }
 
     fn complete_promise(&mut self, p: &Promise) -> Result<(), TxError> {
+        self.before_write()?;
         let mut stmt = self
             .conn
             .prepare_cached(

@@ -1,0 +1,65 @@
+//! Opening SQLite connections: the writer's (which migrates the schema) and the readers'.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{SqliteConfig, Synchronous, schema};
+use crate::error::StoreError;
+
+fn open_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Open(e.to_string())
+}
+
+/// Settings every connection shares: timeouts, cache, statement cache and our SQL functions.
+fn prepare(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "busy_timeout", 5000).map_err(open_err)?;
+    // 16 MiB of page cache (negative = KiB): reads of recent promises stay in memory.
+    conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.create_scalar_function(
+        "natsapi_glob",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let pattern = ctx.get_raw(0).as_str().map_err(rusqlite::Error::from)?;
+            let id = ctx.get_raw(1).as_str().map_err(rusqlite::Error::from)?;
+            Ok(natsapi_core::glob::matches(pattern, id))
+        },
+    )
+    .map_err(open_err)
+}
+
+/// Opens (creating when missing) the database for writing: WAL mode, the configured durability,
+/// and the schema migrated to the current version.
+pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
+    if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut conn = Connection::open(&config.path)
+        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
+    let mode: String =
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(open_err(format!("{} cannot use WAL mode", config.path.display())));
+    }
+    let sync = match config.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
+    prepare(&conn)?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection to a database the writer has already opened and migrated.
+pub fn open_reader(config: &SqliteConfig) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(&config.path, flags)
+        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
+    prepare(&conn)?;
+    Ok(conn)
+}
