@@ -90,6 +90,9 @@ pub async fn connect(addr: &str) -> Result<async_nats::Client, NatsError> {
                     tracing::warn!(sid, "NATS slow consumer: requests were dropped");
                 }
                 async_nats::Event::Connected => tracing::info!("NATS connected"),
+                async_nats::Event::Closed | async_nats::Event::Draining => {
+                    tracing::info!(event = name, "NATS connection closing");
+                }
                 other => tracing::warn!(event = %other, "NATS connection event"),
             }
         })
