@@ -63,13 +63,16 @@ struct ErrorReply<'a> {
 
 /// The reply to a successful request.
 pub fn success(request_id: &str, response: &Response) -> Vec<u8> {
-    serde_json::to_vec(&SuccessReply {
+    let mut out = Vec::with_capacity(response.body.get().len() + request_id.len() + 64);
+    let reply = SuccessReply {
         success: true,
         status: response.status,
         request_id,
         response: &response.body,
-    })
-    .unwrap_or_default()
+    };
+    // Writing plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &reply);
+    out
 }
 
 /// The reply to a refused or failed request.

@@ -173,10 +173,12 @@ async fn accept_loop(
         // Waiting here is the backpressure: requests queue in the subscription meanwhile.
         let Ok(permit) = inflight.clone().acquire_owned().await else { break };
         let api = api.clone();
-        tokio::spawn(async move {
+        // Boxed: the request future is a few KiB, and a task would otherwise copy it on spawn
+        // and again when it completes.
+        tokio::spawn(Box::pin(async move {
             handle(&api, request, max_payload).await;
             drop(permit);
-        });
+        }));
     }
 }
 

@@ -16,6 +16,10 @@ pub const TIMEOUT_BATCH: usize = 500;
 /// Back-off after a store failure, in ms.
 const RETRY_AFTER_FAILURE_MS: i64 = 1_000;
 
+/// Longest sleep, in ms. Deadlines this process creates wake the timer at once; this bound is the
+/// safety net for deadlines written by another process sharing the store.
+const MAX_SLEEP_MS: i64 = 1_000;
+
 /// The moment the timer will next wake, and the way to wake it earlier.
 #[derive(Debug)]
 pub struct Deadlines {
@@ -67,6 +71,7 @@ pub async fn run_promise_timer(api: Api, mut shutdown: watch::Receiver<bool>) {
                 time.now_ms().saturating_add(RETRY_AFTER_FAILURE_MS)
             }
         };
+        let next = next.min(time.now_ms().saturating_add(MAX_SLEEP_MS));
         deadlines.plan(next);
         tokio::select! {
             _ = time.sleep_until(next) => {}
