@@ -99,6 +99,12 @@ struct Envelope<'a> {
     payload: &'a Value,
 }
 
+/// The request envelope for `operation` with `payload`, as bytes.
+pub fn envelope(operation: &str, request_id: Option<&str>, payload: &Value) -> Vec<u8> {
+    // Serializing a JSON value and strings cannot fail.
+    serde_json::to_vec(&Envelope { operation, request_id, payload }).unwrap_or_default()
+}
+
 /// A connection to a natsapi server's subject.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -146,8 +152,7 @@ impl Client {
         payload: Value,
         headers: HeaderMap,
     ) -> Result<(Reply, Option<HeaderMap>), ClientError> {
-        let body = serde_json::to_vec(&Envelope { operation, request_id, payload: &payload })
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        let body = envelope(operation, request_id, &payload);
         let message = self.request_bytes(body.into(), headers).await?;
         let reply = serde_json::from_slice(&message.payload)
             .map_err(|e| ClientError::Decode(e.to_string()))?;

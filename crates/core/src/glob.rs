@@ -22,11 +22,6 @@ pub fn matches(pattern: &str, id: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// The literal text before the first `*`: every match starts with it (usable as an index range).
-pub fn literal_prefix(pattern: &str) -> &str {
-    pattern.split('*').next().unwrap_or("")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,12 +48,5 @@ mod tests {
         assert!(matches("a_c", "a_c"));
         assert!(matches("exact", "exact"));
         assert!(!matches("exact", "exactly"));
-    }
-
-    #[test]
-    fn prefix_is_text_before_first_star() {
-        assert_eq!(literal_prefix("foo.*"), "foo.");
-        assert_eq!(literal_prefix("*x"), "");
-        assert_eq!(literal_prefix("plain"), "plain");
     }
 }

@@ -23,4 +23,10 @@ pub trait Operation: Send + 'static {
     {
         None
     }
+
+    /// Whether the read may scan many rows (a search): the backend then reads on a blocking
+    /// thread, so a long scan never stalls the requests served beside it.
+    fn scans(&self) -> bool {
+        false
+    }
 }

@@ -97,7 +97,7 @@ impl<'de> Deserialize<'de> for PromiseState {
 }
 
 /// A set of states, stored as a bit mask (used by search).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StateSet(pub u8);
 
 impl StateSet {
@@ -112,11 +112,6 @@ impl StateSet {
     /// Whether `state` is in the set.
     pub fn contains(self, state: PromiseState) -> bool {
         self.0 & state.bit() != 0
-    }
-
-    /// Whether the mask names only known states and at least one.
-    pub fn is_valid(self) -> bool {
-        self.0 != 0 && self.0 & !StateSet::ALL.0 == 0
     }
 }
 
@@ -210,8 +205,5 @@ mod tests {
         let set = StateSet::of([PromiseState::Pending, PromiseState::RejectedTimedout]);
         assert!(set.contains(PromiseState::Pending));
         assert!(!set.contains(PromiseState::Resolved));
-        assert!(set.is_valid());
-        assert!(!StateSet(0).is_valid());
-        assert!(!StateSet(64).is_valid());
     }
 }

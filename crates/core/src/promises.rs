@@ -17,7 +17,25 @@ use crate::value::Value;
 /// Largest page a search returns, and the default.
 pub const MAX_SEARCH_LIMIT: usize = 100;
 
-/// Most due promises a search times out before it runs.
+/// The length of a promise's JSON, counted without building it.
+pub fn encoded_len(promise: &Promise) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Serializing plain data cannot fail; the count is then exact.
+    let _ = serde_json::to_writer(&mut counter, promise);
+    counter.0
+}
+
+/// Most due promises a search times out per sweep.
 const SEARCH_SWEEP_LIMIT: usize = 1_000;
 
 /// Both keys present and equal. A missing key never matches (spec §14).
@@ -250,6 +268,9 @@ pub struct SearchPromises {
     pub limit: usize,
     /// Continue below this sort id (from a cursor).
     pub before: Option<i64>,
+    /// Most bytes of promise JSON in one page: a page that would grow past it ends early, with a
+    /// cursor at its last promise (always at least one promise per page).
+    pub max_bytes: usize,
 }
 
 /// One page of search results.
@@ -280,7 +301,12 @@ impl SearchPromises {
             }
         };
         let states = if states.is_empty() { StateSet::ALL } else { StateSet::of(states) };
-        Ok(SearchPromises { filter: PromiseFilter { id, states, tags }, limit, before: None })
+        Ok(SearchPromises {
+            filter: PromiseFilter { id, states, tags },
+            limit,
+            before: None,
+            max_bytes: usize::MAX,
+        })
     }
 
     /// The search a cursor continues. Every other parameter is ignored when a cursor is given.
@@ -313,12 +339,22 @@ impl Operation for SearchPromises {
         Some(self.clone())
     }
 
+    fn scans(&self) -> bool {
+        true
+    }
+
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<SearchPage>, TxError> {
         // Due promises are timed out first, so a state filter sees the state a read would report
-        // (spec §4). The background timer keeps this set small; should more be due than one
-        // sweep takes, the rows found due below are timed out and the query re-run.
-        for mut due in tx.due_promises(now, SEARCH_SWEEP_LIMIT)? {
-            time_out(tx, &mut due)?;
+        // (spec §4). The background timer keeps this set small.
+        loop {
+            let due = tx.due_promises(now, SEARCH_SWEEP_LIMIT)?;
+            let swept = due.len();
+            for mut promise in due {
+                time_out(tx, &mut promise)?;
+            }
+            if swept < SEARCH_SWEEP_LIMIT {
+                break;
+            }
         }
         // Fetch one extra row to know whether another page follows.
         let mut rows = loop {
@@ -332,8 +368,19 @@ impl Operation for SearchPromises {
                 break rows;
             }
         };
-        let more = rows.len() > self.limit;
+        let mut more = rows.len() > self.limit;
         rows.truncate(self.limit);
+        let mut bytes = 0usize;
+        if let Some(fit) = rows.iter().position(|p| {
+            bytes = bytes.saturating_add(encoded_len(p));
+            bytes > self.max_bytes
+        }) {
+            let keep = fit.max(1);
+            if keep < rows.len() {
+                rows.truncate(keep);
+                more = true;
+            }
+        }
         let cursor = match rows.last() {
             Some(last) if more => Some(self.cursor_after(last)),
             _ => None,
@@ -360,6 +407,11 @@ pub struct TimeoutReport {
 
 impl Operation for TimeoutPromises {
     type Output = TimeoutReport;
+
+    /// Usually nothing is due: the check then never takes the write lock.
+    fn read_attempt(&self) -> Option<Self> {
+        Some(*self)
+    }
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<TimeoutReport>, TxError> {
         let mut timed_out = tx.due_promises(now, self.limit)?;

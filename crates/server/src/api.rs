@@ -1,5 +1,5 @@
-//! The transport-independent API: runs operations on the store and tells the timers about new
-//! deadlines. NATS and HTTP both call into this.
+//! The transport-independent API state: the store, the time source, the timers' wake-ups and the
+//! reply size limit. NATS and HTTP both run operations through it.
 
 use std::sync::Arc;
 
@@ -70,7 +70,11 @@ struct Inner {
     store: Store,
     time: Time,
     deadlines: Arc<Deadlines>,
+    max_reply_bytes: usize,
 }
+
+/// Room in a reply for everything but the resource: the envelope, the request id, the status.
+pub const REPLY_OVERHEAD: usize = 1024;
 
 /// Shared state of every transport: the store, the time source and the timers' wake-ups.
 #[derive(Clone)]
@@ -83,9 +87,28 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// An API over `store`, reading time from `time`.
+    /// An API over `store`, reading time from `time`, with no limit on reply size.
     pub fn new(store: Store, time: Time) -> Self {
-        Api(Arc::new(Inner { store, time, deadlines: Arc::new(Deadlines::default()) }))
+        Api::with_reply_limit(store, time, usize::MAX)
+    }
+
+    /// An API whose replies must fit in `max_reply_bytes` (a NATS server's max payload): a
+    /// search page ends early to fit, and a create or complete whose promise could outgrow it is
+    /// refused before anything is written.
+    pub fn with_reply_limit(store: Store, time: Time, max_reply_bytes: usize) -> Self {
+        let deadlines = Arc::new(Deadlines::default());
+        Api(Arc::new(Inner { store, time, deadlines, max_reply_bytes }))
+    }
+
+    /// Most bytes of resource JSON a reply can carry.
+    pub fn max_resource_bytes(&self) -> usize {
+        self.0.max_reply_bytes.saturating_sub(REPLY_OVERHEAD)
+    }
+
+    /// Most bytes of payload a create or complete may carry, so that the promise they build
+    /// (its create part plus its completion part) always fits in a reply.
+    pub fn max_write_payload_bytes(&self) -> usize {
+        self.max_resource_bytes() / 2
     }
 
     /// The store.

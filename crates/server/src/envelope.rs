@@ -25,6 +25,9 @@ pub struct RequestEnvelope<'a> {
     pub payload: Option<&'a RawValue>,
 }
 
+/// Longest accepted `requestId`, in bytes (it is echoed in the reply).
+pub const MAX_REQUEST_ID_BYTES: usize = 256;
+
 /// Decodes an envelope; every failure is a 400 that names the problem.
 pub fn decode(bytes: &[u8]) -> Result<RequestEnvelope<'_>, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -35,7 +38,21 @@ pub fn decode(bytes: &[u8]) -> Result<RequestEnvelope<'_>, ApiError> {
             "request is empty; expected a JSON envelope {\"operation\", \"payload\"}",
         ));
     }
-    crate::json::parse(text, "invalid request envelope", ": ")
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::bad_request(
+            "invalid request envelope: expected a JSON object {\"operation\", \"payload\"}",
+        ));
+    }
+    let envelope: RequestEnvelope<'_> = crate::json::parse(text, "invalid request envelope", ": ")?;
+    if let Some(id) = &envelope.request_id
+        && id.len() > MAX_REQUEST_ID_BYTES
+    {
+        return Err(ApiError::bad_request(format!(
+            "requestId is {} bytes; at most {MAX_REQUEST_ID_BYTES}",
+            id.len()
+        )));
+    }
+    Ok(envelope)
 }
 
 #[derive(Serialize)]

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod http;
 pub mod json;
 pub mod metrics;
+pub mod micro;
 pub mod nats;
 pub mod operations;
 pub mod server;

@@ -20,7 +20,7 @@ pub const UNANSWERED: &str = "natsapi_requests_unanswered_total";
 pub const SLOW_CONSUMER: &str = "natsapi_nats_slow_consumer_total";
 /// NATS connection events, by `event`.
 pub const NATS_EVENTS: &str = "natsapi_nats_events_total";
-/// Promises completed by their deadline, by the timer or lazily.
+/// Promises the timeout timer completed (lazy timeouts on access are not counted).
 pub const PROMISES_TIMED_OUT: &str = "natsapi_promises_timed_out_total";
 
 /// Latency buckets in seconds: 50 µs to 10 s.

@@ -1,20 +1,22 @@
-//! The NATS transport: a micro service (`$SRV.PING/INFO/STATS` find every instance) with one
-//! endpoint on the API subject in a queue group, so instances share the load and each request is
-//! answered once. Requests are handled concurrently up to a bound; replies carry the trace headers.
+//! The NATS transport: the API subject subscribed in a queue group, so instances share the load
+//! and each request is answered once, plus the micro-service verbs (`$SRV.PING/INFO/STATS` find
+//! every instance). Requests are handled concurrently up to a bound; replies carry the trace
+//! headers; shutdown drains the subscription so requests already delivered are answered.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::service::{self, ServiceExt};
 use async_nats::{HeaderMap, Message};
-use futures::StreamExt;
-use tokio::sync::Semaphore;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::api::{Api, ApiError};
 use crate::envelope;
 use crate::metrics::{self as m, OperationLabel};
+use crate::micro::{EndpointStats, MicroConfig, MicroService};
 use crate::operations;
 use crate::trace::TraceContext;
 
@@ -59,13 +61,18 @@ pub enum NatsError {
     },
 }
 
+/// Largest accepted `max_inflight` (a semaphore's permits must stay well within its limits).
+pub const MAX_INFLIGHT_LIMIT: usize = 1 << 16;
+
 /// A running NATS transport.
 pub struct NatsTransport {
     client: async_nats::Client,
-    service: Option<service::Service>,
+    micro: Option<MicroService>,
+    stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
     inflight: Arc<Semaphore>,
-    config: NatsConfig,
+    permits: u32,
+    drain_timeout: Duration,
 }
 
 /// Connects to NATS, logging connection events and counting slow-consumer drops.
@@ -102,35 +109,54 @@ pub async fn connect(addr: &str) -> Result<async_nats::Client, NatsError> {
 }
 
 impl NatsTransport {
-    /// Registers the service and starts answering requests on `config.subject`.
+    /// Registers the micro service and starts answering requests on `config.subject`.
     pub async fn start(
         api: Api,
         client: async_nats::Client,
         config: NatsConfig,
     ) -> Result<Self, NatsError> {
-        let service_err = |e: async_nats::Error| NatsError::Service {
-            subject: config.subject.clone(),
-            message: e.to_string(),
-        };
-        let service = client
-            .service_builder()
-            .description("Durable promises over NATS request-reply (Resonate v0.7 semantics)")
-            .queue_group(&config.queue_group)
-            .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        let service_err =
+            |message: String| NatsError::Service { subject: config.subject.clone(), message };
+        let micro = MicroService::start(
+            client.clone(),
+            MicroConfig {
+                name: SERVICE_NAME.into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                description: "Durable promises over NATS request-reply (Resonate v0.7 semantics)"
+                    .into(),
+                endpoint_name: "api".into(),
+                subject: config.subject.clone(),
+                queue_group: config.queue_group.clone(),
+                ..MicroConfig::default()
+            },
+        )
+        .await
+        .map_err(|e| service_err(e.to_string()))?;
+        let requests = client
+            .queue_subscribe(config.subject.clone(), config.queue_group.clone())
             .await
-            .map_err(service_err)?;
-        let endpoint = service
-            .endpoint_builder()
-            .name("api")
-            .queue_group(&config.queue_group)
-            .add(&config.subject)
-            .await
-            .map_err(service_err)?;
-        client.flush().await.map_err(|e| service_err(e.into()))?;
-        let inflight = Arc::new(Semaphore::new(config.max_inflight));
-        let accept = tokio::spawn(accept_loop(api, endpoint, inflight.clone(), config.max_payload));
+            .map_err(|e| service_err(e.to_string()))?;
+        client.flush().await.map_err(|e| service_err(e.to_string()))?;
+        let max_inflight = config.max_inflight.clamp(1, MAX_INFLIGHT_LIMIT);
+        let inflight = Arc::new(Semaphore::new(max_inflight));
+        let context = Arc::new(RequestContext {
+            api,
+            client: client.clone(),
+            stats: micro.stats(),
+            max_payload: config.max_payload,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(context, requests, inflight.clone(), stopped));
         tracing::info!(subject = %config.subject, queue_group = %config.queue_group, "NATS API ready");
-        Ok(NatsTransport { client, service: Some(service), accept, inflight, config })
+        Ok(NatsTransport {
+            client,
+            micro: Some(micro),
+            stop,
+            accept,
+            inflight,
+            permits: u32::try_from(max_inflight).unwrap_or(u32::MAX),
+            drain_timeout: config.drain_timeout,
+        })
     }
 
     /// The connection.
@@ -138,23 +164,21 @@ impl NatsTransport {
         &self.client
     }
 
-    /// Stops taking requests, answers those already received, and waits (up to the drain timeout)
-    /// for requests in flight before flushing the replies.
+    /// Stops taking requests (draining the subscription, so messages already delivered to this
+    /// instance are still answered), waits up to the drain timeout for requests in flight, and
+    /// flushes the replies.
     pub async fn shutdown(mut self) {
-        if let Some(service) = self.service.take() {
-            let _ = service.stop().await;
+        if let Some(micro) = self.micro.take() {
+            micro.stop().await;
         }
-        let permits = u32::try_from(self.config.max_inflight).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(self.config.drain_timeout, async {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(self.drain_timeout, async {
             let _ = (&mut self.accept).await;
-            let _ = self.inflight.acquire_many(permits).await;
+            let _ = self.inflight.acquire_many(self.permits).await;
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(
-                timeout = ?self.config.drain_timeout,
-                "NATS drain timed out with requests in flight"
-            );
+            tracing::warn!(timeout = ?self.drain_timeout, "NATS drain timed out with requests in flight");
             self.accept.abort();
         }
         if let Err(e) = self.client.flush().await {
@@ -163,20 +187,48 @@ impl NatsTransport {
     }
 }
 
-async fn accept_loop(
+/// What every request handler needs.
+struct RequestContext {
     api: Api,
-    mut endpoint: service::endpoint::Endpoint,
-    inflight: Arc<Semaphore>,
+    client: async_nats::Client,
+    stats: Arc<EndpointStats>,
     max_payload: usize,
+}
+
+/// Reads requests and serves each in its own task, until the subscription ends. When `stop`
+/// turns true it drains the subscription: NATS stops routing requests here, and those already
+/// delivered are still read and answered.
+async fn accept_loop(
+    context: Arc<RequestContext>,
+    mut requests: async_nats::Subscriber,
+    inflight: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
 ) {
-    while let Some(request) = endpoint.next().await {
+    let mut draining = false;
+    loop {
+        let message = if draining {
+            requests.next().await
+        } else {
+            tokio::select! {
+                message = requests.next() => message,
+                // Only shutdown changes it (or drops the sender): either way, drain.
+                _ = stop.changed() => {
+                    if let Err(e) = requests.drain().await {
+                        tracing::warn!(error = %e, "cannot drain the API subscription");
+                    }
+                    draining = true;
+                    continue;
+                }
+            }
+        };
+        let Some(message) = message else { break };
         // Waiting here is the backpressure: requests queue in the subscription meanwhile.
         let Ok(permit) = inflight.clone().acquire_owned().await else { break };
-        let api = api.clone();
+        let context = context.clone();
         // Boxed: the request future is a few KiB, and a task would otherwise copy it on spawn
         // and again when it completes.
         tokio::spawn(Box::pin(async move {
-            handle(&api, request, max_payload).await;
+            serve(&context, message).await;
             drop(permit);
         }));
     }
@@ -186,17 +238,17 @@ fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
     message.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
-/// Answers one request. Never panics on input; every request with a reply subject gets a reply.
-async fn handle(api: &Api, request: service::Request, max_payload: usize) {
-    let started = Instant::now();
-    let message = &request.message;
-    if message.reply.is_none() {
-        metrics::counter!(m::UNANSWERED, "reason" => "no_reply_subject").increment(1);
-        tracing::debug!(subject = %message.subject, "request without reply subject ignored");
-        return;
-    }
-    let recorder = m::nats();
-    recorder.in_flight().increment(1.0);
+/// A computed reply: its status, body and trace context.
+struct Answer {
+    label: OperationLabel,
+    status: u16,
+    error: Option<String>,
+    body: Vec<u8>,
+    trace: TraceContext,
+}
+
+/// Decodes and runs one request. Every failure becomes an error reply.
+async fn answer(api: &Api, message: &Message, max_payload: usize) -> Answer {
     let decoded = if message.payload.len() > max_payload {
         Err(ApiError::bad_request(format!(
             "request is {} bytes, over the maximum of {max_payload}",
@@ -225,23 +277,106 @@ async fn handle(api: &Api, request: service::Request, max_payload: usize) {
             (request_id, label, trace, result)
         }
     };
-    let (status, body) = match &result {
-        Ok(response) => (response.status, envelope::success(&request_id, response)),
-        Err(error) => (error.status(), envelope::failure(&request_id, error)),
+    match result {
+        Ok(response) => Answer {
+            label,
+            status: response.status,
+            error: None,
+            body: envelope::success(&request_id, &response),
+            trace,
+        },
+        Err(error) => Answer {
+            label,
+            status: error.status(),
+            error: Some(format!("{}:{}", error.status(), error.message)),
+            body: envelope::failure(&request_id, &error),
+            trace,
+        },
+    }
+}
+
+/// An error reply for a request whose answer could not be built or sent as computed.
+fn fallback(label: OperationLabel, trace: TraceContext, message: String) -> Answer {
+    let error = ApiError { code: natsapi_core::Code::StoreError, message };
+    let request_id = nuid::next().to_string();
+    Answer {
+        label,
+        status: error.status(),
+        error: Some(format!("{}:{}", error.status(), error.message)),
+        body: envelope::failure(&request_id, &error),
+        trace,
+    }
+}
+
+/// Serves one request. Never panics and never leaves a request with a reply subject unanswered:
+/// a panic in the handler and a reply too large for NATS both become error replies.
+async fn serve(context: &RequestContext, message: Message) {
+    let started = Instant::now();
+    let Some(reply) = message.reply.clone() else {
+        metrics::counter!(m::UNANSWERED, "reason" => "no_reply_subject").increment(1);
+        tracing::debug!(subject = %message.subject, "request without reply subject ignored");
+        return;
     };
+    let recorder = m::nats();
+    let _in_flight = InFlight::enter(recorder);
+    let computed =
+        AssertUnwindSafe(answer(&context.api, &message, context.max_payload)).catch_unwind().await;
+    let mut answer = computed.unwrap_or_else(|panic| {
+        tracing::error!(panic = ?panic_text(panic.as_ref()), "request handler panicked");
+        fallback(OperationLabel::Invalid, trace_of(&message, None), "internal error".into())
+    });
+    let limit = context.client.server_info().max_payload;
+    if answer.body.len() > limit {
+        let text = format!(
+            "reply of {} bytes exceeds the NATS maximum payload of {limit} bytes",
+            answer.body.len()
+        );
+        tracing::error!(%text);
+        answer = fallback(answer.label, answer.trace, text);
+    }
     let mut headers = HeaderMap::new();
-    if let Some(tp) = &trace.traceparent {
+    if let Some(tp) = &answer.trace.traceparent {
         headers.insert("traceparent", tp.as_str());
     }
-    if let Some(ts) = &trace.tracestate {
+    if let Some(ts) = &answer.trace.tracestate {
         headers.insert("tracestate", ts.as_str());
     }
-    if let Err(e) = request.respond_with_headers(Ok(body.into()), headers).await {
+    let sent = if headers.is_empty() {
+        context.client.publish(reply, answer.body.into()).await
+    } else {
+        context.client.publish_with_headers(reply, headers, answer.body.into()).await
+    };
+    if let Err(e) = sent {
         metrics::counter!(m::UNANSWERED, "reason" => "publish_failed").increment(1);
-        tracing::warn!(error = %e, request_id, "reply could not be sent");
+        tracing::warn!(error = %e, "reply could not be sent");
     }
-    recorder.record(label, status, started.elapsed());
-    recorder.in_flight().decrement(1.0);
+    let elapsed = started.elapsed();
+    recorder.record(answer.label, answer.status, elapsed);
+    context.stats.record(elapsed, answer.error.as_deref());
+}
+
+/// Counts a request in flight for as long as it lives, whatever way the request ends.
+struct InFlight(&'static m::TransportMetrics);
+
+impl InFlight {
+    fn enter(metrics: &'static m::TransportMetrics) -> Self {
+        metrics.in_flight().increment(1.0);
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight().decrement(1.0);
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Trace context from the message headers, else from the envelope's metadata.

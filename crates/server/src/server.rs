@@ -57,16 +57,25 @@ impl RunningServer {
     pub async fn start(config: ServerConfig, time: Time) -> Result<Self, ServerError> {
         crate::metrics::handle();
         let store = Store::open(&config.store, time.clock())?;
-        let api = Api::new(store, time);
+        let client = match &config.nats {
+            Some(nats_config) => Some(nats::connect(&nats_config.addr).await?),
+            None => None,
+        };
+        // Replies travel in one NATS message: size limits come from the server's max payload.
+        let api = match &client {
+            Some(client) => {
+                let limit = client.server_info().max_payload;
+                Api::with_reply_limit(store, time, limit)
+            }
+            None => Api::new(store, time),
+        };
         let (stop, stopped) = watch::channel(false);
         let timer = tokio::spawn(timer::run_promise_timer(api.clone(), stopped.clone()));
-
-        let nats = match config.nats {
-            Some(nats_config) => {
-                let client = nats::connect(&nats_config.addr).await?;
+        let nats = match (client, config.nats) {
+            (Some(client), Some(nats_config)) => {
                 Some(NatsTransport::start(api.clone(), client, nats_config).await?)
             }
-            None => None,
+            _ => None,
         };
 
         let (http_addr, http) = match config.http {

@@ -15,7 +15,11 @@ impl TraceContext {
     /// `tracestate`), as the W3C spec requires.
     pub fn from_lookup<'a>(lookup: impl Fn(&str) -> Option<&'a str>) -> Self {
         let traceparent = lookup("traceparent").map(str::trim).filter(|v| is_valid_traceparent(v));
-        let tracestate = traceparent.and(lookup("tracestate")).map(str::to_owned);
+        let tracestate = traceparent
+            .and(lookup("tracestate"))
+            .map(str::trim)
+            .filter(|v| is_valid_tracestate(v))
+            .map(str::to_owned);
         TraceContext { traceparent: traceparent.map(str::to_owned), tracestate }
     }
 
@@ -28,6 +32,15 @@ impl TraceContext {
     pub fn is_empty(&self) -> bool {
         self.traceparent.is_none()
     }
+}
+
+/// Longest `tracestate` passed on (the W3C limit is 512 characters).
+pub const MAX_TRACESTATE_LEN: usize = 512;
+
+/// Printable ASCII only (so it is a valid header value) and at most 512 characters; anything
+/// else is dropped rather than passed on.
+pub fn is_valid_tracestate(value: &str) -> bool {
+    value.len() <= MAX_TRACESTATE_LEN && value.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// `version-traceid-parentid-flags`, lower-case hex, ids not all zero, version not `ff`.
@@ -68,6 +81,20 @@ mod tests {
         assert_eq!(ctx.traceparent.as_deref(), Some(TP));
         assert_eq!(ctx.tracestate.as_deref(), Some("congo=t61rcWkgMzE"));
         assert_eq!(ctx.trace_id(), Some("0af7651916cd43dd8448eb211c80319c"));
+    }
+
+    #[test]
+    fn unsafe_or_oversized_tracestate_is_dropped() {
+        let long = "a=".to_owned() + &"b".repeat(600);
+        for bad in ["a=b\r\nX: y", "a=\u{7f}", long.as_str()] {
+            let ctx = TraceContext::from_lookup(|k| match k {
+                "traceparent" => Some(TP),
+                "tracestate" => Some(bad),
+                _ => None,
+            });
+            assert_eq!(ctx.traceparent.as_deref(), Some(TP));
+            assert_eq!(ctx.tracestate, None, "{bad:?}");
+        }
     }
 
     #[test]

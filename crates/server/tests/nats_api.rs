@@ -162,3 +162,33 @@ async fn trace_context_comes_back_in_reply_headers() {
     assert_eq!(message.headers.unwrap().get("traceparent").unwrap().as_str(), traceparent);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn unsafe_trace_state_and_odd_envelopes_still_get_replies() {
+    let h = Harness::start().await;
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let body = format!(
+        r#"{{"operation":"promises.read","metadata":{{"traceparent":"{traceparent}","tracestate":"a=b\r\nX: y"}},"payload":{{"id":"x"}}}}"#
+    );
+    let message = h.client.request_bytes(body.into(), HeaderMap::new()).await.unwrap();
+    let headers = message.headers.unwrap();
+    assert_eq!(headers.get("traceparent").unwrap().as_str(), traceparent);
+    assert!(headers.get("tracestate").is_none(), "a CR/LF tracestate is not passed on");
+    let reply: natsapi_client::Reply = serde_json::from_slice(&message.payload).unwrap();
+    assert_error(&reply, 404, "not found");
+
+    let array = br#"["promises.read",null,null,{"id":"x"}]"#;
+    let message = h.client.request_bytes(array.as_slice().into(), HeaderMap::new()).await.unwrap();
+    let reply: natsapi_client::Reply = serde_json::from_slice(&message.payload).unwrap();
+    assert_error(&reply, 400, "JSON object");
+
+    let long_id = "r".repeat(300);
+    let reply = h
+        .client
+        .call_with("promises.read", Some(&long_id), json!({"id":"x"}), HeaderMap::new())
+        .await
+        .unwrap()
+        .0;
+    assert_error(&reply, 400, "requestId");
+    h.stop().await;
+}

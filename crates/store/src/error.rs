@@ -11,13 +11,17 @@ pub enum StoreError {
     /// The transaction could not be committed; nothing in it was acknowledged.
     #[error("store commit failed: {0}")]
     Commit(String),
+    /// A transaction could not be started (the database is locked by another process for too
+    /// long, or failing); the operation did not run.
+    #[error("cannot start a store transaction: {0}")]
+    Begin(String),
     /// The store was opened with an invalid configuration or could not be opened.
     #[error("cannot open store: {0}")]
     Open(String),
     /// The operation panicked (a bug); its writes were rolled back and the store goes on.
     #[error("operation failed unexpectedly: {0}")]
     Panicked(String),
-    /// The store has shut down, or could not start a transaction for the operation.
-    #[error("the store could not run the operation (closed or failing)")]
+    /// The store has shut down.
+    #[error("the store is closed")]
     Closed,
 }

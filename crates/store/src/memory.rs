@@ -1,7 +1,8 @@
-//! The in-memory backend: every job runs under one mutex, so each operation is atomic.
+//! The in-memory backend: each write job runs under the write lock, so each operation is
+//! atomic; read attempts share the read lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use natsapi_core::promises::PromiseFilter;
 use natsapi_core::{Clock, Promise, PromiseState, Tx, TxError};
@@ -18,23 +19,49 @@ struct MemoryState {
     last_sort_id: i64,
 }
 
+impl MemoryState {
+    /// Promises matching `filter` below sort id `before`, newest first.
+    fn search(&self, filter: &PromiseFilter, before: Option<i64>, limit: usize) -> Vec<Promise> {
+        let upper = before.unwrap_or(i64::MAX);
+        self.by_sort_id
+            .range(..upper)
+            .rev()
+            .filter_map(|(_, id)| self.promises.get(id))
+            .filter(|p| filter.matches(p))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Pending promises due at `now`, earliest deadline first.
+    fn due(&self, now: i64, limit: usize) -> Vec<Promise> {
+        self.deadlines
+            .range(..=(now, i64::MAX))
+            .take(limit)
+            .filter_map(|(_, sort_id)| self.by_sort_id.get(sort_id))
+            .filter_map(|id| self.promises.get(id))
+            .cloned()
+            .collect()
+    }
+}
+
 /// A store that keeps everything in process memory.
 pub struct MemoryBackend {
-    state: Mutex<MemoryState>,
+    state: RwLock<MemoryState>,
     clock: Arc<dyn Clock>,
 }
 
 impl MemoryBackend {
     /// An empty store reading time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        MemoryBackend { state: Mutex::new(MemoryState::default()), clock }
+        MemoryBackend { state: RwLock::new(MemoryState::default()), clock }
     }
 }
 
 impl Backend for MemoryBackend {
     fn submit(&self, job: Job) {
         let outcome = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             let now = self.clock.now_ms();
             let mut tx = UndoTx { state: &mut state, undo: Vec::new() };
             let outcome = job(&mut tx, now);
@@ -48,8 +75,48 @@ impl Backend for MemoryBackend {
         (outcome.deliver)(Ok(()));
     }
 
+    fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        job(&mut ReadOnly(&state), self.clock.now_ms());
+        true
+    }
+
     fn kind(&self) -> &'static str {
         "memory"
+    }
+}
+
+/// A read-only view of the state: writes ask for the write path.
+struct ReadOnly<'s>(&'s MemoryState);
+
+impl Tx for ReadOnly<'_> {
+    fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError> {
+        Ok(self.0.promises.get(id).cloned())
+    }
+
+    fn insert_promise(&mut self, _: &mut Promise) -> Result<bool, TxError> {
+        Err(TxError::needs_write())
+    }
+
+    fn complete_promise(&mut self, _: &Promise) -> Result<(), TxError> {
+        Err(TxError::needs_write())
+    }
+
+    fn search_promises(
+        &mut self,
+        filter: &PromiseFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Promise>, TxError> {
+        Ok(self.0.search(filter, before, limit))
+    }
+
+    fn due_promises(&mut self, now: i64, limit: usize) -> Result<Vec<Promise>, TxError> {
+        Ok(self.0.due(now, limit))
+    }
+
+    fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError> {
+        Ok(self.0.deadlines.first().map(|(deadline, _)| *deadline))
     }
 }
 
@@ -159,6 +226,10 @@ impl Tx for MemoryState {
         let Some(stored) = self.promises.get_mut(&promise.id) else {
             return Err(TxError::msg(format!("complete of unknown promise {:?}", promise.id)));
         };
+        if stored.state != PromiseState::Pending {
+            // The same guard as SQLite's `WHERE state = 1`.
+            return Err(TxError::msg(format!("promise {:?} is not pending", promise.id)));
+        }
         self.deadlines.remove(&(stored.timeout, stored.sort_id));
         stored.state = promise.state;
         stored.value = promise.value.clone();
@@ -173,27 +244,11 @@ impl Tx for MemoryState {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Promise>, TxError> {
-        let upper = before.unwrap_or(i64::MAX);
-        Ok(self
-            .by_sort_id
-            .range(..upper)
-            .rev()
-            .filter_map(|(_, id)| self.promises.get(id))
-            .filter(|p| filter.matches(p))
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(self.search(filter, before, limit))
     }
 
     fn due_promises(&mut self, now: i64, limit: usize) -> Result<Vec<Promise>, TxError> {
-        Ok(self
-            .deadlines
-            .range(..=(now, i64::MAX))
-            .take(limit)
-            .filter_map(|(_, sort_id)| self.by_sort_id.get(sort_id))
-            .filter_map(|id| self.promises.get(id))
-            .cloned()
-            .collect())
+        Ok(self.due(now, limit))
     }
 
     fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError> {

@@ -67,11 +67,6 @@ impl Store {
         Ok(Store { backend })
     }
 
-    /// Wraps a backend.
-    pub fn from_backend(backend: Arc<dyn Backend>) -> Self {
-        Store { backend }
-    }
-
     /// The backend's name.
     pub fn kind(&self) -> &'static str {
         self.backend.kind()
@@ -80,21 +75,18 @@ impl Store {
     /// Runs `op` atomically and returns its reply once its writes are committed.
     pub async fn run<O: Operation>(&self, op: O) -> Result<Reply<O::Output>, StoreError> {
         if let Some(attempt) = op.read_attempt() {
-            let mut attempt = Some(attempt);
-            let mut result = None;
-            let ran = self.backend.read_inline(&mut |tx, now| {
-                if let Some(op) = attempt.take() {
-                    result = Some(std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now))));
-                }
-            });
-            match result {
-                Some(Ok(Ok(reply))) => return Ok(reply),
-                Some(Ok(Err(e))) if e.is_needs_write() => {}
-                Some(Ok(Err(e))) => return Err(StoreError::Tx(e)),
-                Some(Err(panic)) => {
-                    return Err(StoreError::Panicked(panic_message(panic.as_ref())));
-                }
-                None => debug_assert!(!ran, "read path ran without running the job"),
+            let read = if op.scans() {
+                let backend = self.backend.clone();
+                tokio::task::spawn_blocking(move || read_on(backend.as_ref(), attempt))
+                    .await
+                    .unwrap_or(ReadOutcome::NotRun)
+            } else {
+                read_on(self.backend.as_ref(), attempt)
+            };
+            match read {
+                ReadOutcome::Done(reply) => return Ok(reply),
+                ReadOutcome::Failed(e) => return Err(e),
+                ReadOutcome::NotRun => {}
             }
         }
         let (sender, receiver) = oneshot::channel();
@@ -125,9 +117,39 @@ impl Store {
         receiver.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Checks that the store answers: runs a read-only transaction.
+    /// Checks that the store answers: runs a transaction on the write path that only reads.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(Ping).await.map(|_| ())
+    }
+}
+
+/// What a read attempt came to.
+enum ReadOutcome<T> {
+    /// The operation completed on the read path.
+    Done(Reply<T>),
+    /// The store failed, or the operation panicked.
+    Failed(StoreError),
+    /// No read path, or the operation needs to write: run it on the writer.
+    NotRun,
+}
+
+/// Runs `attempt` on the backend's read path, if it has one.
+fn read_on<O: Operation>(backend: &dyn Backend, attempt: O) -> ReadOutcome<O::Output> {
+    let mut attempt = Some(attempt);
+    let mut result = None;
+    backend.read_inline(&mut |tx, now| {
+        if let Some(op) = attempt.take() {
+            result = Some(std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now))));
+        }
+    });
+    match result {
+        Some(Ok(Ok(reply))) => ReadOutcome::Done(reply),
+        Some(Ok(Err(e))) if e.is_needs_write() => ReadOutcome::NotRun,
+        Some(Ok(Err(e))) => ReadOutcome::Failed(StoreError::Tx(e)),
+        Some(Err(panic)) => {
+            ReadOutcome::Failed(StoreError::Panicked(panic_message(panic.as_ref())))
+        }
+        None => ReadOutcome::NotRun,
     }
 }
 
@@ -140,7 +162,8 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "operation panicked".to_owned())
 }
 
-/// A read-only operation that proves the backend executes transactions.
+/// An operation that only reads, run on the write path to prove the writer executes
+/// transactions.
 struct Ping;
 
 impl Operation for Ping {

@@ -25,6 +25,16 @@ pub fn first_host_port(addr: &str) -> Option<(String, u16)> {
     let without_scheme = first.split_once("://").map_or(first, |(_, rest)| rest);
     let without_auth = without_scheme.rsplit_once('@').map_or(without_scheme, |(_, h)| h);
     let host_port = without_auth.split('/').next()?;
+    if let Some(v6) = host_port.strip_prefix('[') {
+        // [::1] or [::1]:4222
+        let (host, rest) = v6.split_once(']')?;
+        let port = match rest.strip_prefix(':') {
+            Some(port) => port.parse().ok()?,
+            None if rest.is_empty() => 4222,
+            None => return None,
+        };
+        return Some((host.to_owned(), port));
+    }
     match host_port.rsplit_once(':') {
         Some((host, port)) => Some((host.trim_matches(['[', ']']).to_owned(), port.parse().ok()?)),
         None => Some((host_port.to_owned(), 4222)),
@@ -83,6 +93,7 @@ mod tests {
         assert_eq!(first_host_port("nats://a:1,nats://b:2"), Some(("a".into(), 1)));
         assert_eq!(first_host_port("nats://host"), Some(("host".into(), 4222)));
         assert_eq!(first_host_port("nats://[::1]:4223"), Some(("::1".into(), 4223)));
+        assert_eq!(first_host_port("nats://[::1]"), Some(("::1".into(), 4222)));
         assert_eq!(first_host_port("nats://h:notaport"), None);
     }
 }

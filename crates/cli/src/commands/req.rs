@@ -1,5 +1,6 @@
 //! `natsapi req OPERATION [PAYLOAD_JSON]`: the seed's `nats req resonate.server '{...}'` examples
-//! as a built-in client. Prints the reply; exits 1 on `success:false` and 2 when no reply came.
+//! as a built-in client. Prints the reply; exits 1 on `success:false` and 2 when no reply came
+//! or the command line is wrong.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_nats::HeaderMap;
-use natsapi_client::Client;
+use async_nats::header::{HeaderName, HeaderValue};
+use natsapi_client::{Client, Reply};
 
 /// Options of `natsapi req`.
 #[derive(Debug, clap::Args)]
@@ -48,16 +50,34 @@ fn read_payload(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
     serde_json::from_str(&text).with_context(|| format!("PAYLOAD_JSON is not valid JSON: {text}"))
 }
 
-/// Sends the request and prints the reply.
-pub fn run(args: ReqArgs) -> anyhow::Result<ExitCode> {
-    let payload = read_payload(args.payload.as_deref())?;
+/// Parses the `--header NAME=VALUE` options.
+fn parse_headers(options: &[String]) -> anyhow::Result<HeaderMap> {
     let mut headers = HeaderMap::new();
-    for header in &args.headers {
-        let Some((name, value)) = header.split_once('=') else {
-            bail!("--header {header:?} must look like NAME=VALUE");
+    for option in options {
+        let Some((name, value)) = option.split_once('=') else {
+            bail!("--header {option:?} must look like NAME=VALUE");
         };
-        headers.insert(name.trim(), value.trim());
+        let name: HeaderName =
+            name.trim().parse().map_err(|e| anyhow::anyhow!("--header {option:?}: {e}"))?;
+        let value: HeaderValue =
+            value.trim().parse().map_err(|e| anyhow::anyhow!("--header {option:?}: {e}"))?;
+        headers.insert(name, value);
     }
+    Ok(headers)
+}
+
+/// Sends the request and prints the reply exactly as received. Exit codes: 0 `success:true`,
+/// 1 `success:false`, 2 no reply (no server, timeout) or a bad command line.
+pub fn run(args: ReqArgs) -> anyhow::Result<ExitCode> {
+    let request = read_payload(args.payload.as_deref())
+        .and_then(|payload| Ok((payload, parse_headers(&args.headers)?)));
+    let (payload, headers) = match request {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("natsapi req: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let client = match Client::connect(&args.server, &args.subject).await {
@@ -67,22 +87,25 @@ pub fn run(args: ReqArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
-        let reply =
-            client.call_with(&args.operation, args.request_id.as_deref(), payload, headers).await;
-        match reply {
-            Ok((reply, _)) => {
-                println!("{}", serde_json::to_string_pretty(&reply)?);
-                if reply.success {
-                    Ok(ExitCode::SUCCESS)
-                } else {
-                    if let Some(error) = &reply.error {
-                        eprintln!("natsapi req: {} {}", error.code, error.message);
-                    }
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+        let body = natsapi_client::envelope(&args.operation, args.request_id.as_deref(), &payload);
+        let message = match client.request_bytes(body.into(), headers).await {
+            Ok(message) => message,
             Err(e) => {
                 eprintln!("natsapi req: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        println!("{}", String::from_utf8_lossy(&message.payload));
+        match serde_json::from_slice::<Reply>(&message.payload) {
+            Ok(reply) if reply.success => Ok(ExitCode::SUCCESS),
+            Ok(reply) => {
+                if let Some(error) = &reply.error {
+                    eprintln!("natsapi req: {} {}", error.code, error.message);
+                }
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => {
+                eprintln!("natsapi req: the reply is not a natsapi envelope: {e}");
                 Ok(ExitCode::from(2))
             }
         }

@@ -9,6 +9,9 @@ use serde_json::value::RawValue;
 
 use crate::api::{Api, ApiError, Response};
 
+/// Bytes of a search page besides its promises: brackets, commas and the cursor.
+pub const SEARCH_PAGE_OVERHEAD: usize = 2048;
+
 /// Runs one operation on a decoded payload.
 pub type Handler = for<'a> fn(&'a Api, &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>>;
 

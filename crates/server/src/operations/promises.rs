@@ -72,12 +72,26 @@ pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Res
     .boxed()
 }
 
+/// Refuses a write whose payload could make a promise too large to return in a reply.
+fn check_write_size(api: &Api, operation: &str, payload: &RawValue) -> Result<(), ApiError> {
+    let limit = api.max_write_payload_bytes();
+    let size = payload.get().len();
+    if size > limit {
+        return Err(ApiError::bad_request(format!(
+            "payload is {size} bytes; {operation} accepts at most {limit} so that the promise \
+             fits in one reply"
+        )));
+    }
+    Ok(())
+}
+
 /// `promises.create {id, idempotencyKey?, strict?, param?, timeout, tags?}`.
 pub fn create<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
+        check_write_size(api, "promises.create", payload)?;
         let p: CreatePayload = decode(payload)?;
         let done = api
             .run(CreatePromise {
@@ -103,6 +117,7 @@ pub fn complete<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
+        check_write_size(api, "promises.complete", payload)?;
         let p: CompletePayload = decode(payload)?;
         let done = api
             .run(CompletePromise {
@@ -125,7 +140,7 @@ pub fn search<'a>(
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: SearchPayload = decode(payload)?;
-        let query = match p.cursor.filter(|c| !c.is_empty()) {
+        let mut query = match p.cursor.filter(|c| !c.is_empty()) {
             Some(cursor) => SearchPromises::from_cursor(&cursor)?,
             None => SearchPromises::new(
                 p.id.unwrap_or_default(),
@@ -134,6 +149,8 @@ pub fn search<'a>(
                 p.limit,
             )?,
         };
+        // Leave room for the page's own JSON around the promises.
+        query.max_bytes = api.max_resource_bytes().saturating_sub(super::SEARCH_PAGE_OVERHEAD);
         let done = api.run(query).await?;
         respond(done.code.status(), &done.value)
     }

@@ -38,6 +38,8 @@ pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
     }
     let mut conn = Connection::open(&config.path)
         .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
+    // Wait for other processes (switching to WAL, migrating) instead of failing at once.
+    prepare(&conn)?;
     let mode: String =
         conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -48,7 +50,6 @@ pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
         Synchronous::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
-    prepare(&conn)?;
     schema::migrate(&mut conn)?;
     Ok(conn)
 }

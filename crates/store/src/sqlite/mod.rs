@@ -117,8 +117,9 @@ impl Backend for SqliteBackend {
 
     fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
         let Some(conn) = self.take_reader() else { return false };
-        // Each statement reads the last committed state (autocommit). Read operations make at
-        // most one query whose answer they return, so they need no explicit snapshot.
+        // Each statement reads the last committed state (autocommit). A read operation returns
+        // the answer of one query (the lookups before it only find due promises, whose timing
+        // out moves the operation to the writer), so it needs no snapshot across statements.
         let mut tx = tx::SqliteTx::reader(&conn);
         job(&mut tx, self.clock.now_ms());
         self.return_reader(conn);

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use natsapi_core::Clock;
+use natsapi_core::{Clock, TxError};
 use rusqlite::Connection;
 
 use super::tx::{SqliteTx, run_statement};
@@ -31,29 +31,75 @@ fn run_batch(
     clock: &dyn Clock,
     max_batch: usize,
 ) {
+    if !conn.is_autocommit() {
+        // A transaction was left open by a failure that could not roll back: end it first.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
     if let Err(e) = run_statement(conn, "BEGIN IMMEDIATE") {
-        // The job never ran; dropping it tells its caller the store could not run it.
         tracing::error!(error = %e, "cannot begin a store transaction");
-        drop(first);
+        let outcome = first(&mut FailedTx, clock.now_ms());
+        (outcome.deliver)(Err(StoreError::Begin(e.to_string())));
         return;
     }
     let mut deliveries = Vec::new();
+    let mut broken = None;
     let mut next = Some(first);
     while let Some(job) = next {
         let mut tx = SqliteTx::writer(conn);
         let outcome = job(&mut tx, clock.now_ms());
         if let Err(e) = tx.finish(outcome.failed) {
+            // The operation's writes can no longer be kept apart from the others: the whole
+            // transaction is rolled back and every operation in it fails.
             tracing::error!(error = %e, "cannot close savepoint");
+            broken = Some(e.to_string());
         }
         deliveries.push(outcome.deliver);
-        next = if deliveries.len() < max_batch { jobs.try_recv().ok() } else { None };
+        next = if broken.is_none() && deliveries.len() < max_batch {
+            jobs.try_recv().ok()
+        } else {
+            None
+        };
     }
-    let committed = run_statement(conn, "COMMIT").map_err(|e| {
+    let committed = match broken {
+        Some(e) => Err(e),
+        None => run_statement(conn, "COMMIT").map_err(|e| e.to_string()),
+    };
+    let committed = committed.map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
-        tracing::error!(error = %e, "store commit failed");
-        e.to_string()
+        tracing::error!(error = %e, "store transaction failed");
+        e
     });
     for deliver in deliveries {
         deliver(committed.clone().map_err(StoreError::Commit));
+    }
+}
+
+/// The transaction a job sees when none could be opened: every call fails, so the job reports
+/// the failure to its caller instead of being dropped.
+struct FailedTx;
+
+impl natsapi_core::Tx for FailedTx {
+    fn promise(&mut self, _: &str) -> Result<Option<natsapi_core::Promise>, TxError> {
+        Err(TxError::msg("no store transaction"))
+    }
+    fn insert_promise(&mut self, _: &mut natsapi_core::Promise) -> Result<bool, TxError> {
+        Err(TxError::msg("no store transaction"))
+    }
+    fn complete_promise(&mut self, _: &natsapi_core::Promise) -> Result<(), TxError> {
+        Err(TxError::msg("no store transaction"))
+    }
+    fn search_promises(
+        &mut self,
+        _: &natsapi_core::promises::PromiseFilter,
+        _: Option<i64>,
+        _: usize,
+    ) -> Result<Vec<natsapi_core::Promise>, TxError> {
+        Err(TxError::msg("no store transaction"))
+    }
+    fn due_promises(&mut self, _: i64, _: usize) -> Result<Vec<natsapi_core::Promise>, TxError> {
+        Err(TxError::msg("no store transaction"))
+    }
+    fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError> {
+        Err(TxError::msg("no store transaction"))
     }
 }

@@ -324,3 +324,31 @@ async fn search_with_an_empty_store_is_an_empty_page() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_byte_budget_ends_pages_early_and_paging_stays_exact() {
+    each(ALL, |env| async move {
+        for i in 0..30 {
+            ok(env.run(create(&format!("budget-{i:02}"))).await, Code::Created);
+        }
+        let one = natsapi_core::promises::encoded_len(&env.get("budget-00").await);
+        let mut query =
+            SearchPromises::new("budget-*".into(), vec![], Default::default(), Some(100)).unwrap();
+        query.max_bytes = one * 7 + one / 2;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = ok(env.run(query.clone()).await, Code::Ok);
+            pages += 1;
+            assert!(page.promises.len() <= 7, "page of {}", page.promises.len());
+            seen.extend(page.promises.iter().map(|p| p.id.clone()));
+            let Some(cursor) = page.cursor else { break };
+            query = SearchPromises::from_cursor(&cursor).unwrap();
+            query.max_bytes = one * 7 + one / 2;
+        }
+        assert_eq!(pages, 5);
+        let expected: Vec<String> = (0..30).rev().map(|i| format!("budget-{i:02}")).collect();
+        assert_eq!(seen, expected);
+    })
+    .await;
+}
