@@ -1,21 +1,14 @@
 //! Acknowledged writes survive `kill -9` of `natsapi serve` with the SQLite store.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use natsapi_testkit::KillOnDrop;
 use std::time::{Duration, Instant};
 
 use natsapi_client::Client;
 use serde_json::json;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(url: &str, db: &str) -> Killed {
+fn serve(url: &str, db: &str) -> KillOnDrop {
     let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
         .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
         .args(["--store", "sqlite", "--store-sqlite-path", db])
@@ -23,7 +16,7 @@ fn serve(url: &str, db: &str) -> Killed {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Killed(child)
+    KillOnDrop(child)
 }
 
 async fn wait_ready(client: &Client) {

@@ -2,8 +2,10 @@
 //! nats-server when none answers, `natsapi req` sends the seed's examples, SIGTERM stops both.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use natsapi_testkit::KillOnDrop;
 
 const BIN: &str = env!("CARGO_BIN_EXE_natsapi");
 
@@ -30,15 +32,6 @@ fn json(output: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn wait_for_server(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -60,7 +53,7 @@ fn dev_starts_nats_and_answers_the_seed_examples() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut dev = Killed(dev);
+    let mut dev = KillOnDrop(dev);
     wait_for_server(&url);
 
     let created = req(

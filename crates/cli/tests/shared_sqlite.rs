@@ -1,22 +1,15 @@
 //! Two `natsapi serve` processes on one SQLite file and one subject: NATS spreads the requests,
 //! both see every promise, and either one alone keeps serving them.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use natsapi_testkit::KillOnDrop;
 use std::time::{Duration, Instant};
 
 use natsapi_client::Client;
 use serde_json::json;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(url: &str, db: &str) -> Killed {
+fn serve(url: &str, db: &str) -> KillOnDrop {
     let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
         .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
         .args(["--store", "sqlite", "--store-sqlite-path", db])
@@ -24,7 +17,7 @@ fn serve(url: &str, db: &str) -> Killed {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Killed(child)
+    KillOnDrop(child)
 }
 
 /// Waits until exactly `instances` natsapi instances answer `$SRV.PING.natsapi`.

@@ -144,6 +144,7 @@ impl NatsTransport {
             client: client.clone(),
             stats: micro.stats(),
             max_payload: config.max_payload,
+            reply_limit: client.server_info().max_payload,
         });
         let (stop, stopped) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(context, requests, inflight.clone(), stopped));
@@ -193,6 +194,8 @@ struct RequestContext {
     client: async_nats::Client,
     stats: Arc<EndpointStats>,
     max_payload: usize,
+    /// The NATS server's max payload when the transport started: the largest reply.
+    reply_limit: usize,
 }
 
 /// Reads requests and serves each in its own task, until the subscription ends. When `stop`
@@ -322,10 +325,10 @@ async fn serve(context: &RequestContext, message: Message) {
     let computed =
         AssertUnwindSafe(answer(&context.api, &message, context.max_payload)).catch_unwind().await;
     let mut answer = computed.unwrap_or_else(|panic| {
-        tracing::error!(panic = ?panic_text(panic.as_ref()), "request handler panicked");
+        tracing::error!(panic = %natsapi_store::panic_message(panic.as_ref()), "request handler panicked");
         fallback(OperationLabel::Invalid, trace_of(&message, None), "internal error".into())
     });
-    let limit = context.client.server_info().max_payload;
+    let limit = context.reply_limit;
     if answer.body.len() > limit {
         let text = format!(
             "reply of {} bytes exceeds the NATS maximum payload of {limit} bytes",
@@ -369,14 +372,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight().decrement(1.0);
     }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 /// Trace context from the message headers, else from the envelope's metadata.

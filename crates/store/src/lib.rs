@@ -12,4 +12,4 @@ mod store;
 
 pub use error::StoreError;
 pub use job::{Backend, Job, JobOutcome};
-pub use store::{Store, StoreConfig, StoreKind};
+pub use store::{Store, StoreConfig, StoreKind, panic_message};

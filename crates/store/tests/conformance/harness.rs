@@ -104,16 +104,6 @@ fn open_store(backend: Backend, path: Option<PathBuf>, clock: &Arc<ManualClock>)
     Store::open(&config, clock.clone()).unwrap_or_else(|e| panic!("open {}: {e}", backend.name()))
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic".to_owned()
-    }
-}
-
 /// Runs every row on a fresh store of every backend in `backends`, then fails with the list of
 /// every (backend, row) that failed.
 pub async fn table<R, F, Fut>(
@@ -139,7 +129,9 @@ pub async fn table<R, F, Fut>(
             })
             .catch_unwind()
             .await;
-            outcome.err().map(|p| format!("[{}] {name}: {}", backend.name(), panic_message(&*p)))
+            outcome.err().map(|p| {
+                format!("[{}] {name}: {}", backend.name(), natsapi_store::panic_message(&*p))
+            })
         })
     });
     let total = rows.len() * backends.len();
