@@ -1,11 +1,10 @@
 //! Acknowledged writes survive `kill -9` of `natsapi serve` with the SQLite store.
 
 use std::process::{Command, Stdio};
-
-use natsapi_testkit::KillOnDrop;
 use std::time::{Duration, Instant};
 
 use natsapi_client::Client;
+use natsapi_testkit::KillOnDrop;
 use serde_json::json;
 
 fn serve(url: &str, db: &str) -> KillOnDrop {

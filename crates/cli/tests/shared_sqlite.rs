@@ -2,11 +2,10 @@
 //! both see every promise, and either one alone keeps serving them.
 
 use std::process::{Command, Stdio};
-
-use natsapi_testkit::KillOnDrop;
 use std::time::{Duration, Instant};
 
 use natsapi_client::Client;
+use natsapi_testkit::KillOnDrop;
 use serde_json::json;
 
 fn serve(url: &str, db: &str) -> KillOnDrop {
