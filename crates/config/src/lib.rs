@@ -190,8 +190,8 @@ pub struct RuntimeSettings {
 /// dominate, so on a small machine a single-threaded runtime, which has no
 /// cross-thread wake-ups, answers more requests per second than a
 /// multi-threaded one, and it leaves the other cores to nats-server and to the
-/// store's writer thread. Measured on a 2-core box, 1 worker thread answered
-/// about 75k `promises.read` requests/s against about 54k with 2 threads.
+/// store's writer thread. BENCHMARKS.md has the figures measured on a 2-core
+/// machine with both settings.
 ///
 /// Written `auto` or a positive integer in flags, environment variables and
 /// the YAML file (see [`parse::worker_threads`]); [`Display`](fmt::Display)
