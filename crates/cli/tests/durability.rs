@@ -1,22 +1,12 @@
 //! Acknowledged writes survive `kill -9` of `natsapi serve` with the SQLite store.
 
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::serve_sqlite;
 use natsapi_client::Client;
-use natsapi_testkit::KillOnDrop;
 use serde_json::json;
-
-fn serve(url: &str, db: &str) -> KillOnDrop {
-    let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
-        .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
-        .args(["--store", "sqlite", "--store-sqlite-path", db])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    KillOnDrop(child)
-}
 
 async fn wait_ready(client: &Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -37,7 +27,7 @@ async fn acknowledged_creates_survive_kill_9() {
         .unwrap()
         .with_timeout(Duration::from_secs(5));
 
-    let mut server = serve(&nats.url(), db);
+    let mut server = serve_sqlite(&nats.url(), db);
     wait_ready(&client).await;
     let total = 500;
     let creates = (0..total).map(|i| {
@@ -55,7 +45,7 @@ async fn acknowledged_creates_survive_kill_9() {
     server.0.kill().unwrap(); // SIGKILL: no graceful shutdown, no checkpoint
     server.0.wait().unwrap();
 
-    let _restarted = serve(&nats.url(), db);
+    let _restarted = serve_sqlite(&nats.url(), db);
     wait_ready(&client).await;
     for i in 0..total {
         let reply = client.call("promises.read", json!({"id": format!("durable-{i}")})).await;

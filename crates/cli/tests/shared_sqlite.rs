@@ -1,23 +1,13 @@
 //! Two `natsapi serve` processes on one SQLite file and one subject: NATS spreads the requests,
 //! both see every promise, and either one alone keeps serving them.
 
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::serve_sqlite;
 use natsapi_client::Client;
-use natsapi_testkit::KillOnDrop;
 use serde_json::json;
-
-fn serve(url: &str, db: &str) -> KillOnDrop {
-    let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
-        .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
-        .args(["--store", "sqlite", "--store-sqlite-path", db])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    KillOnDrop(child)
-}
 
 /// Waits until exactly `instances` natsapi instances answer `$SRV.PING.natsapi`.
 async fn wait_for_instances(client: &Client, instances: usize) {
@@ -52,9 +42,9 @@ async fn two_processes_share_one_sqlite_file() {
         .unwrap()
         .with_timeout(Duration::from_secs(5));
 
-    let first = serve(&nats.url(), db);
+    let first = serve_sqlite(&nats.url(), db);
     wait_for_instances(&client, 1).await;
-    let second = serve(&nats.url(), db);
+    let second = serve_sqlite(&nats.url(), db);
     wait_for_instances(&client, 2).await;
 
     let total = 300;

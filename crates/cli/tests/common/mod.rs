@@ -1,0 +1,19 @@
+//! Shared by the tests that run `natsapi serve` as a child process.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+
+use natsapi_testkit::KillOnDrop;
+
+/// `natsapi serve` on the SQLite file `db`, NATS at `url`, no HTTP listener.
+pub fn serve_sqlite(url: &str, db: &str) -> KillOnDrop {
+    let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
+        .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
+        .args(["--store", "sqlite", "--store-sqlite-path", db])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("natsapi serve starts");
+    KillOnDrop(child)
+}
