@@ -48,6 +48,16 @@ pub async fn dispatch(
     handler(api, payload).await
 }
 
+/// Runs a domain operation and answers with its resource and its status.
+pub async fn run_and_respond<O>(api: &Api, op: O) -> Result<Response, ApiError>
+where
+    O: natsapi_core::Operation,
+    O::Output: serde::Serialize,
+{
+    let done = api.run(op).await?;
+    crate::api::respond(done.code.status(), &done.value)
+}
+
 /// Decodes an operation's payload; errors name the offending field (`payload.timeout: ...`).
 pub fn decode<T: DeserializeOwned>(payload: &RawValue) -> Result<T, ApiError> {
     crate::json::parse(payload.get(), "payload", ".")

@@ -9,7 +9,7 @@ use natsapi_core::{PromiseState, Value};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::decode;
+use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
 
 #[derive(Deserialize)]
@@ -66,8 +66,7 @@ struct SearchPayload {
 pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: ReadPayload = decode(payload)?;
-        let done = api.run(ReadPromise { id: p.id }).await?;
-        respond(done.code.status(), &done.value)
+        run_and_respond(api, ReadPromise { id: p.id }).await
     }
     .boxed()
 }
@@ -119,16 +118,14 @@ pub fn complete<'a>(
     async move {
         check_write_size(api, "promises.complete", payload)?;
         let p: CompletePayload = decode(payload)?;
-        let done = api
-            .run(CompletePromise {
-                id: p.id,
-                idempotency_key: p.idempotency_key,
-                strict: p.strict.unwrap_or(false),
-                state: p.state,
-                value: p.value,
-            })
-            .await?;
-        respond(done.code.status(), &done.value)
+        let op = CompletePromise {
+            id: p.id,
+            idempotency_key: p.idempotency_key,
+            strict: p.strict.unwrap_or(false),
+            state: p.state,
+            value: p.value,
+        };
+        run_and_respond(api, op).await
     }
     .boxed()
 }
@@ -151,8 +148,7 @@ pub fn search<'a>(
         };
         // Leave room for the page's own JSON around the promises.
         query.max_bytes = api.max_resource_bytes().saturating_sub(super::SEARCH_PAGE_OVERHEAD);
-        let done = api.run(query).await?;
-        respond(done.code.status(), &done.value)
+        run_and_respond(api, query).await
     }
     .boxed()
 }
