@@ -1,5 +1,5 @@
-//! The YAML configuration file: its shape, and errors that name the file, the
-//! line and the dotted key path.
+//! The YAML configuration file: its shape, an example, and errors that name
+//! the file, the line and the dotted key path.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -153,6 +153,13 @@ where
             format!("{s:?} is not one of {}", names.join(", "))
         })
     })
+}
+
+/// A commented YAML configuration file that sets every key to its default
+/// (`store.kind`, whose default depends on the mode, is commented out).
+#[must_use]
+pub fn example_yaml() -> &'static str {
+    include_str!("example.yaml")
 }
 
 /// Parses the text of the file named `file`.

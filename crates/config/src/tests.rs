@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 
 use super::*;
+use crate::settings::auto_worker_threads;
 
 /// Test parser.
 #[derive(Parser, Debug)]
@@ -475,9 +476,24 @@ fn hand_built_args_are_checked_too() {
         ServerArgs { store_sqlite_path: Some("".into()), ..Default::default() },
         ServerArgs { log_level: Some("loud".into()), ..Default::default() },
     ];
-    for a in bad {
+    let flags = [
+        "--api-nats-subject",
+        "--api-nats-addr",
+        "--api-nats-timeout",
+        "--api-nats-max-payload",
+        "--api-nats-max-inflight",
+        "--api-nats-queue-group",
+        "--api-http-addr",
+        "--store-sqlite-path",
+        "--log-level",
+    ];
+    for (a, expected) in bad.into_iter().zip(flags) {
         let err = load_from(Mode::Serve, &a, None).unwrap_err();
         assert!(matches!(err, ConfigError::ArgValue { .. }), "{a:?}: {err:?}");
+        // The names come from clap's declaration of the field.
+        let ConfigError::ArgValue { flag, env, .. } = err else { unreachable!() };
+        let expected_env = format!("NATSAPI_{}", expected[2..].replace('-', "_").to_uppercase());
+        assert_eq!((flag, env), (expected, expected_env.as_str()));
     }
     let err = load_from(
         Mode::Serve,

@@ -1,0 +1,167 @@
+//! Loading: flags and environment variables over the YAML file over the
+//! defaults of the mode.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use clap::Args as _;
+
+use crate::{ConfigError, Mode, ServerArgs, Settings, file, parse};
+
+/// Resolves the settings: reads the YAML file named by `args.config`, if
+/// any, and applies `args` (flags and environment variables, which clap has
+/// already merged) over it and over the defaults of `mode`.
+///
+/// # Errors
+/// [`ConfigError::ReadFile`] if the file cannot be read, and any error of
+/// [`load_from`].
+pub fn load(mode: Mode, args: &ServerArgs) -> Result<Settings, ConfigError> {
+    match &args.config {
+        None => load_from(mode, args, None),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::ReadFile { path: path.clone(), source })?;
+            load_from(mode, args, Some((path, &text)))
+        }
+    }
+}
+
+/// Like [`load`], but takes the file's name and text instead of reading
+/// `args.config` (which is ignored).
+///
+/// # Errors
+/// A [`ConfigError`] naming the file, line and key path of a YAML syntax
+/// error, an unknown key or a bad value, or the flag of a bad value in `args`
+/// (possible only if `args` was built without clap's value parsers).
+pub fn load_from(
+    mode: Mode,
+    args: &ServerArgs,
+    yaml: Option<(&Path, &str)>,
+) -> Result<Settings, ConfigError> {
+    let mut settings = Settings::defaults(mode);
+    if let Some((path, text)) = yaml {
+        apply_file(&mut settings, file::parse_file(path, text)?);
+    }
+    apply_args(&mut settings, args)?;
+    Ok(settings)
+}
+
+/// Overwrites `slot` with `value` if there is one.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// Applies the file's values; the file parser has checked them.
+fn apply_file(s: &mut Settings, f: file::FileConfig) {
+    let subsystems = f.api.and_then(|a| a.subsystems).unwrap_or_default();
+    let nats = subsystems.nats.unwrap_or_default();
+    let n = &mut s.api.nats;
+    set(&mut n.enabled, nats.enabled);
+    set(&mut n.addr, nats.addr);
+    set(&mut n.subject, nats.subject);
+    set(&mut n.timeout, nats.timeout);
+    set(&mut n.max_payload, nats.max_payload);
+    set(&mut n.max_inflight, nats.max_inflight);
+    set(&mut n.queue_group, nats.queue_group);
+    let http = subsystems.http.unwrap_or_default();
+    set(&mut s.api.http.enabled, http.enabled);
+    set(&mut s.api.http.addr, http.addr);
+    let store = f.store.unwrap_or_default();
+    set(&mut s.store.kind, store.kind);
+    let sqlite = store.sqlite.unwrap_or_default();
+    set(&mut s.store.sqlite.path, sqlite.path);
+    set(&mut s.store.sqlite.synchronous, sqlite.synchronous);
+    let log = f.log.unwrap_or_default();
+    set(&mut s.log.level, log.level);
+    set(&mut s.log.format, log.format);
+    let runtime = f.runtime.unwrap_or_default();
+    set(&mut s.runtime.worker_threads, runtime.worker_threads);
+}
+
+/// Applies the flags (and environment variables, which clap has merged).
+///
+/// Clap has checked every value it parsed, but `ServerArgs` may also be built
+/// by hand. Booleans, enums and [`WorkerThreads`](crate::WorkerThreads) cannot
+/// hold a bad value and are copied; strings, paths and numbers (which may be
+/// zero) go through the same check as clap's value parser, and an error names
+/// the field's flag and environment variable as [`ServerArgs`] declares them.
+fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
+    let n = &mut s.api.nats;
+    set(&mut n.enabled, a.api_nats_enable);
+    check(&mut n.addr, a.api_nats_addr.as_deref(), "api_nats_addr", parse::nats_addr)?;
+    check(&mut n.subject, a.api_nats_subject.as_deref(), "api_nats_subject", parse::subject)?;
+    check(&mut n.timeout, a.api_nats_timeout.as_ref(), "api_nats_timeout", nonzero)?;
+    check(&mut n.max_payload, a.api_nats_max_payload.as_ref(), "api_nats_max_payload", nonzero)?;
+    check(&mut n.max_inflight, a.api_nats_max_inflight.as_ref(), "api_nats_max_inflight", nonzero)?;
+    let queue_group = a.api_nats_queue_group.as_deref();
+    check(&mut n.queue_group, queue_group, "api_nats_queue_group", parse::queue_group)?;
+    set(&mut s.api.http.enabled, a.api_http_enable);
+    check(&mut s.api.http.addr, a.api_http_addr.as_deref(), "api_http_addr", parse::http_addr)?;
+    set(&mut s.store.kind, a.store);
+    let path = a.store_sqlite_path.as_deref();
+    check(&mut s.store.sqlite.path, path, "store_sqlite_path", non_empty_path)?;
+    set(&mut s.store.sqlite.synchronous, a.store_sqlite_synchronous);
+    check(&mut s.log.level, a.log_level.as_deref(), "log_level", parse::log_level)?;
+    set(&mut s.log.format, a.log_format);
+    set(&mut s.runtime.worker_threads, a.worker_threads);
+    Ok(())
+}
+
+/// Overwrites `slot` with `value` checked by `parse`; a bad value is an error
+/// naming the flag of the [`ServerArgs`] field `id`.
+fn check<U: ?Sized, T>(
+    slot: &mut T,
+    value: Option<&U>,
+    id: &str,
+    parse: impl Fn(&U) -> Result<T, String>,
+) -> Result<(), ConfigError> {
+    if let Some(v) = value {
+        *slot = parse(v).map_err(|message| {
+            let (flag, env) = arg_names(id);
+            ConfigError::ArgValue { flag, env, message }
+        })?;
+    }
+    Ok(())
+}
+
+/// Rejects zero (a value clap's parser would have rejected).
+fn nonzero<T: PartialEq + Default + Copy + std::fmt::Debug>(v: &T) -> Result<T, String> {
+    if *v == T::default() { Err(format!("{v:?} must be greater than zero")) } else { Ok(*v) }
+}
+
+/// What [`parse::path`] checks, for a path that may not be UTF-8.
+fn non_empty_path(v: &Path) -> Result<PathBuf, String> {
+    if v.as_os_str().is_empty() {
+        Err("the path must not be empty".to_owned())
+    } else {
+        Ok(v.to_path_buf())
+    }
+}
+
+/// The flag (`--api-nats-subject`) and environment variable
+/// (`NATSAPI_API_NATS_SUBJECT`) of the [`ServerArgs`] field `id`, read from
+/// clap's declaration of the field.
+///
+/// # Panics
+/// If `ServerArgs` has no field `id` with a long flag and an environment
+/// variable: a bug in this crate, which the tests rule out.
+fn arg_names(id: &str) -> (&'static str, &'static str) {
+    /// `(id, flag, env)` of every field, built the first time an error needs them.
+    static NAMES: LazyLock<Vec<(String, String, String)>> = LazyLock::new(|| {
+        ServerArgs::augment_args(clap::Command::new("natsapi"))
+            .get_arguments()
+            .filter_map(|arg| {
+                let long = arg.get_long()?;
+                let env = arg.get_env()?.to_str()?;
+                Some((arg.get_id().to_string(), format!("--{long}"), env.to_owned()))
+            })
+            .collect()
+    });
+    NAMES
+        .iter()
+        .find(|(field, _, _)| field == id)
+        .map(|(_, flag, env)| (flag.as_str(), env.as_str()))
+        .unwrap_or_else(|| panic!("ServerArgs has no field {id:?} with a flag and a variable"))
+}
