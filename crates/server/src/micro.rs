@@ -381,8 +381,9 @@ struct Replies {
     started: String,
 }
 
+/// The fields every verb's reply starts with (the whole PING reply).
 #[derive(Serialize)]
-struct PingJson<'a> {
+struct IdentityJson<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     name: &'a str,
@@ -393,12 +394,8 @@ struct PingJson<'a> {
 
 #[derive(Serialize)]
 struct InfoJson<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: &'a str,
-    id: &'a str,
-    version: &'a str,
-    metadata: &'a HashMap<String, String>,
+    #[serde(flatten)]
+    identity: IdentityJson<'a>,
     description: &'a str,
     endpoints: [EndpointInfoJson<'a>; 1],
 }
@@ -413,12 +410,8 @@ struct EndpointInfoJson<'a> {
 
 #[derive(Serialize)]
 struct StatsJson<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: &'a str,
-    id: &'a str,
-    version: &'a str,
-    metadata: &'a HashMap<String, String>,
+    #[serde(flatten)]
+    identity: IdentityJson<'a>,
     started: &'a str,
     endpoints: [EndpointStatsJson<'a>; 1],
 }
@@ -440,21 +433,21 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+fn identity<'a>(kind: &'static str, config: &'a MicroConfig, id: &'a str) -> IdentityJson<'a> {
+    IdentityJson {
+        kind,
+        name: &config.name,
+        id,
+        version: &config.version,
+        metadata: &config.metadata,
+    }
+}
+
 impl Replies {
     fn new(config: &MicroConfig, id: &str, started: SystemTime) -> Replies {
-        let ping = PingJson {
-            kind: "io.nats.micro.v1.ping_response",
-            name: &config.name,
-            id,
-            version: &config.version,
-            metadata: &config.metadata,
-        };
+        let ping = identity("io.nats.micro.v1.ping_response", config, id);
         let info = InfoJson {
-            kind: "io.nats.micro.v1.info_response",
-            name: &config.name,
-            id,
-            version: &config.version,
-            metadata: &config.metadata,
+            identity: identity("io.nats.micro.v1.info_response", config, id),
             description: &config.description,
             endpoints: [EndpointInfoJson {
                 name: &config.endpoint_name,
@@ -481,11 +474,7 @@ impl Replies {
                 let snapshot = self.stats.snapshot();
                 let config = &self.config;
                 to_bytes(&StatsJson {
-                    kind: "io.nats.micro.v1.stats_response",
-                    name: &config.name,
-                    id: &self.id,
-                    version: &config.version,
-                    metadata: &config.metadata,
+                    identity: identity("io.nats.micro.v1.stats_response", config, &self.id),
                     started: &self.started,
                     endpoints: [EndpointStatsJson {
                         name: &config.endpoint_name,
