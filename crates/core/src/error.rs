@@ -23,6 +23,16 @@ impl<T> Success<T> {
     }
 }
 
+/// Client input quoted for an error message, cut to 120 characters so a message never grows
+/// with the request.
+pub fn quoted(text: &str) -> String {
+    const MAX: usize = 120;
+    match text.char_indices().nth(MAX) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
 /// A refusal the spec defines (400, 403, 404, 409, ...), with a message that names the case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

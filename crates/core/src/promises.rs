@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
 use crate::cursor;
-use crate::error::{DomainError, Reply, Success, TxError};
+use crate::error::{DomainError, Reply, Success, TxError, quoted};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
 use crate::time::deadline_from;
@@ -62,7 +62,7 @@ fn settle(tx: &mut dyn Tx, mut promise: Promise, now: i64) -> Result<Promise, Tx
 }
 
 fn not_found(id: &str) -> DomainError {
-    DomainError::new(Code::PromiseNotFound, format!("promise {id:?} not found"))
+    DomainError::new(Code::PromiseNotFound, format!("promise {} not found", quoted(id)))
 }
 
 fn require_id(id: &str) -> Result<(), DomainError> {
@@ -152,7 +152,7 @@ impl Operation for CreatePromise {
         } else {
             Err(DomainError::new(
                 Code::PromiseAlreadyExists,
-                format!("promise {:?} already exists", promise.id),
+                format!("promise {} already exists", quoted(&promise.id)),
             ))
         })
     }
@@ -183,7 +183,7 @@ fn already_completed(id: &str, state: PromiseState) -> DomainError {
             (Code::AlreadyTimedOut, "timed out")
         }
     };
-    DomainError::new(code, format!("promise {id:?} is already {what}"))
+    DomainError::new(code, format!("promise {} is already {what}", quoted(id)))
 }
 
 impl Operation for CompletePromise {
@@ -318,7 +318,16 @@ impl SearchPromises {
         Ok(search)
     }
 
+    /// The longest cursor this search can return, in bytes (a page must leave room for it).
+    pub fn max_cursor_len(&self) -> usize {
+        self.cursor_at(i64::MIN).len()
+    }
+
     fn cursor_after(&self, last: &Promise) -> String {
+        self.cursor_at(last.sort_id)
+    }
+
+    fn cursor_at(&self, sort_id: i64) -> String {
         cursor::encode(&CursorQuery {
             id: self.filter.id.clone(),
             states: PromiseState::ALL
@@ -327,7 +336,7 @@ impl SearchPromises {
                 .collect(),
             tags: self.filter.tags.clone(),
             limit: self.limit,
-            sort_id: last.sort_id,
+            sort_id,
         })
     }
 }
@@ -346,15 +355,10 @@ impl Operation for SearchPromises {
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<SearchPage>, TxError> {
         // Due promises are timed out first, so a state filter sees the state a read would report
         // (spec §4). The background timer keeps this set small.
-        loop {
-            let due = tx.due_promises(now, SEARCH_SWEEP_LIMIT)?;
-            let swept = due.len();
-            for mut promise in due {
-                time_out(tx, &mut promise)?;
-            }
-            if swept < SEARCH_SWEEP_LIMIT {
-                break;
-            }
+        // One bounded sweep: should more be due, the rows below that are due are timed out
+        // and the query re-run, and the timer takes care of the rest.
+        for mut due in tx.due_promises(now, SEARCH_SWEEP_LIMIT)? {
+            time_out(tx, &mut due)?;
         }
         // Fetch one extra row to know whether another page follows.
         let mut rows = loop {

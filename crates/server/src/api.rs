@@ -73,8 +73,10 @@ struct Inner {
     max_reply_bytes: usize,
 }
 
-/// Room in a reply for everything but the resource: the envelope, the request id, the status.
-pub const REPLY_OVERHEAD: usize = 1024;
+/// Room in a reply for everything but the resource: the envelope, the request id (at most 256
+/// bytes, 512 escaped), the status and the trace headers (`traceparent`, `tracestate` of at most
+/// 512 bytes).
+pub const REPLY_OVERHEAD: usize = 2048;
 
 /// Shared state of every transport: the store, the time source and the timers' wake-ups.
 #[derive(Clone)]

@@ -44,13 +44,16 @@ pub fn decode(bytes: &[u8]) -> Result<RequestEnvelope<'_>, ApiError> {
         ));
     }
     let envelope: RequestEnvelope<'_> = crate::json::parse(text, "invalid request envelope", ": ")?;
-    if let Some(id) = &envelope.request_id
-        && id.len() > MAX_REQUEST_ID_BYTES
-    {
-        return Err(ApiError::bad_request(format!(
-            "requestId is {} bytes; at most {MAX_REQUEST_ID_BYTES}",
-            id.len()
-        )));
+    if let Some(id) = &envelope.request_id {
+        if id.len() > MAX_REQUEST_ID_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "requestId is {} bytes; at most {MAX_REQUEST_ID_BYTES}",
+                id.len()
+            )));
+        }
+        if id.chars().any(char::is_control) {
+            return Err(ApiError::bad_request("requestId must not contain control characters"));
+        }
     }
     Ok(envelope)
 }

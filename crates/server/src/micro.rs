@@ -29,6 +29,9 @@ use tokio::task::JoinHandle;
 /// How long [`MicroService::stop`] waits for the discovery subscriptions to drain.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Longest `last_error` kept, in characters.
+const MAX_LAST_ERROR: usize = 256;
+
 /// Counters of one endpoint, shared between the request path and the `$SRV.STATS` responder.
 ///
 /// Each counter is updated atomically on its own; a `STATS` reply read while a request is being
@@ -70,7 +73,10 @@ impl EndpointStats {
         self.processing_time_ns.fetch_add(nanos, Ordering::Relaxed);
         if let Some(error) = error {
             self.errors.fetch_add(1, Ordering::Relaxed);
-            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_owned());
+            // Bounded: STATS must stay small, and should not echo whole requests.
+            let end = error.char_indices().nth(MAX_LAST_ERROR).map_or(error.len(), |(at, _)| at);
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(error[..end].to_owned());
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
     }

@@ -243,6 +243,7 @@ fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
 
 /// A computed reply: its status, body and trace context.
 struct Answer {
+    request_id: String,
     label: OperationLabel,
     status: u16,
     error: Option<String>,
@@ -282,33 +283,49 @@ async fn answer(api: &Api, message: &Message, max_payload: usize) -> Answer {
     };
     match result {
         Ok(response) => Answer {
+            body: envelope::success(&request_id, &response),
+            request_id,
             label,
             status: response.status,
             error: None,
-            body: envelope::success(&request_id, &response),
             trace,
         },
         Err(error) => Answer {
+            body: envelope::failure(&request_id, &error),
+            request_id,
             label,
             status: error.status(),
             error: Some(format!("{}:{}", error.status(), error.message)),
-            body: envelope::failure(&request_id, &error),
             trace,
         },
     }
 }
 
 /// An error reply for a request whose answer could not be built or sent as computed.
-fn fallback(label: OperationLabel, trace: TraceContext, message: String) -> Answer {
+fn fallback(
+    request_id: String,
+    label: OperationLabel,
+    trace: TraceContext,
+    message: String,
+) -> Answer {
     let error = ApiError { code: natsapi_core::Code::StoreError, message };
-    let request_id = nuid::next().to_string();
     Answer {
+        body: envelope::failure(&request_id, &error),
+        request_id,
         label,
         status: error.status(),
         error: Some(format!("{}:{}", error.status(), error.message)),
-        body: envelope::failure(&request_id, &error),
         trace,
     }
+}
+
+/// Bytes the NATS headers of a reply take on the wire (`NATS/1.0`, each `name: value`, CRLFs).
+fn headers_len(trace: &TraceContext) -> usize {
+    let line = |name: &str, value: &Option<String>| {
+        value.as_ref().map_or(0, |v| name.len() + 2 + v.len() + 2)
+    };
+    let lines = line("traceparent", &trace.traceparent) + line("tracestate", &trace.tracestate);
+    if lines == 0 { 0 } else { "NATS/1.0\r\n\r\n".len() + lines }
 }
 
 /// Serves one request. Never panics and never leaves a request with a reply subject unanswered:
@@ -326,16 +343,24 @@ async fn serve(context: &RequestContext, message: Message) {
         AssertUnwindSafe(answer(&context.api, &message, context.max_payload)).catch_unwind().await;
     let mut answer = computed.unwrap_or_else(|panic| {
         tracing::error!(panic = %natsapi_store::panic_message(panic.as_ref()), "request handler panicked");
-        fallback(OperationLabel::Invalid, trace_of(&message, None), "internal error".into())
+        let request_id = envelope::decode(&message.payload)
+            .ok()
+            .and_then(|env| env.request_id)
+            .unwrap_or_else(|| nuid::next().to_string());
+        fallback(request_id, OperationLabel::Invalid, trace_of(&message, None), "internal error".into())
     });
     let limit = context.reply_limit;
-    if answer.body.len() > limit {
+    if answer.body.len() + headers_len(&answer.trace) > limit {
+        // The trace state is optional: drop it before giving up on the reply.
+        answer.trace.tracestate = None;
+    }
+    if answer.body.len() + headers_len(&answer.trace) > limit {
         let text = format!(
             "reply of {} bytes exceeds the NATS maximum payload of {limit} bytes",
             answer.body.len()
         );
         tracing::error!(%text);
-        answer = fallback(answer.label, answer.trace, text);
+        answer = fallback(answer.request_id, answer.label, answer.trace, text);
     }
     let mut headers = HeaderMap::new();
     if let Some(tp) = &answer.trace.traceparent {

@@ -63,5 +63,29 @@ async fn writes_and_pages_stay_within_the_nats_max_payload() {
     assert!(pages > 3, "{pages} pages");
     let expected: Vec<String> = (0..12).rev().map(|i| format!("p{i:02}")).collect();
     assert_eq!(seen, expected);
+
+    // A long pattern makes a long cursor: pages leave room for it.
+    let pattern = format!("p{}", "*".repeat(3_000));
+    let mut query = json!({"id": pattern});
+    let mut found = 0;
+    loop {
+        let page = client.call("promises.search", query).await.unwrap();
+        let page = page.response.unwrap_or_else(|| panic!("a page, not {:?}", page.error));
+        found += page["promises"].as_array().unwrap().len();
+        match page["cursor"].as_str() {
+            Some(cursor) => query = json!({"cursor": cursor}),
+            None => break,
+        }
+    }
+    assert_eq!(found, 12);
+
+    // Trace headers count against the limit too: the largest write still gets its reply.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    headers.insert("tracestate", format!("a={}", "b".repeat(500)).as_str());
+    let create = json!({"id": "traced", "timeout": 60_000, "param": {"data": data(5_000)}});
+    let (reply, _) =
+        client.call_with("promises.create", Some(&"r".repeat(256)), create, headers).await.unwrap();
+    assert_eq!(reply.status, Some(201), "{:?}", reply.error);
     server.shutdown().await;
 }

@@ -31,7 +31,8 @@ pub fn position(name: &str) -> Option<usize> {
 fn unknown_operation(name: &str) -> ApiError {
     let known: Vec<&str> = OPERATIONS.iter().map(|(n, _)| *n).collect();
     ApiError::bad_request(format!(
-        "unknown operation {name:?}; expected one of: {}",
+        "unknown operation {}; expected one of: {}",
+        natsapi_core::error::quoted(name),
         known.join(", ")
     ))
 }

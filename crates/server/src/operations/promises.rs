@@ -147,7 +147,9 @@ pub fn search<'a>(
             )?,
         };
         // Leave room for the page's own JSON around the promises.
-        query.max_bytes = api.max_resource_bytes().saturating_sub(super::SEARCH_PAGE_OVERHEAD);
+        query.max_bytes = api
+            .max_resource_bytes()
+            .saturating_sub(super::SEARCH_PAGE_OVERHEAD + query.max_cursor_len());
         run_and_respond(api, query).await
     }
     .boxed()

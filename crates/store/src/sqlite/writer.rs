@@ -37,7 +37,7 @@ fn run_batch(
     }
     if let Err(e) = run_statement(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a store transaction");
-        let outcome = first(&mut FailedTx, clock.now_ms());
+        let outcome = first(&mut FailedTx(e.to_string()), clock.now_ms());
         (outcome.deliver)(Err(StoreError::Begin(e.to_string())));
         return;
     }
@@ -52,6 +52,11 @@ fn run_batch(
             // transaction is rolled back and every operation in it fails.
             tracing::error!(error = %e, "cannot close savepoint");
             broken = Some(e.to_string());
+        } else if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back by itself (I/O error, disk full): what
+            // ran before is gone, and nothing may run outside a transaction.
+            tracing::error!("the store transaction was rolled back by SQLite");
+            broken = Some("the store transaction was rolled back (I/O error?)".to_owned());
         }
         deliveries.push(outcome.deliver);
         next = if broken.is_none() && deliveries.len() < max_batch {
@@ -74,19 +79,25 @@ fn run_batch(
     }
 }
 
-/// The transaction a job sees when none could be opened: every call fails, so the job reports
-/// the failure to its caller instead of being dropped.
-struct FailedTx;
+/// The transaction a job sees when none could be opened (with the reason): every call fails, so
+/// the job reports the failure to its caller instead of being dropped.
+struct FailedTx(String);
+
+impl FailedTx {
+    fn failure(&self) -> TxError {
+        TxError::msg(format!("cannot start a store transaction: {}", self.0))
+    }
+}
 
 impl natsapi_core::Tx for FailedTx {
     fn promise(&mut self, _: &str) -> Result<Option<natsapi_core::Promise>, TxError> {
-        Err(TxError::msg("no store transaction"))
+        Err(self.failure())
     }
     fn insert_promise(&mut self, _: &mut natsapi_core::Promise) -> Result<bool, TxError> {
-        Err(TxError::msg("no store transaction"))
+        Err(self.failure())
     }
     fn complete_promise(&mut self, _: &natsapi_core::Promise) -> Result<(), TxError> {
-        Err(TxError::msg("no store transaction"))
+        Err(self.failure())
     }
     fn search_promises(
         &mut self,
@@ -94,12 +105,12 @@ impl natsapi_core::Tx for FailedTx {
         _: Option<i64>,
         _: usize,
     ) -> Result<Vec<natsapi_core::Promise>, TxError> {
-        Err(TxError::msg("no store transaction"))
+        Err(self.failure())
     }
     fn due_promises(&mut self, _: i64, _: usize) -> Result<Vec<natsapi_core::Promise>, TxError> {
-        Err(TxError::msg("no store transaction"))
+        Err(self.failure())
     }
     fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError> {
-        Err(TxError::msg("no store transaction"))
+        Err(self.failure())
     }
 }
