@@ -406,11 +406,28 @@ struct InfoJson<'a> {
     endpoints: [EndpointInfoJson<'a>; 1],
 }
 
+/// The fields naming the endpoint, in INFO and STATS alike.
 #[derive(Serialize)]
-struct EndpointInfoJson<'a> {
+struct EndpointIdJson<'a> {
     name: &'a str,
     subject: &'a str,
     queue_group: &'a str,
+}
+
+impl<'a> EndpointIdJson<'a> {
+    fn of(config: &'a MicroConfig) -> Self {
+        EndpointIdJson {
+            name: &config.endpoint_name,
+            subject: &config.subject,
+            queue_group: &config.queue_group,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EndpointInfoJson<'a> {
+    #[serde(flatten)]
+    endpoint: EndpointIdJson<'a>,
     metadata: &'a HashMap<String, String>,
 }
 
@@ -424,9 +441,8 @@ struct StatsJson<'a> {
 
 #[derive(Serialize)]
 struct EndpointStatsJson<'a> {
-    name: &'a str,
-    subject: &'a str,
-    queue_group: &'a str,
+    #[serde(flatten)]
+    endpoint: EndpointIdJson<'a>,
     num_requests: u64,
     num_errors: u64,
     processing_time: u64,
@@ -456,9 +472,7 @@ impl Replies {
             identity: identity("io.nats.micro.v1.info_response", config, id),
             description: &config.description,
             endpoints: [EndpointInfoJson {
-                name: &config.endpoint_name,
-                subject: &config.subject,
-                queue_group: &config.queue_group,
+                endpoint: EndpointIdJson::of(config),
                 metadata: &config.endpoint_metadata,
             }],
         };
@@ -483,9 +497,7 @@ impl Replies {
                     identity: identity("io.nats.micro.v1.stats_response", config, &self.id),
                     started: &self.started,
                     endpoints: [EndpointStatsJson {
-                        name: &config.endpoint_name,
-                        subject: &config.subject,
-                        queue_group: &config.queue_group,
+                        endpoint: EndpointIdJson::of(config),
                         num_requests: snapshot.requests,
                         num_errors: snapshot.errors,
                         processing_time: nanos(snapshot.processing_time),

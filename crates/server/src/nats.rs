@@ -290,14 +290,26 @@ async fn answer(api: &Api, message: &Message, max_payload: usize) -> Answer {
             error: None,
             trace,
         },
-        Err(error) => Answer {
-            body: envelope::failure(&request_id, &error),
+        Err(error) => Answer::failed(request_id, label, trace, &error),
+    }
+}
+
+impl Answer {
+    /// The error reply for `error`.
+    fn failed(
+        request_id: String,
+        label: OperationLabel,
+        trace: TraceContext,
+        error: &ApiError,
+    ) -> Answer {
+        Answer {
+            body: envelope::failure(&request_id, error),
             request_id,
             label,
             status: error.status(),
             error: Some(format!("{}:{}", error.status(), error.message)),
             trace,
-        },
+        }
     }
 }
 
@@ -309,14 +321,7 @@ fn fallback(
     message: String,
 ) -> Answer {
     let error = ApiError { code: natsapi_core::Code::StoreError, message };
-    Answer {
-        body: envelope::failure(&request_id, &error),
-        request_id,
-        label,
-        status: error.status(),
-        error: Some(format!("{}:{}", error.status(), error.message)),
-        trace,
-    }
+    Answer::failed(request_id, label, trace, &error)
 }
 
 /// Bytes the NATS headers of a reply take on the wire (`NATS/1.0`, each `name: value`, CRLFs).
