@@ -4,8 +4,9 @@
 use crate::error::{Reply, TxError};
 use crate::tx::Tx;
 
-/// A domain operation, run by a store inside one transaction.
-pub trait Operation: Send + 'static {
+/// A domain operation, run by a store inside one transaction. Operations are plain data and
+/// cheap to clone: a store that rolls back a group of operations runs the survivors again.
+pub trait Operation: Clone + Send + 'static {
     /// The resource a success carries.
     type Output: Send + 'static;
 

@@ -3,6 +3,7 @@
 //! every instance). Requests are handled concurrently up to a bound; replies carry the trace
 //! headers; shutdown drains the subscription so requests already delivered are answered.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -198,15 +199,21 @@ struct RequestContext {
     reply_limit: usize,
 }
 
-/// Reads requests and serves each in its own task, until the subscription ends. When `stop`
-/// turns true it drains the subscription: NATS stops routing requests here, and those already
-/// delivered are still read and answered.
+/// Most requests taken from the subscription at once.
+const MAX_BATCH: usize = 256;
+
+/// Reads requests and serves them, until the subscription ends. Requests are taken in batches of
+/// whatever has arrived; each is run at once, and only one that has to wait (for a commit, say)
+/// gets its own task, so a point read costs no task and the reads of a batch share one store
+/// snapshot. When `stop` turns true it drains the subscription: NATS stops routing requests
+/// here, and those already delivered are still read and answered.
 async fn accept_loop(
     context: Arc<RequestContext>,
     mut requests: async_nats::Subscriber,
     inflight: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let max_batch = MAX_BATCH.min(inflight.available_permits()).max(1);
     let mut draining = false;
     loop {
         let message = if draining {
@@ -225,15 +232,35 @@ async fn accept_loop(
             }
         };
         let Some(message) = message else { break };
+        let mut batch = vec![message];
+        while batch.len() < max_batch {
+            match requests.next().now_or_never() {
+                Some(Some(message)) => batch.push(message),
+                _ => break,
+            }
+        }
         // Waiting here is the backpressure: requests queue in the subscription meanwhile.
-        let Ok(permit) = inflight.clone().acquire_owned().await else { break };
-        let context = context.clone();
-        // Boxed: the request future is a few KiB, and a task would otherwise copy it on spawn
-        // and again when it completes.
-        tokio::spawn(Box::pin(async move {
-            serve(&context, message).await;
-            drop(permit);
-        }));
+        let wanted = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let Ok(mut permits) = inflight.clone().acquire_many_owned(wanted).await else { break };
+        std::future::poll_fn(|cx| {
+            context.api.store().read_scope(|| {
+                for message in batch.drain(..) {
+                    let permit = permits.split(1);
+                    let context = context.clone();
+                    // Boxed: the request future is a few KiB, and a task would otherwise copy
+                    // it on spawn and again when it completes.
+                    let mut request = Box::pin(async move {
+                        serve(&context, message).await;
+                        drop(permit);
+                    });
+                    if request.as_mut().poll(cx).is_pending() {
+                        tokio::spawn(request);
+                    }
+                }
+            });
+            std::task::Poll::Ready(())
+        })
+        .await;
     }
 }
 

@@ -1,24 +1,29 @@
-//! The type-erased unit of work a backend executes: run an operation in a transaction, then
-//! release its reply once the transaction's fate is known.
+//! The type-erased unit of work a backend executes: run an operation in a transaction (again,
+//! if a rollback undid its first run), then release its reply once the transaction's fate is
+//! known.
 
 use crate::error::StoreError;
 use natsapi_core::Tx;
 
-/// Runs inside a transaction at the given time (epoch ms) and says what to do after commit.
-pub type Job = Box<dyn FnOnce(&mut dyn Tx, i64) -> JobOutcome + Send>;
+/// One queued operation and the caller waiting for it.
+pub trait Job: Send {
+    /// Runs the operation at `now` (epoch ms) in the open transaction. Returns true when it
+    /// failed: the backend must then undo whatever it wrote. A backend may run a job again in a
+    /// new transaction after rolling back the first; the last run's result is the one delivered.
+    fn run(&mut self, tx: &mut dyn Tx, now: i64) -> bool;
 
-/// What a job left behind.
-pub struct JobOutcome {
-    /// The operation failed: the backend must roll back its writes.
-    pub failed: bool,
-    /// Releases the reply, given whether the enclosing transaction committed.
-    pub deliver: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    /// Releases the reply of the last run, given whether its transaction committed. A job whose
+    /// run failed reports its own failure whatever `committed` says.
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>);
 }
+
+/// A queued job.
+pub type BoxJob = Box<dyn Job>;
 
 /// A storage backend: executes jobs atomically, each job's writes committed before its delivery.
 pub trait Backend: Send + Sync + 'static {
     /// Queues a job. A backend that has shut down drops it, which the caller sees as closed.
-    fn submit(&self, job: Job);
+    fn submit(&self, job: BoxJob);
 
     /// Runs `job` at once, on a read-only transaction of the caller's thread, when the backend
     /// has such a read path; every write inside it fails with `TxError::needs_write`. Returns
@@ -26,6 +31,14 @@ pub trait Backend: Send + Sync + 'static {
     fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
         let _ = job;
         false
+    }
+
+    /// Runs `body` with the read path pinned to one snapshot: reads that `read_inline` runs on
+    /// this thread meanwhile share one read transaction instead of each opening its own. Every
+    /// request read inside must have arrived before `body` starts, so the snapshot (taken at the
+    /// first read) is never older than any of them. Backends without such a path just run it.
+    fn read_scope(&self, body: &mut dyn FnMut()) {
+        body();
     }
 
     /// A short name for logs and health: `memory`, `sqlite`.

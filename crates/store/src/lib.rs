@@ -11,5 +11,5 @@ pub mod sqlite;
 mod store;
 
 pub use error::StoreError;
-pub use job::{Backend, Job, JobOutcome};
+pub use job::{Backend, BoxJob, Job};
 pub use store::{Store, StoreConfig, StoreKind, panic_message};

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use natsapi_core::promises::PromiseFilter;
 use natsapi_core::{Clock, Promise, PromiseState, Tx, TxError};
 
-use crate::job::{Backend, Job};
+use crate::job::{Backend, BoxJob};
 
 /// Promises in memory, indexed by id, insertion order and pending deadline.
 #[derive(Default)]
@@ -59,20 +59,18 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn submit(&self, job: Job) {
-        let outcome = {
+    fn submit(&self, mut job: BoxJob) {
+        {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             let now = self.clock.now_ms();
             let mut tx = UndoTx { state: &mut state, undo: Vec::new() };
-            let outcome = job(&mut tx, now);
-            if outcome.failed {
-                // The operation failed after some of its writes: undo them, as a SQLite
-                // savepoint rollback does, so a failed operation leaves nothing behind.
+            if job.run(&mut tx, now) {
+                // The operation failed after some of its writes: undo them, so a failed
+                // operation leaves nothing behind.
                 tx.rollback();
             }
-            outcome
-        };
-        (outcome.deliver)(Ok(()));
+        }
+        job.deliver(Ok(()));
     }
 
     fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {

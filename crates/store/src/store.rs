@@ -9,7 +9,7 @@ use natsapi_core::{Clock, Operation, Reply};
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
-use crate::job::{Backend, Job, JobOutcome};
+use crate::job::{Backend, Job};
 use crate::{memory, sqlite};
 
 /// Which backend to open.
@@ -90,36 +90,53 @@ impl Store {
             }
         }
         let (sender, receiver) = oneshot::channel();
-        let job: Job = Box::new(move |tx, now| {
-            // A panicking operation must not take the backend (and its writer thread) down:
-            // it is reported to its caller and its writes are rolled back like any failure.
-            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now)));
-            let error = match applied {
-                Ok(Ok(reply)) => {
-                    return JobOutcome {
-                        failed: false,
-                        deliver: Box::new(move |committed| {
-                            let _ = sender.send(committed.map(|()| reply));
-                        }),
-                    };
-                }
-                Ok(Err(err)) => StoreError::Tx(err),
-                Err(panic) => StoreError::Panicked(panic_message(panic.as_ref())),
-            };
-            JobOutcome {
-                failed: true,
-                deliver: Box::new(move |_| {
-                    let _ = sender.send(Err(error));
-                }),
-            }
-        });
-        self.backend.submit(job);
+        self.backend.submit(Box::new(OpJob { op, result: None, sender }));
         receiver.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `body` with reads sharing one snapshot (see [`Backend::read_scope`]): a transport
+    /// that takes requests in batches reads them all in one read transaction.
+    pub fn read_scope(&self, mut body: impl FnMut()) {
+        self.backend.read_scope(&mut body);
     }
 
     /// Checks that the store answers: runs a transaction on the write path that only reads.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(Ping).await.map(|_| ())
+    }
+}
+
+/// An operation queued for the write path, and the caller waiting for its reply.
+struct OpJob<O: Operation> {
+    op: O,
+    /// The last run's reply, or why it failed.
+    result: Option<Result<Reply<O::Output>, StoreError>>,
+    sender: oneshot::Sender<Result<Reply<O::Output>, StoreError>>,
+}
+
+impl<O: Operation> Job for OpJob<O> {
+    fn run(&mut self, tx: &mut dyn natsapi_core::Tx, now: i64) -> bool {
+        // A panicking operation must not take the backend (and its writer thread) down: it is
+        // reported to its caller and its writes are rolled back like any failure.
+        let op = self.op.clone();
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now)));
+        let result = match applied {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(err)) => Err(StoreError::Tx(err)),
+            Err(panic) => Err(StoreError::Panicked(panic_message(panic.as_ref()))),
+        };
+        let failed = result.is_err();
+        self.result = Some(result);
+        failed
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
+        let reply = match self.result {
+            Some(Err(failure)) => Err(failure),
+            Some(Ok(reply)) => committed.map(|()| reply),
+            None => Err(committed.err().unwrap_or(StoreError::Closed)),
+        };
+        let _ = self.sender.send(reply);
     }
 }
 
@@ -164,6 +181,7 @@ pub fn panic_message(panic: &(dyn Any + Send)) -> String {
 
 /// An operation that only reads, run on the write path to prove the writer executes
 /// transactions.
+#[derive(Clone)]
 struct Ping;
 
 impl Operation for Ping {

@@ -85,6 +85,7 @@ impl Harness {
 }
 
 /// Reads a promise as stored, without timing it out.
+#[derive(Clone)]
 pub struct Peek(pub String);
 
 impl Operation for Peek {

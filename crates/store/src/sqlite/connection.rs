@@ -29,6 +29,14 @@ fn prepare(conn: &Connection) -> Result<(), StoreError> {
     .map_err(open_err)
 }
 
+/// The `synchronous` pragma's value.
+fn synchronous(level: Synchronous) -> &'static str {
+    match level {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    }
+}
+
 /// Opens (creating when missing) the database for writing: WAL mode, the configured durability,
 /// and the schema migrated to the current version.
 pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
@@ -45,12 +53,18 @@ pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(open_err(format!("{} cannot use WAL mode", config.path.display())));
     }
-    let sync = match config.synchronous {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", synchronous(config.synchronous)).map_err(open_err)?;
     schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens a read-write connection, with the configured durability, to a database the writer has
+/// already opened and migrated: the checkpoint thread's.
+pub fn open_checkpointer(config: &SqliteConfig) -> Result<Connection, StoreError> {
+    let conn = Connection::open(&config.path)
+        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
+    prepare(&conn)?;
+    conn.pragma_update(None, "synchronous", synchronous(config.synchronous)).map_err(open_err)?;
     Ok(conn)
 }
 

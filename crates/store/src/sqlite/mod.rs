@@ -1,15 +1,26 @@
 //! The SQLite backend (WAL mode).
 //!
 //! Writes: one writer thread owns a connection and commits jobs in groups (see [`writer`]); no
-//! reply is released before its transaction is committed. Reads: operations that usually only
-//! read ([`natsapi_core::Operation::read_attempt`]) run at once on the caller's thread, on a pooled
-//! read-only connection that sees the last committed state; if one turns out to need a write (a
-//! promise that is due), it is re-run on the writer.
+//! reply is released before its transaction is committed, and a committed group's replies are
+//! handed back to the runtime in one wake-up ([`delivery`]). Checkpoints run on a thread of their
+//! own ([`checkpointer`]), not inside a commit.
+//!
+//! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run at
+//! once on the caller's thread, on a pooled read-only connection that sees the last committed
+//! state; if one turns out to need a write (a promise that is due), it is re-run on the writer. A
+//! transport that takes requests in batches reads a whole batch in one read transaction
+//! ([`read_scope`]).
 
+mod checkpointer;
 mod connection;
+mod delivery;
+mod read_scope;
 mod schema;
 mod tx;
 mod writer;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender};
@@ -20,7 +31,7 @@ use natsapi_core::{Clock, Tx};
 use rusqlite::Connection;
 
 use crate::error::StoreError;
-use crate::job::{Backend, Job};
+use crate::job::{Backend, BoxJob};
 
 /// Most idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -61,28 +72,32 @@ impl Default for SqliteConfig {
 pub struct SqliteBackend {
     config: SqliteConfig,
     clock: Arc<dyn Clock>,
-    sender: Mutex<Option<Sender<Job>>>,
+    sender: Mutex<Option<Sender<BoxJob>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteBackend {
     /// Opens (creating and migrating when needed) the database and starts its writer thread.
     pub fn open(config: &SqliteConfig, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let conn = connection::open_writer(config)?;
+        let mut conn = connection::open_writer(config)?;
         let reader = connection::open_reader(config)?;
+        let checkpointer = checkpointer::start(&mut conn, connection::open_checkpointer(config)?)?;
         let (sender, receiver) = mpsc::channel();
         let max_batch = config.max_batch.max(1);
         let writer_clock = clock.clone();
+        let delivery = delivery::Delivery::start();
         let writer = std::thread::Builder::new()
             .name("natsapi-sqlite".into())
-            .spawn(move || writer::write_loop(conn, receiver, writer_clock, max_batch))
+            .spawn(move || writer::write_loop(conn, receiver, delivery, writer_clock, max_batch))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(SqliteBackend {
             config: config.clone(),
             clock,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Mutex::new(vec![reader]),
         })
     }
@@ -98,6 +113,11 @@ impl SqliteBackend {
         })
     }
 
+    /// Tells this backend's read scopes from another backend's in the same thread.
+    fn scope_key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     fn return_reader(&self, conn: Connection) {
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
         if readers.len() < MAX_IDLE_READERS {
@@ -107,7 +127,7 @@ impl SqliteBackend {
 }
 
 impl Backend for SqliteBackend {
-    fn submit(&self, job: Job) {
+    fn submit(&self, job: BoxJob) {
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = sender.as_ref() {
             // A send fails only after the writer stopped; dropping the job reports "closed".
@@ -116,14 +136,32 @@ impl Backend for SqliteBackend {
     }
 
     fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
+        let now = self.clock.now_ms();
+        if read_scope::read_in_scope(self.scope_key(), &mut |conn| {
+            job(&mut tx::SqliteTx::reader(conn), now);
+        }) {
+            return true;
+        }
         let Some(conn) = self.take_reader() else { return false };
-        // Each statement reads the last committed state (autocommit). A read operation returns
-        // the answer of one query (the lookups before it only find due promises, whose timing
-        // out moves the operation to the writer), so it needs no snapshot across statements.
+        // Outside a scope, each statement reads the last committed state (autocommit). A read
+        // operation returns the answer of one query (the lookups before it only find due
+        // promises, whose timing out moves the operation to the writer), so it needs no snapshot
+        // across statements.
         let mut tx = tx::SqliteTx::reader(&conn);
-        job(&mut tx, self.clock.now_ms());
+        job(&mut tx, now);
         self.return_reader(conn);
         true
+    }
+
+    fn read_scope(&self, body: &mut dyn FnMut()) {
+        match self.take_reader() {
+            Some(conn) => {
+                if let Some(conn) = read_scope::with_scope(self.scope_key(), conn, body) {
+                    self.return_reader(conn);
+                }
+            }
+            None => body(),
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -136,6 +174,11 @@ impl Drop for SqliteBackend {
         self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(writer) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let _ = writer.join();
+        }
+        // The writer's connection, and with it the checkpoint requests, are gone: it ends.
+        let checkpointer = self.checkpointer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = checkpointer.join();
         }
     }
 }

@@ -7,51 +7,64 @@ use natsapi_core::{Promise, PromiseState, Tx, TxError, Value};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-/// Column list shared by every promise query, in [`promise_from_row`] order.
-const PROMISE_COLUMNS: &str = "sort_id, id, state, param_headers, param_data, value_headers, \
-     value_data, timeout, idempotency_key_for_create, idempotency_key_for_complete, tags, \
-     created_on, completed_on";
+/// The column list every promise query selects, in [`promise_from_row`] order (a macro, so the
+/// fixed queries below are string literals: no formatting per call).
+macro_rules! promise_columns {
+    () => {
+        "sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout, \
+         idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on"
+    };
+}
 
-/// One operation inside an open transaction. On the writer, its first write opens a savepoint,
-/// so a failed operation can be undone alone and operations that only read never pay for one; on
-/// a reader, every write fails with [`TxError::needs_write`].
+/// The column list as a constant, for the queries built at run time.
+const PROMISE_COLUMNS: &str = promise_columns!();
+
+/// One promise by id.
+const SELECT_BY_ID: &str = concat!("SELECT ", promise_columns!(), " FROM promises WHERE id = ?1");
+
+/// Pending promises whose deadline has passed, earliest first.
+const SELECT_DUE: &str = concat!(
+    "SELECT ",
+    promise_columns!(),
+    " FROM promises WHERE state = 1 AND timeout <= ?1 ORDER BY timeout LIMIT ?2"
+);
+
+/// One operation inside an open transaction. On a reader, every write fails with
+/// [`TxError::needs_write`].
+///
+/// On the writer, operations take no savepoints: a savepoint makes SQLite copy every page an
+/// operation touches into a sub-journal, which costs more than the insert itself. A statement is
+/// atomic on its own, and an operation that fails before writing leaves nothing behind; one that
+/// fails after writing (a bug or an I/O error) cannot be undone alone: [`SqliteTx::wrote`] tells
+/// the writer, which rolls back the group and runs the other operations again.
 pub struct SqliteTx<'c> {
     conn: &'c Connection,
     writable: bool,
-    savepoint: bool,
+    wrote: bool,
 }
 
 impl<'c> SqliteTx<'c> {
     /// An operation on the writer's connection, which has a transaction open.
     pub fn writer(conn: &'c Connection) -> Self {
-        SqliteTx { conn, writable: true, savepoint: false }
+        SqliteTx { conn, writable: true, wrote: false }
     }
 
     /// An operation on a read-only connection.
     pub fn reader(conn: &'c Connection) -> Self {
-        SqliteTx { conn, writable: false, savepoint: false }
+        SqliteTx { conn, writable: false, wrote: false }
     }
 
     fn before_write(&mut self) -> Result<(), TxError> {
         if !self.writable {
             return Err(TxError::needs_write());
         }
-        if !self.savepoint {
-            run_statement(self.conn, "SAVEPOINT op").map_err(tx_err)?;
-            self.savepoint = true;
-        }
+        self.wrote = true;
         Ok(())
     }
 
-    /// Ends the operation: keeps its writes, or undoes them when it `failed`.
-    pub fn finish(self, failed: bool) -> rusqlite::Result<()> {
-        if !self.savepoint {
-            return Ok(());
-        }
-        if failed {
-            run_statement(self.conn, "ROLLBACK TO op")?;
-        }
-        run_statement(self.conn, "RELEASE op")
+    /// Whether the operation wrote anything.
+    pub fn wrote(&self) -> bool {
+        self.wrote
     }
 }
 
@@ -114,10 +127,7 @@ fn promise_from_row(row: &Row<'_>) -> rusqlite::Result<Promise> {
 
 impl Tx for SqliteTx<'_> {
     fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {PROMISE_COLUMNS} FROM promises WHERE id = ?1"))
-            .map_err(tx_err)?;
+        let mut stmt = self.conn.prepare_cached(SELECT_BY_ID).map_err(tx_err)?;
         stmt.query_row([id], promise_from_row).optional().map_err(tx_err)
     }
 
@@ -214,13 +224,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn due_promises(&mut self, now: i64, limit: usize) -> Result<Vec<Promise>, TxError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {PROMISE_COLUMNS} FROM promises WHERE state = 1 AND timeout <= ?1 \
-                 ORDER BY timeout LIMIT ?2"
-            ))
-            .map_err(tx_err)?;
+        let mut stmt = self.conn.prepare_cached(SELECT_DUE).map_err(tx_err)?;
         let rows = stmt.query_map(params![now, limit as i64], promise_from_row).map_err(tx_err)?;
         rows.collect::<Result<_, _>>().map_err(tx_err)
     }

@@ -2,68 +2,121 @@
 //!
 //! The thread takes a job, opens `BEGIN IMMEDIATE`, and keeps running every job that arrives
 //! while it works (up to `max_batch`) before it commits once and releases all their replies. Under
-//! load the batch grows by itself, so throughput is not bound by one commit (and one fsync) per
+//! load the group grows by itself, so throughput is not bound by one commit (and one fsync) per
 //! request; when idle, a lone job is committed at once, adding no latency.
+//!
+//! Jobs take no savepoints (see [`SqliteTx`]). When one fails after writing, the group's
+//! transaction is rolled back and the jobs that ran before it are run again in a new one, so a
+//! failed operation leaves nothing behind and does not fail its neighbours.
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use natsapi_core::{Clock, TxError};
+use natsapi_core::Clock;
 use rusqlite::Connection;
 
+use super::delivery::{Delivery, Released};
 use super::tx::{SqliteTx, run_statement};
 use crate::error::StoreError;
-use crate::job::Job;
+use crate::job::BoxJob;
 
 /// Runs until every sender is gone.
-pub fn write_loop(conn: Connection, jobs: Receiver<Job>, clock: Arc<dyn Clock>, max_batch: usize) {
+pub fn write_loop(
+    conn: Connection,
+    jobs: Receiver<BoxJob>,
+    delivery: Delivery,
+    clock: Arc<dyn Clock>,
+    max_batch: usize,
+) {
     while let Ok(first) = jobs.recv() {
-        run_batch(&conn, first, &jobs, clock.as_ref(), max_batch);
+        let group = run_group(&conn, first, &jobs, clock.as_ref(), max_batch);
+        delivery.release(group);
     }
     tracing::debug!("sqlite writer stopped");
 }
 
-/// One transaction: `first` and whatever queues up meanwhile, then one commit.
-fn run_batch(
+/// The jobs of one group: those whose writes stand, with the time they ran at, and those that
+/// failed (nothing of theirs stays).
+#[derive(Default)]
+struct Group {
+    kept: Vec<(BoxJob, i64)>,
+    failed: Vec<BoxJob>,
+}
+
+impl Group {
+    fn into_jobs(self) -> Vec<BoxJob> {
+        self.kept.into_iter().map(|(job, _)| job).chain(self.failed).collect()
+    }
+}
+
+/// How running one job went.
+enum Ran {
+    /// Its writes stand.
+    Kept,
+    /// It failed without writing: nothing to undo.
+    FailedClean,
+    /// It failed after writing: only a rollback of the transaction removes its writes.
+    FailedDirty,
+    /// SQLite rolled the whole transaction back by itself (I/O error, disk full).
+    Aborted,
+}
+
+fn run_one(conn: &Connection, job: &mut BoxJob, now: i64) -> Ran {
+    let mut tx = SqliteTx::writer(conn);
+    let failed = job.run(&mut tx, now);
+    if conn.is_autocommit() {
+        Ran::Aborted
+    } else if !failed {
+        Ran::Kept
+    } else if tx.wrote() {
+        Ran::FailedDirty
+    } else {
+        Ran::FailedClean
+    }
+}
+
+/// One transaction: `first` and whatever queues up meanwhile, then one commit. Returns the
+/// group's jobs with the transaction's outcome.
+pub(super) fn run_group(
     conn: &Connection,
-    first: Job,
-    jobs: &Receiver<Job>,
+    first: BoxJob,
+    jobs: &Receiver<BoxJob>,
     clock: &dyn Clock,
     max_batch: usize,
-) {
+) -> Released {
     if !conn.is_autocommit() {
         // A transaction was left open by a failure that could not roll back: end it first.
         let _ = conn.execute_batch("ROLLBACK");
     }
     if let Err(e) = run_statement(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a store transaction");
-        let outcome = first(&mut FailedTx(e.to_string()), clock.now_ms());
-        (outcome.deliver)(Err(StoreError::Begin(e.to_string())));
-        return;
+        // The job did not run: its caller learns why.
+        first.deliver(Err(StoreError::Begin(e.to_string())));
+        return Released::new(Vec::new(), Ok(()));
     }
-    let mut deliveries = Vec::new();
+    let mut group = Group::default();
     let mut broken = None;
     let mut next = Some(first);
-    while let Some(job) = next {
-        let mut tx = SqliteTx::writer(conn);
-        let outcome = job(&mut tx, clock.now_ms());
-        if let Err(e) = tx.finish(outcome.failed) {
-            // The operation's writes can no longer be kept apart from the others: the whole
-            // transaction is rolled back and every operation in it fails.
-            tracing::error!(error = %e, "cannot close savepoint");
-            broken = Some(e.to_string());
-        } else if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back by itself (I/O error, disk full): what
-            // ran before is gone, and nothing may run outside a transaction.
-            tracing::error!("the store transaction was rolled back by SQLite");
-            broken = Some("the store transaction was rolled back (I/O error?)".to_owned());
+    let mut taken = 0;
+    while let Some(mut job) = next {
+        taken += 1;
+        let now = clock.now_ms();
+        match run_one(conn, &mut job, now) {
+            Ran::Kept => group.kept.push((job, now)),
+            Ran::FailedClean => group.failed.push(job),
+            Ran::FailedDirty => {
+                group.failed.push(job);
+                if let Err(e) = replay(conn, &mut group) {
+                    broken = Some(e);
+                }
+            }
+            Ran::Aborted => {
+                // What ran before is gone, and nothing may run outside a transaction.
+                group.failed.push(job);
+                broken = Some("the store transaction was rolled back (I/O error?)".to_owned());
+            }
         }
-        deliveries.push(outcome.deliver);
-        next = if broken.is_none() && deliveries.len() < max_batch {
-            jobs.try_recv().ok()
-        } else {
-            None
-        };
+        next = if broken.is_none() && taken < max_batch { jobs.try_recv().ok() } else { None };
     }
     let committed = match broken {
         Some(e) => Err(e),
@@ -74,43 +127,32 @@ fn run_batch(
         tracing::error!(error = %e, "store transaction failed");
         e
     });
-    for deliver in deliveries {
-        deliver(committed.clone().map_err(StoreError::Commit));
-    }
+    Released::new(group.into_jobs(), committed)
 }
 
-/// The transaction a job sees when none could be opened (with the reason): every call fails, so
-/// the job reports the failure to its caller instead of being dropped.
-struct FailedTx(String);
-
-impl FailedTx {
-    fn failure(&self) -> TxError {
-        TxError::msg(format!("cannot start a store transaction: {}", self.0))
-    }
-}
-
-impl natsapi_core::Tx for FailedTx {
-    fn promise(&mut self, _: &str) -> Result<Option<natsapi_core::Promise>, TxError> {
-        Err(self.failure())
-    }
-    fn insert_promise(&mut self, _: &mut natsapi_core::Promise) -> Result<bool, TxError> {
-        Err(self.failure())
-    }
-    fn complete_promise(&mut self, _: &natsapi_core::Promise) -> Result<(), TxError> {
-        Err(self.failure())
-    }
-    fn search_promises(
-        &mut self,
-        _: &natsapi_core::promises::PromiseFilter,
-        _: Option<i64>,
-        _: usize,
-    ) -> Result<Vec<natsapi_core::Promise>, TxError> {
-        Err(self.failure())
-    }
-    fn due_promises(&mut self, _: i64, _: usize) -> Result<Vec<natsapi_core::Promise>, TxError> {
-        Err(self.failure())
-    }
-    fn next_promise_deadline(&mut self) -> Result<Option<i64>, TxError> {
-        Err(self.failure())
+/// Rolls the transaction back and runs the kept jobs again in a new one, each at the time it
+/// first ran; a job that now fails moves to the failed ones (and, if it wrote, starts the replay
+/// over without it).
+fn replay(conn: &Connection, group: &mut Group) -> Result<(), String> {
+    'restart: loop {
+        run_statement(conn, "ROLLBACK").map_err(|e| format!("cannot roll back: {e}"))?;
+        run_statement(conn, "BEGIN IMMEDIATE")
+            .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+        let mut i = 0;
+        while i < group.kept.len() {
+            let (job, now) = &mut group.kept[i];
+            match run_one(conn, job, *now) {
+                Ran::Kept => i += 1,
+                Ran::FailedClean => group.failed.push(group.kept.remove(i).0),
+                Ran::FailedDirty => {
+                    group.failed.push(group.kept.remove(i).0);
+                    continue 'restart;
+                }
+                Ran::Aborted => {
+                    return Err("the store transaction was rolled back (I/O error?)".to_owned());
+                }
+            }
+        }
+        return Ok(());
     }
 }

@@ -10,6 +10,7 @@ use crate::fixtures::{DEADLINE, T0};
 use crate::harness::{ALL, Env, create, each, ok, pending, refused, same, timed_out};
 
 /// Inserts a promise, then fails as a broken backend would.
+#[derive(Clone)]
 struct InsertThenFail(String);
 
 impl Operation for InsertThenFail {
@@ -23,6 +24,7 @@ impl Operation for InsertThenFail {
 }
 
 /// Inserts `fresh`, then times out both `fresh` and the stored `old`, then fails.
+#[derive(Clone)]
 struct WriteSeveralThenFail {
     fresh: String,
     old: String,
@@ -95,6 +97,7 @@ async fn a_failed_operation_leaves_completed_promises_pending() {
 }
 
 /// Inserts a promise, then panics (a bug in an operation).
+#[derive(Clone)]
 struct InsertThenPanic(String);
 
 impl Operation for InsertThenPanic {

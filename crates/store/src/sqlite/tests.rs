@@ -1,0 +1,235 @@
+//! The SQLite backend's own mechanisms, driven directly: a group that replays its survivors when
+//! one job fails after writing, read scopes that share one snapshot, and checkpoints that run
+//! off the write path.
+
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use natsapi_core::{Clock, ManualClock, Promise, PromiseState, Tx, TxError, Value};
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+use super::delivery::Delivery;
+use super::{SqliteBackend, SqliteConfig, connection, writer};
+use crate::error::StoreError;
+use crate::job::Backend as _;
+use crate::job::{BoxJob, Job};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn promise(id: &str, data: Vec<u8>) -> Promise {
+    Promise {
+        id: id.to_owned(),
+        state: PromiseState::Pending,
+        param: Value { headers: Default::default(), data },
+        value: Value::default(),
+        timeout: i64::MAX,
+        idempotency_key_for_create: None,
+        idempotency_key_for_complete: None,
+        tags: Default::default(),
+        created_on: NOW,
+        completed_on: None,
+        sort_id: 0,
+    }
+}
+
+/// One job's id, how many times it ran, and what its caller was told.
+type Entry = (String, usize, Result<(), String>);
+
+/// Every delivered job's entry.
+type Log = Arc<Mutex<Vec<Entry>>>;
+
+/// What a test job does on each of its runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Step {
+    Insert,
+    InsertThenFail,
+    FailBeforeWriting,
+}
+
+/// A job that follows `steps` (its last step repeats) and records its runs and its outcome.
+struct ScriptedJob {
+    id: String,
+    steps: Vec<Step>,
+    runs: usize,
+    failed: bool,
+    log: Log,
+}
+
+impl Job for ScriptedJob {
+    fn run(&mut self, tx: &mut dyn Tx, _now: i64) -> bool {
+        let step = self.steps[self.runs.min(self.steps.len() - 1)];
+        self.runs += 1;
+        let outcome: Result<(), TxError> = match step {
+            Step::Insert => tx.insert_promise(&mut promise(&self.id, Vec::new())).map(|_| ()),
+            Step::InsertThenFail => tx
+                .insert_promise(&mut promise(&self.id, Vec::new()))
+                .and_then(|_| Err(TxError::msg("injected"))),
+            Step::FailBeforeWriting => Err(TxError::msg("injected")),
+        };
+        self.failed = outcome.is_err();
+        self.failed
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = if self.failed {
+            Err("failed".to_owned())
+        } else {
+            committed.map_err(|e| e.to_string())
+        };
+        self.log.lock().unwrap().push((self.id.clone(), self.runs, result));
+    }
+}
+
+
+fn queue(jobs: &Sender<BoxJob>, log: &Log, id: &str, steps: &[Step]) {
+    let job = ScriptedJob {
+        id: id.to_owned(),
+        steps: steps.to_vec(),
+        runs: 0,
+        failed: false,
+        log: log.clone(),
+    };
+    jobs.send(Box::new(job)).unwrap();
+}
+
+fn stored_ids(path: &std::path::Path) -> Vec<String> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM promises ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+/// Runs the queued jobs as one group and returns each job's (runs, outcome), by id.
+fn run_as_one_group(
+    conn: &Connection,
+    queued: impl FnOnce(&Sender<BoxJob>, &Log),
+) -> Vec<Entry> {
+    let (jobs, receiver) = channel();
+    let log = Log::default();
+    queued(&jobs, &log);
+    let first = receiver.recv().unwrap();
+    let clock = ManualClock::new(NOW);
+    let group = writer::run_group(conn, first, &receiver, &clock as &dyn Clock, 512);
+    Delivery::Direct.release(group);
+    let mut log = log.lock().unwrap().clone();
+    log.sort();
+    log
+}
+
+fn config(dir: &TempDir) -> SqliteConfig {
+    SqliteConfig { path: dir.path().join("t.db"), ..SqliteConfig::default() }
+}
+
+#[test]
+fn a_job_failing_after_writing_is_undone_and_its_group_runs_again_without_it() {
+    let dir = TempDir::new().unwrap();
+    let config = config(&dir);
+    let conn = connection::open_writer(&config).unwrap();
+    let log = run_as_one_group(&conn, |jobs, log| {
+        queue(jobs, log, "a", &[Step::Insert]);
+        queue(jobs, log, "b", &[Step::InsertThenFail]);
+        queue(jobs, log, "c", &[Step::FailBeforeWriting]);
+        queue(jobs, log, "d", &[Step::Insert]);
+    });
+    assert_eq!(
+        log,
+        vec![
+            ("a".into(), 2, Ok(())),
+            ("b".into(), 1, Err("failed".into())),
+            ("c".into(), 1, Err("failed".into())),
+            ("d".into(), 1, Ok(())),
+        ],
+        "a ran again after b's rollback; c wrote nothing, so nothing was replayed for it"
+    );
+    assert_eq!(stored_ids(&config.path), ["a", "d"]);
+}
+
+#[test]
+fn a_job_that_fails_when_replayed_is_dropped_from_the_group_too() {
+    let dir = TempDir::new().unwrap();
+    let config = config(&dir);
+    let conn = connection::open_writer(&config).unwrap();
+    let log = run_as_one_group(&conn, |jobs, log| {
+        queue(jobs, log, "a", &[Step::Insert]);
+        queue(jobs, log, "flaky", &[Step::Insert, Step::InsertThenFail]);
+        queue(jobs, log, "z", &[Step::Insert]);
+        queue(jobs, log, "bad", &[Step::InsertThenFail]);
+    });
+    assert_eq!(
+        log,
+        vec![
+            ("a".into(), 3, Ok(())),
+            ("bad".into(), 1, Err("failed".into())),
+            ("flaky".into(), 2, Err("failed".into())),
+            ("z".into(), 2, Ok(())),
+        ]
+    );
+    assert_eq!(stored_ids(&config.path), ["a", "z"]);
+}
+
+/// Reads promise `id` through the backend's read path.
+fn read(backend: &SqliteBackend, id: &str) -> Option<Promise> {
+    let mut found = None;
+    assert!(backend.read_inline(&mut |tx, _| found = tx.promise(id).unwrap()));
+    found
+}
+
+#[test]
+fn reads_in_a_scope_share_one_snapshot_and_the_next_scope_sees_new_writes() {
+    let dir = TempDir::new().unwrap();
+    let config = config(&dir);
+    let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
+    let other = Connection::open(&config.path).unwrap();
+    let insert = |id: &str| {
+        other
+            .execute("INSERT INTO promises (id, timeout, created_on) VALUES (?1, 1, 1)", [id])
+            .unwrap();
+    };
+    insert("before");
+    backend.read_scope(&mut || {
+        assert!(read(&backend, "before").is_some());
+        insert("during");
+        assert!(read(&backend, "during").is_none(), "the scope reads its first snapshot");
+    });
+    assert!(read(&backend, "during").is_some(), "outside the scope, reads see the commit");
+    backend.read_scope(&mut || assert!(read(&backend, "during").is_some()));
+}
+
+#[test]
+fn the_wal_is_checkpointed_into_the_database_once_it_is_large() {
+    let dir = TempDir::new().unwrap();
+    let config = config(&dir);
+    let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
+    let db_len = || std::fs::metadata(&config.path).unwrap().len();
+    let copied = db_len() + 4 * 1024 * 1024;
+    // 150 promises of 40 KiB: about 1,500 pages, past the checkpoint threshold.
+    let (done, finished) = channel();
+    for i in 0..150 {
+        backend.submit(Box::new(BigInsert { id: format!("p{i}"), done: done.clone() }));
+    }
+    for _ in 0..150 {
+        finished.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db_len() < copied && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(db_len() >= copied, "the checkpoint copied the WAL into the database file");
+}
+
+/// Inserts a promise with 40 KiB of data and reports whether it committed.
+struct BigInsert {
+    id: String,
+    done: Sender<Result<(), StoreError>>,
+}
+
+impl Job for BigInsert {
+    fn run(&mut self, tx: &mut dyn Tx, _now: i64) -> bool {
+        tx.insert_promise(&mut promise(&self.id, vec![7; 40 * 1024])).is_err()
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
+        let _ = self.done.send(committed);
+    }
+}
