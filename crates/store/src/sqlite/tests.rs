@@ -82,7 +82,6 @@ impl Job for ScriptedJob {
     }
 }
 
-
 fn queue(jobs: &Sender<BoxJob>, log: &Log, id: &str, steps: &[Step]) {
     let job = ScriptedJob {
         id: id.to_owned(),
@@ -101,10 +100,7 @@ fn stored_ids(path: &std::path::Path) -> Vec<String> {
 }
 
 /// Runs the queued jobs as one group and returns each job's (runs, outcome), by id.
-fn run_as_one_group(
-    conn: &Connection,
-    queued: impl FnOnce(&Sender<BoxJob>, &Log),
-) -> Vec<Entry> {
+fn run_as_one_group(conn: &Connection, queued: impl FnOnce(&Sender<BoxJob>, &Log)) -> Vec<Entry> {
     let (jobs, receiver) = channel();
     let log = Log::default();
     queued(&jobs, &log);
