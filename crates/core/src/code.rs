@@ -21,10 +21,30 @@ pub enum Code {
     AlreadyCanceled,
     /// 40303: the promise already timed out.
     AlreadyTimedOut,
+    /// 40304: the lock is held by another execution.
+    LockAlreadyAcquired,
+    /// 40305: the task is already claimed.
+    TaskAlreadyClaimed,
+    /// 40306: the task is already completed (or timed out).
+    TaskAlreadyCompleted,
+    /// 40307: the counter does not match the task's.
+    TaskInvalidCounter,
+    /// 40308: the task is not in a state that allows this.
+    TaskInvalidState,
     /// 40400: no promise has this id.
     PromiseNotFound,
+    /// 40401: no schedule has this id.
+    ScheduleNotFound,
+    /// 40402: no lock matches.
+    LockNotFound,
+    /// 40403: no task has this id.
+    TaskNotFound,
     /// 40900: a promise with this id already exists.
     PromiseAlreadyExists,
+    /// 40901: a schedule with this id already exists.
+    ScheduleAlreadyExists,
+    /// 41200: the fencing task is not claimed at the given counter.
+    TaskPreconditionFailed,
     /// 50000: the store failed.
     StoreError,
     /// 50300: the server is shutting down or overloaded.
@@ -43,8 +63,18 @@ impl Code {
             Code::AlreadyRejected => 40301,
             Code::AlreadyCanceled => 40302,
             Code::AlreadyTimedOut => 40303,
+            Code::LockAlreadyAcquired => 40304,
+            Code::TaskAlreadyClaimed => 40305,
+            Code::TaskAlreadyCompleted => 40306,
+            Code::TaskInvalidCounter => 40307,
+            Code::TaskInvalidState => 40308,
             Code::PromiseNotFound => 40400,
+            Code::ScheduleNotFound => 40401,
+            Code::LockNotFound => 40402,
+            Code::TaskNotFound => 40403,
             Code::PromiseAlreadyExists => 40900,
+            Code::ScheduleAlreadyExists => 40901,
+            Code::TaskPreconditionFailed => 41200,
             Code::StoreError => 50000,
             Code::Unavailable => 50300,
         }

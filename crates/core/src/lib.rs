@@ -22,5 +22,5 @@ pub use code::Code;
 pub use error::{DomainError, Reply, Success, TxError};
 pub use operation::Operation;
 pub use promise::{Promise, PromiseState, StateSet};
-pub use tx::Tx;
+pub use tx::{PromiseTx, Tx};
 pub use value::Value;

@@ -1,12 +1,20 @@
 //! The transaction interface every store backend implements. Operations in this crate run inside
 //! one `Tx`; the backend makes the operation atomic and durable before its reply is released.
+//!
+//! `Tx` is the sum of one trait per resource family (promises here; the others next to their
+//! models), so each family's storage lives in its own files in every backend.
 
 use crate::error::TxError;
 use crate::promise::Promise;
 use crate::promises::PromiseFilter;
 
-/// Reads and writes available to an operation inside one transaction.
-pub trait Tx {
+/// Everything an operation can read and write inside one transaction.
+pub trait Tx: PromiseTx {}
+
+impl<T: PromiseTx + ?Sized> Tx for T {}
+
+/// Reads and writes of promises.
+pub trait PromiseTx {
     /// The promise with this id.
     fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError>;
 

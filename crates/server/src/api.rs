@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::time::Time;
-use crate::timer::Deadlines;
+use crate::timer::{Deadlines, Timer};
 
 /// A successful answer: the HTTP-style status and the resource as JSON.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ pub fn respond<T: Serialize>(status: u16, value: &T) -> Result<Response, ApiErro
 struct Inner {
     store: Store,
     time: Time,
-    deadlines: Arc<Deadlines>,
+    deadlines: Vec<Arc<Deadlines>>,
     max_reply_bytes: usize,
 }
 
@@ -98,7 +98,7 @@ impl Api {
     /// search page ends early to fit, and a create or complete whose promise could outgrow it is
     /// refused before anything is written.
     pub fn with_reply_limit(store: Store, time: Time, max_reply_bytes: usize) -> Self {
-        let deadlines = Arc::new(Deadlines::default());
+        let deadlines = Timer::ALL.iter().map(|_| Arc::new(Deadlines::default())).collect();
         Api(Arc::new(Inner { store, time, deadlines, max_reply_bytes }))
     }
 
@@ -123,9 +123,14 @@ impl Api {
         &self.0.time
     }
 
-    /// The deadline tracker the promise timer sleeps on.
-    pub fn deadlines(&self) -> &Arc<Deadlines> {
-        &self.0.deadlines
+    /// The deadlines `timer` sleeps on.
+    pub fn deadlines(&self, timer: Timer) -> &Arc<Deadlines> {
+        &self.0.deadlines[timer as usize]
+    }
+
+    /// Tells `timer` about a deadline (epoch ms) a write just created.
+    pub fn announce(&self, timer: Timer, deadline_ms: i64) {
+        self.deadlines(timer).announce(deadline_ms);
     }
 
     /// Runs a domain operation and returns its success or its refusal.

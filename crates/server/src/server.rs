@@ -48,7 +48,7 @@ pub struct RunningServer {
     nats: Option<NatsTransport>,
     http_addr: Option<SocketAddr>,
     http: Option<JoinHandle<()>>,
-    timer: JoinHandle<()>,
+    timers: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -70,7 +70,8 @@ impl RunningServer {
             None => Api::new(store, time),
         };
         let (stop, stopped) = watch::channel(false);
-        let timer = tokio::spawn(timer::run_promise_timer(api.clone(), stopped.clone()));
+        let timers =
+            vec![tokio::spawn(timer::run(api.clone(), timer::PromiseTimeouts, stopped.clone()))];
         let nats = match (client, config.nats) {
             (Some(client), Some(nats_config)) => {
                 Some(NatsTransport::start(api.clone(), client, nats_config).await?)
@@ -103,7 +104,7 @@ impl RunningServer {
             }
             None => (None, None),
         };
-        Ok(RunningServer { api, nats, http_addr, http, timer, stop })
+        Ok(RunningServer { api, nats, http_addr, http, timers, stop })
     }
 
     /// The bound HTTP address, when HTTP is enabled.
@@ -125,7 +126,9 @@ impl RunningServer {
         if let Some(http) = self.http.take() {
             let _ = http.await;
         }
-        let _ = (&mut self.timer).await;
+        for timer in self.timers.drain(..) {
+            let _ = timer.await;
+        }
         tracing::info!("server stopped");
     }
 }

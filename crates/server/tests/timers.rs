@@ -57,7 +57,7 @@ async fn timer_times_out_promises_when_the_clock_reaches_their_deadline() {
 #[tokio::test]
 async fn a_backlog_is_drained_in_batches() {
     let h = Harness::start().await;
-    let count = natsapi_server::timer::TIMEOUT_BATCH * 2 + 17;
+    let count = natsapi_server::timer::PROMISE_TIMEOUT_BATCH * 2 + 17;
     let calls = (0..count).map(|i| {
         let client = h.client.clone();
         async move {

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
+use crate::timer::Timer;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,7 +104,7 @@ pub fn create<'a>(
             })
             .await?;
         if done.value.state == PromiseState::Pending {
-            api.deadlines().announce(done.value.timeout);
+            api.announce(Timer::PromiseTimeouts, done.value.timeout);
         }
         respond(done.code.status(), &done.value)
     }

@@ -1,11 +1,11 @@
-//! [`Tx`] over a SQLite connection that is inside an open transaction.
-
-use std::collections::BTreeMap;
+//! Promises in SQLite: the queries and the promise part of [`natsapi_core::Tx`].
 
 use natsapi_core::promises::PromiseFilter;
-use natsapi_core::{Promise, PromiseState, Tx, TxError, Value};
+use natsapi_core::{Promise, PromiseState, PromiseTx, TxError};
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{SqliteTx, blob, map_from, map_json, tx_err, value_from};
 
 /// The column list every promise query selects, in [`promise_from_row`] order (a macro, so the
 /// fixed queries below are string literals: no formatting per call).
@@ -28,78 +28,6 @@ const SELECT_DUE: &str = concat!(
     promise_columns!(),
     " FROM promises WHERE state = 1 AND timeout <= ?1 ORDER BY timeout LIMIT ?2"
 );
-
-/// One operation inside an open transaction. On a reader, every write fails with
-/// [`TxError::needs_write`].
-///
-/// On the writer, operations take no savepoints: a savepoint makes SQLite copy every page an
-/// operation touches into a sub-journal, which costs more than the insert itself. A statement is
-/// atomic on its own, and an operation that fails before writing leaves nothing behind; one that
-/// fails after writing (a bug or an I/O error) cannot be undone alone: [`SqliteTx::wrote`] tells
-/// the writer, which rolls back the group and runs the other operations again.
-pub struct SqliteTx<'c> {
-    conn: &'c Connection,
-    writable: bool,
-    wrote: bool,
-}
-
-impl<'c> SqliteTx<'c> {
-    /// An operation on the writer's connection, which has a transaction open.
-    pub fn writer(conn: &'c Connection) -> Self {
-        SqliteTx { conn, writable: true, wrote: false }
-    }
-
-    /// An operation on a read-only connection.
-    pub fn reader(conn: &'c Connection) -> Self {
-        SqliteTx { conn, writable: false, wrote: false }
-    }
-
-    fn before_write(&mut self) -> Result<(), TxError> {
-        if !self.writable {
-            return Err(TxError::needs_write());
-        }
-        self.wrote = true;
-        Ok(())
-    }
-
-    /// Whether the operation wrote anything.
-    pub fn wrote(&self) -> bool {
-        self.wrote
-    }
-}
-
-/// Runs a fixed statement through the statement cache (no SQL parsing per call).
-pub fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-fn tx_err(e: rusqlite::Error) -> TxError {
-    TxError::new(e)
-}
-
-/// JSON text for a map, `NULL` when empty.
-fn map_json(map: &BTreeMap<String, String>) -> Option<String> {
-    (!map.is_empty()).then(|| serde_json::to_string(map).unwrap_or_default())
-}
-
-fn map_from(row: &Row<'_>, index: usize) -> rusqlite::Result<BTreeMap<String, String>> {
-    match row.get::<_, Option<String>>(index)? {
-        None => Ok(BTreeMap::new()),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into())),
-    }
-}
-
-fn value_from(row: &Row<'_>, headers: usize, data: usize) -> rusqlite::Result<Value> {
-    Ok(Value {
-        headers: map_from(row, headers)?,
-        data: row.get::<_, Option<Vec<u8>>>(data)?.unwrap_or_default(),
-    })
-}
-
-fn blob(data: &[u8]) -> Option<&[u8]> {
-    (!data.is_empty()).then_some(data)
-}
 
 fn promise_from_row(row: &Row<'_>) -> rusqlite::Result<Promise> {
     let state_bit: i64 = row.get(2)?;
@@ -125,7 +53,7 @@ fn promise_from_row(row: &Row<'_>) -> rusqlite::Result<Promise> {
     })
 }
 
-impl Tx for SqliteTx<'_> {
+impl PromiseTx for SqliteTx<'_> {
     fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError> {
         let mut stmt = self.conn.prepare_cached(SELECT_BY_ID).map_err(tx_err)?;
         stmt.query_row([id], promise_from_row).optional().map_err(tx_err)
