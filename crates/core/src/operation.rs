@@ -4,8 +4,9 @@
 use crate::error::{Reply, TxError};
 use crate::tx::Tx;
 
-/// A domain operation, run by a store inside one transaction. Operations are plain data and
-/// cheap to clone: a store that rolls back a group of operations runs the survivors again.
+/// A domain operation, run by a store inside one transaction. Operations are plain data: a
+/// store runs a clone of the operation each time, so that after rolling back a group of
+/// operations it can run the survivors again.
 pub trait Operation: Clone + Send + 'static {
     /// The resource a success carries.
     type Output: Send + 'static;

@@ -232,29 +232,44 @@ async fn accept_loop(
             }
         };
         let Some(message) = message else { break };
+        // Waiting here is the backpressure: requests queue in the subscription meanwhile.
+        let Ok(mut permits) = inflight.clone().acquire_owned().await else { break };
+        // Take what else has arrived, as far as free permits go.
         let mut batch = vec![message];
         while batch.len() < max_batch {
+            let Ok(permit) = inflight.clone().try_acquire_owned() else { break };
             match requests.next().now_or_never() {
-                Some(Some(message)) => batch.push(message),
+                Some(Some(message)) => {
+                    batch.push(message);
+                    permits.merge(permit);
+                }
                 _ => break,
             }
         }
-        // Waiting here is the backpressure: requests queue in the subscription meanwhile.
-        let wanted = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-        let Ok(mut permits) = inflight.clone().acquire_many_owned(wanted).await else { break };
         std::future::poll_fn(|cx| {
             context.api.store().read_scope(|| {
                 for message in batch.drain(..) {
-                    let permit = permits.split(1);
+                    let Some(permit) = permits.split(1) else { break };
                     let context = context.clone();
                     // Boxed: the request future is a few KiB, and a task would otherwise copy
-                    // it on spawn and again when it completes.
-                    let mut request = Box::pin(async move {
+                    // it on spawn and again when it completes. Unconstrained: Tokio's
+                    // cooperative budget is per task, and the whole batch runs in this one;
+                    // the budget would make the later requests of a batch yield for no reason.
+                    let mut request = Box::pin(tokio::task::unconstrained(async move {
                         serve(&context, message).await;
                         drop(permit);
-                    });
-                    if request.as_mut().poll(cx).is_pending() {
-                        tokio::spawn(request);
+                    }));
+                    // `serve` turns a panic in a handler into an error reply; this guards the
+                    // loop against one in the reply path itself.
+                    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        request.as_mut().poll(cx).is_pending()
+                    }));
+                    match polled {
+                        Ok(true) => {
+                            tokio::spawn(request);
+                        }
+                        Ok(false) => {}
+                        Err(_) => tracing::error!("a request panicked outside its handler"),
                     }
                 }
             });

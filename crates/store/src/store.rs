@@ -95,7 +95,8 @@ impl Store {
     }
 
     /// Runs `body` with reads sharing one snapshot (see [`Backend::read_scope`]): a transport
-    /// that takes requests in batches reads them all in one read transaction.
+    /// that takes requests in batches reads them all in one read transaction. Every request read
+    /// inside must have arrived before `body` starts, and scopes must not nest.
     pub fn read_scope(&self, mut body: impl FnMut()) {
         self.backend.read_scope(&mut body);
     }

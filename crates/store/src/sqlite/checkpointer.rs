@@ -3,10 +3,15 @@
 //! SQLite's automatic checkpoint runs inside the commit that crosses its threshold: the writer
 //! copies the WAL into the database file and syncs it while that group's replies, and every job
 //! queued behind them, wait. Those are the slowest commits by far. Instead, the writer's commit
-//! only notes how large the WAL has grown, and a thread with its own connection runs passive
-//! checkpoints, which copy frames while new writes go on; the writer restarts the WAL from its
-//! start once a checkpoint has caught up.
+//! only notes how much of the WAL is not yet copied, and a thread with its own connection runs
+//! passive checkpoints, which copy frames while new writes go on.
+//!
+//! The WAL file starts over only when a write begins after a checkpoint has copied all of it.
+//! Under writes that never pause, the checkpoint thread never quite catches up, so past a hard
+//! limit the writer checkpoints itself, between two groups, as SQLite would have done.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
@@ -15,17 +20,33 @@ use rusqlite::{Connection, MAIN_DB};
 
 use crate::error::StoreError;
 
-/// WAL size, in pages, past which a checkpoint is requested (SQLite's own default threshold).
+/// Frames not yet copied, past which a checkpoint is requested (SQLite's own default threshold).
 pub const CHECKPOINT_PAGES: i32 = 1000;
+
+/// WAL size, in frames (about 64 MiB), past which the writer checkpoints itself.
+pub const WAL_LIMIT_PAGES: i32 = 16 * CHECKPOINT_PAGES;
 
 /// Starts the checkpoint thread on `conn` and points `writer`'s commits at it. The thread ends
 /// when `writer` is closed.
 pub fn start(writer: &mut Connection, conn: Connection) -> Result<JoinHandle<()>, StoreError> {
     let (request, requests) = sync_channel::<()>(1);
+    // Frames of the WAL already copied into the database by the last checkpoint.
+    let copied = Arc::new(AtomicI32::new(0));
+    let copied_by_thread = copied.clone();
     // Replaces SQLite's automatic checkpoints, which are themselves a WAL hook.
     writer
-        .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
-            if pages >= CHECKPOINT_PAGES {
+        .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
+            let done = copied.load(Ordering::Acquire);
+            // A WAL smaller than what was copied has started over.
+            let behind = if frames >= done { frames - done } else { frames };
+            if frames >= WAL_LIMIT_PAGES {
+                match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    Ok((_, now_copied)) => copied.store(now_copied, Ordering::Release),
+                    Err(e) => {
+                        tracing::warn!(error = %e, frames, "WAL checkpoint on the writer failed")
+                    }
+                }
+            } else if behind >= CHECKPOINT_PAGES {
                 // Full means a checkpoint is already requested.
                 let _ = request.try_send(());
             }
@@ -34,14 +55,17 @@ pub fn start(writer: &mut Connection, conn: Connection) -> Result<JoinHandle<()>
         .map_err(|e| StoreError::Open(format!("cannot install the WAL hook: {e}")))?;
     std::thread::Builder::new()
         .name("natsapi-checkpoint".into())
-        .spawn(move || checkpoint_loop(&conn, &requests))
+        .spawn(move || checkpoint_loop(&conn, &requests, &copied_by_thread))
         .map_err(|e| StoreError::Open(e.to_string()))
 }
 
-fn checkpoint_loop(conn: &Connection, requests: &Receiver<()>) {
+fn checkpoint_loop(conn: &Connection, requests: &Receiver<()>, copied: &AtomicI32) {
     while requests.recv().is_ok() {
         match conn.wal_checkpoint_v2(Some(MAIN_DB), CheckpointMode::PASSIVE) {
-            Ok((frames, copied)) => tracing::debug!(frames, copied, "WAL checkpoint"),
+            Ok((frames, now_copied)) => {
+                copied.store(now_copied, Ordering::Release);
+                tracing::debug!(frames, copied = now_copied, "WAL checkpoint");
+            }
             // Another process's checkpoint, or a busy database: the next request retries.
             Err(e) => tracing::debug!(error = %e, "WAL checkpoint did not run"),
         }

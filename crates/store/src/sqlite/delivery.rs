@@ -6,21 +6,21 @@
 //! cross-thread wake-up per commit, after which the waiting requests run back to back and their
 //! replies leave together.
 
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::error::StoreError;
 use crate::job::BoxJob;
 
-/// A committed (or failed) group: its jobs and the transaction's outcome.
-pub struct Released {
+/// A finished group: its jobs and whether its transaction committed (`Err` holds why not).
+pub struct Settled {
     jobs: Vec<BoxJob>,
     outcome: Result<(), String>,
 }
 
-impl Released {
-    /// A group and the outcome of its transaction (`Err` holds why it did not commit).
+impl Settled {
+    /// A group and the outcome of its transaction.
     pub fn new(jobs: Vec<BoxJob>, outcome: Result<(), String>) -> Self {
-        Released { jobs, outcome }
+        Settled { jobs, outcome }
     }
 
     fn release(self) {
@@ -30,12 +30,26 @@ impl Released {
     }
 }
 
-/// Where the writer sends finished groups.
+/// Where the writer sends settled groups.
 pub enum Delivery {
     /// To a task on a Tokio runtime.
-    Runtime(UnboundedSender<Released>),
+    Runtime(UnboundedSender<Settled>),
     /// On the writer thread itself (no runtime was running when the store opened).
     Direct,
+}
+
+/// The runtime task's end of the channel. When the task is dropped without finishing (its
+/// runtime shut down), the groups still queued are released on the spot, so no caller is left
+/// waiting for a write that committed.
+struct Releaser(UnboundedReceiver<Settled>);
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        self.0.close();
+        while let Ok(group) = self.0.try_recv() {
+            group.release();
+        }
+    }
 }
 
 impl Delivery {
@@ -44,18 +58,19 @@ impl Delivery {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Delivery::Direct;
         };
-        let (sender, mut groups) = unbounded_channel::<Released>();
+        let (sender, groups) = unbounded_channel::<Settled>();
+        let mut releaser = Releaser(groups);
         runtime.spawn(async move {
-            while let Some(group) = groups.recv().await {
+            while let Some(group) = releaser.0.recv().await {
                 group.release();
             }
         });
         Delivery::Runtime(sender)
     }
 
-    /// Releases a group's replies. When the runtime's task is gone (the runtime shut down), they
-    /// are released here instead, so no caller is left waiting.
-    pub fn release(&self, group: Released) {
+    /// Releases a group's replies. When the runtime's task is gone, they are released here
+    /// instead.
+    pub fn release(&self, group: Settled) {
         match self {
             Delivery::Runtime(sender) => {
                 if let Err(returned) = sender.send(group) {

@@ -17,10 +17,13 @@ thread_local! {
 }
 
 /// Runs `body` with `conn` in a read transaction as this thread's scope for `backend`, then ends
-/// the transaction and hands the connection back (`None` if it could not be recovered). A scope
-/// already open on this thread is kept (the body runs inside it) and `conn` is returned unused.
+/// the transaction and hands the connection back (`None` if it could not be recovered).
+///
+/// Scopes do not nest: an outer scope's snapshot may predate requests the inner body serves. A
+/// nested call (a bug) runs its body in the outer scope, and debug builds stop on it.
 pub fn with_scope(backend: usize, conn: Connection, body: &mut dyn FnMut()) -> Option<Connection> {
     let open = SCOPE.with(|scope| scope.borrow().is_some());
+    debug_assert!(!open, "read scopes do not nest");
     if open || run_statement(&conn, "BEGIN").is_err() {
         body();
         return Some(conn);

@@ -106,7 +106,8 @@ fn run_as_one_group(conn: &Connection, queued: impl FnOnce(&Sender<BoxJob>, &Log
     queued(&jobs, &log);
     let first = receiver.recv().unwrap();
     let clock = ManualClock::new(NOW);
-    let group = writer::run_group(conn, first, &receiver, &clock as &dyn Clock, 512);
+    let group = writer::run_group(conn, first, &receiver, &clock as &dyn Clock, 512)
+        .expect("the transaction began");
     Delivery::Direct.release(group);
     let mut log = log.lock().unwrap().clone();
     log.sort();
@@ -184,6 +185,10 @@ fn reads_in_a_scope_share_one_snapshot_and_the_next_scope_sees_new_writes() {
     };
     insert("before");
     backend.read_scope(&mut || {
+        // The snapshot is taken by the first read, so a commit made after the scope opened but
+        // before that read is seen.
+        insert("early");
+        assert!(read(&backend, "early").is_some());
         assert!(read(&backend, "before").is_some());
         insert("during");
         assert!(read(&backend, "during").is_none(), "the scope reads its first snapshot");
@@ -228,4 +233,23 @@ impl Job for BigInsert {
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
         let _ = self.done.send(committed);
     }
+}
+
+#[tokio::test]
+async fn a_store_opened_on_a_runtime_releases_each_group_from_a_task_on_it() {
+    let dir = TempDir::new().unwrap();
+    let config = config(&dir);
+    let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
+    let (done, finished) = channel();
+    for i in 0..20 {
+        backend.submit(Box::new(BigInsert { id: format!("p{i}"), done: done.clone() }));
+    }
+    // The groups come back through the runtime: wait without blocking it.
+    let outcomes = tokio::task::spawn_blocking(move || {
+        (0..20).map(|_| finished.recv_timeout(Duration::from_secs(10)).unwrap()).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(stored_ids(&config.path).len(), 20);
 }

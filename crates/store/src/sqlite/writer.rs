@@ -15,7 +15,7 @@ use std::sync::mpsc::Receiver;
 use natsapi_core::Clock;
 use rusqlite::Connection;
 
-use super::delivery::{Delivery, Released};
+use super::delivery::{Delivery, Settled};
 use super::tx::{SqliteTx, run_statement};
 use crate::error::StoreError;
 use crate::job::BoxJob;
@@ -29,8 +29,9 @@ pub fn write_loop(
     max_batch: usize,
 ) {
     while let Ok(first) = jobs.recv() {
-        let group = run_group(&conn, first, &jobs, clock.as_ref(), max_batch);
-        delivery.release(group);
+        if let Some(group) = run_group(&conn, first, &jobs, clock.as_ref(), max_batch) {
+            delivery.release(group);
+        }
     }
     tracing::debug!("sqlite writer stopped");
 }
@@ -76,14 +77,15 @@ fn run_one(conn: &Connection, job: &mut BoxJob, now: i64) -> Ran {
 }
 
 /// One transaction: `first` and whatever queues up meanwhile, then one commit. Returns the
-/// group's jobs with the transaction's outcome.
+/// group's jobs with the transaction's outcome, or nothing when no transaction could begin (the
+/// job has then been told why).
 pub(super) fn run_group(
     conn: &Connection,
     first: BoxJob,
     jobs: &Receiver<BoxJob>,
     clock: &dyn Clock,
     max_batch: usize,
-) -> Released {
+) -> Option<Settled> {
     if !conn.is_autocommit() {
         // A transaction was left open by a failure that could not roll back: end it first.
         let _ = conn.execute_batch("ROLLBACK");
@@ -92,7 +94,7 @@ pub(super) fn run_group(
         tracing::error!(error = %e, "cannot begin a store transaction");
         // The job did not run: its caller learns why.
         first.deliver(Err(StoreError::Begin(e.to_string())));
-        return Released::new(Vec::new(), Ok(()));
+        return None;
     }
     let mut group = Group::default();
     let mut broken = None;
@@ -127,7 +129,7 @@ pub(super) fn run_group(
         tracing::error!(error = %e, "store transaction failed");
         e
     });
-    Released::new(group.into_jobs(), committed)
+    Some(Settled::new(group.into_jobs(), committed))
 }
 
 /// Rolls the transaction back and runs the kept jobs again in a new one, each at the time it
