@@ -10,6 +10,8 @@ use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
+use crate::task::{Task, TaskState};
+use crate::tasks::invoke_task;
 use crate::time::deadline_from;
 use crate::tx::Tx;
 use crate::value::Value;
@@ -50,7 +52,8 @@ pub fn time_out(tx: &mut dyn Tx, promise: &mut Promise) -> Result<(), TxError> {
     promise.value = Value::default();
     promise.idempotency_key_for_complete = None;
     promise.completed_on = Some(promise.timeout);
-    tx.complete_promise(promise)
+    tx.complete_promise(promise)?;
+    crate::tasks::settle_waiters(tx, promise)
 }
 
 /// Times the promise out first when it is due at `now`.
@@ -114,15 +117,21 @@ pub struct CreatePromise {
     pub tags: BTreeMap<String, String>,
 }
 
-impl Operation for CreatePromise {
-    type Output = Promise;
-
-    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
+impl CreatePromise {
+    /// Creates the promise (spec §5) and, when it is new and tagged `resonate:invoke`, its invoke
+    /// task: INIT, or CLAIMED by `claim` (process id, lease in ms) when given. Returns the reply
+    /// and the task it created.
+    pub fn create(
+        self,
+        tx: &mut dyn Tx,
+        now: i64,
+        claim: Option<(String, i64)>,
+    ) -> Result<(Reply<Promise>, Option<Task>), TxError> {
         if let Err(e) = require_id(&self.id) {
-            return Ok(Err(e));
+            return Ok((Err(e), None));
         }
         if self.timeout < 0 {
-            return Ok(Err(DomainError::bad_request("timeout must not be negative")));
+            return Ok((Err(DomainError::bad_request("timeout must not be negative")), None));
         }
         let mut promise = Promise {
             id: self.id,
@@ -137,8 +146,26 @@ impl Operation for CreatePromise {
             completed_on: None,
             sort_id: 0,
         };
+        // Checked before anything is written: a bad tag refuses the whole create.
+        let task = match invoke_task(&promise, now) {
+            Ok(task) => task,
+            Err(e) => return Ok((Err(e), None)),
+        };
         if tx.insert_promise(&mut promise)? {
-            return Ok(Ok(Success::created(promise)));
+            let task = match task {
+                Some(mut task) => {
+                    if let Some((process_id, ttl)) = claim {
+                        task.state = TaskState::Claimed;
+                        task.process_id = Some(process_id);
+                        task.ttl = ttl;
+                        task.expires_at = now.saturating_add(ttl);
+                    }
+                    tx.insert_task(&mut task)?;
+                    Some(task)
+                }
+                None => None,
+            };
+            return Ok((Ok(Success::created(promise)), task));
         }
         let Some(existing) = tx.promise(&promise.id)? else {
             return Err(TxError::msg(format!("promise {:?} both exists and not", promise.id)));
@@ -147,14 +174,65 @@ impl Operation for CreatePromise {
         let requested_key = &promise.idempotency_key_for_create;
         let replay = (!self.strict || existing.state == PromiseState::Pending)
             && keys_match(&existing.idempotency_key_for_create, requested_key);
-        Ok(if replay {
+        let reply = if replay {
             Ok(Success::ok(existing))
         } else {
             Err(DomainError::new(
                 Code::PromiseAlreadyExists,
                 format!("promise {} already exists", quoted(&promise.id)),
             ))
-        })
+        };
+        Ok((reply, None))
+    }
+}
+
+impl Operation for CreatePromise {
+    type Output = Promise;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
+        Ok(self.create(tx, now, None)?.0)
+    }
+}
+
+/// A promise and the task created with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromiseAndTask {
+    /// The promise.
+    pub promise: Promise,
+    /// Its invoke task, claimed by the caller; absent when the promise existed already or has no
+    /// `resonate:invoke` tag.
+    pub task: Option<Task>,
+}
+
+/// `promises.createtask` (spec §5.1): creates a promise and its invoke task, already claimed by
+/// the caller, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatePromiseAndTask {
+    /// The promise to create.
+    pub promise: CreatePromise,
+    /// The worker that claims the task.
+    pub process_id: String,
+    /// The claim's lease, ms.
+    pub ttl: i64,
+}
+
+impl Operation for CreatePromiseAndTask {
+    type Output = PromiseAndTask;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<PromiseAndTask>, TxError> {
+        if self.process_id.is_empty() {
+            return Ok(Err(DomainError::bad_request(
+                "processId is required and must not be empty",
+            )));
+        }
+        if self.ttl < 0 {
+            return Ok(Err(DomainError::bad_request("ttl must not be negative")));
+        }
+        let (reply, task) = self.promise.create(tx, now, Some((self.process_id, self.ttl)))?;
+        Ok(reply.map(|done| Success {
+            code: done.code,
+            value: PromiseAndTask { promise: done.value, task },
+        }))
     }
 }
 
@@ -208,6 +286,7 @@ impl Operation for CompletePromise {
                 promise.idempotency_key_for_complete = self.idempotency_key;
                 promise.completed_on = Some(now);
                 tx.complete_promise(&promise)?;
+                crate::tasks::settle_waiters(tx, &promise)?;
                 return Ok(Ok(Success::created(promise)));
             }
             time_out(tx, &mut promise)?;

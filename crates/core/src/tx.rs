@@ -7,11 +7,12 @@
 use crate::error::TxError;
 use crate::promise::Promise;
 use crate::promises::PromiseFilter;
+use crate::task::{CallbackTx, TaskTx};
 
 /// Everything an operation can read and write inside one transaction.
-pub trait Tx: PromiseTx {}
+pub trait Tx: PromiseTx + TaskTx + CallbackTx {}
 
-impl<T: PromiseTx + ?Sized> Tx for T {}
+impl<T: PromiseTx + TaskTx + CallbackTx + ?Sized> Tx for T {}
 
 /// Reads and writes of promises.
 pub trait PromiseTx {

@@ -2,6 +2,7 @@
 //! domain operation and encoding the resource. Every transport dispatches through here.
 
 mod promises;
+mod tasks;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -21,6 +22,13 @@ pub const OPERATIONS: &[(&str, Handler)] = &[
     ("promises.search", promises::search),
     ("promises.create", promises::create),
     ("promises.complete", promises::complete),
+    ("promises.createtask", tasks::create_task),
+    ("promises.callback", tasks::callback),
+    ("promises.subscribe", tasks::subscribe),
+    ("tasks.claim", tasks::claim),
+    ("tasks.complete", tasks::complete),
+    ("tasks.drop", tasks::drop_task),
+    ("tasks.heartbeat", tasks::heartbeat),
 ];
 
 /// The position of `name` in [`OPERATIONS`].

@@ -73,7 +73,11 @@ pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Res
 }
 
 /// Refuses a write whose payload could make a promise too large to return in a reply.
-fn check_write_size(api: &Api, operation: &str, payload: &RawValue) -> Result<(), ApiError> {
+pub(super) fn check_write_size(
+    api: &Api,
+    operation: &str,
+    payload: &RawValue,
+) -> Result<(), ApiError> {
     let limit = api.max_write_payload_bytes();
     let size = payload.get().len();
     if size > limit {
@@ -105,6 +109,9 @@ pub fn create<'a>(
             .await?;
         if done.value.state == PromiseState::Pending {
             api.announce(Timer::PromiseTimeouts, done.value.timeout);
+            if done.value.tags.contains_key(natsapi_core::task::INVOKE_TAG) {
+                api.announce(Timer::Tasks, 0);
+            }
         }
         respond(done.code.status(), &done.value)
     }
@@ -126,7 +133,10 @@ pub fn complete<'a>(
             state: p.state,
             value: p.value,
         };
-        run_and_respond(api, op).await
+        let done = run_and_respond(api, op).await?;
+        // Completing a promise turns its callbacks into tasks.
+        api.announce(Timer::Tasks, 0);
+        Ok(done)
     }
     .boxed()
 }

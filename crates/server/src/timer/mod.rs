@@ -28,11 +28,13 @@ const MAX_SLEEP_MS: i64 = 100;
 pub enum Timer {
     /// Pending promises past their deadline.
     PromiseTimeouts,
+    /// Tasks to deliver, and delivered or claimed tasks whose window ended.
+    Tasks,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 1] = [Timer::PromiseTimeouts];
+    pub const ALL: [Timer; 2] = [Timer::PromiseTimeouts, Timer::Tasks];
 }
 
 /// The moment a timer will next wake, and the way to wake it earlier.

@@ -25,6 +25,8 @@ impl Sweep for PromiseTimeouts {
             if count > 0 {
                 metrics::counter!(crate::metrics::PROMISES_TIMED_OUT).increment(count as u64);
                 tracing::debug!(count, "promises timed out");
+                // Their callbacks and subscriptions became tasks.
+                api.announce(Timer::Tasks, 0);
             }
             Ok(Swept { more: count == TIMEOUT_BATCH, next_deadline: done.value.next_deadline })
         }

@@ -6,6 +6,7 @@
 //! how to take back each write so a failed operation leaves nothing behind.
 
 mod promises;
+mod tasks;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -17,6 +18,8 @@ use crate::job::{Backend, BoxJob};
 #[derive(Default)]
 struct MemoryState {
     promises: promises::PromiseTable,
+    tasks: tasks::TaskTable,
+    callbacks: tasks::CallbackTable,
 }
 
 /// A store that keeps everything in process memory.

@@ -15,4 +15,5 @@ mod harness;
 mod read;
 mod roundtrip;
 mod search;
+mod tasks;
 mod timeout;

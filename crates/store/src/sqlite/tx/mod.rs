@@ -1,6 +1,7 @@
 //! [`Tx`] over a SQLite connection that is inside an open transaction.
 
 mod promises;
+mod tasks;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,287 @@
+//! `tasks.*` operations and the promise operations that make tasks (`promises.createtask`,
+//! `promises.callback`, `promises.subscribe`): payloads as the seed and the Resonate server name
+//! their fields, mapped onto the core rules.
+
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use natsapi_core::promises::{CreatePromise, CreatePromiseAndTask};
+use natsapi_core::tasks::{
+    ClaimTask, Claimed, CompleteTask, CreateCallback, CreateSubscription, DEFAULT_CLAIM_TTL_MS,
+    DropTask, HeartbeatTasks,
+};
+use natsapi_core::{MessageKind, PromiseState, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::promises::check_write_size;
+use super::{decode, run_and_respond};
+use crate::api::{Api, ApiError, Response, respond};
+use crate::timer::Timer;
+
+/// A receiver as clients give it: a name or URL, or `{type, data}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RecvPayload {
+    Name(String),
+    Object(serde_json::Map<String, serde_json::Value>),
+}
+
+impl RecvPayload {
+    /// The receiver as stored (JSON text), refused when it cannot name a receiver.
+    fn into_stored(self) -> Result<String, ApiError> {
+        match self {
+            RecvPayload::Name(name) if name.trim().is_empty() => {
+                Err(ApiError::bad_request("recv must not be empty"))
+            }
+            RecvPayload::Name(name) => Ok(serde_json::Value::String(name).to_string()),
+            RecvPayload::Object(object) => {
+                match object.get("type").and_then(|t| t.as_str()) {
+                    Some(kind) if !kind.is_empty() => {}
+                    _ => return Err(ApiError::bad_request("recv.type must be a non-empty string")),
+                }
+                Ok(serde_json::Value::Object(object).to_string())
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateTaskPayload {
+    id: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    strict: Option<bool>,
+    #[serde(default)]
+    param: Value,
+    #[serde(default)]
+    timeout: Option<i64>,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+    #[serde(default, alias = "taskProcessId")]
+    process_id: Option<String>,
+    #[serde(default, alias = "taskTtl")]
+    ttl: Option<i64>,
+    /// The NATS server's name for the promise deadline (the task inherits the promise's).
+    #[serde(default)]
+    task_timeout: Option<i64>,
+}
+
+/// `promises.createtask {id, idempotencyKey?, strict?, param?, timeout, tags?, processId, ttl}`
+/// (also `taskProcessId`, `taskTtl`, `taskTimeout`): the promise and its invoke task, claimed by
+/// `processId`, in one transaction.
+pub fn create_task<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        check_write_size(api, "promises.createtask", payload)?;
+        let p: CreateTaskPayload = decode(payload)?;
+        let process_id =
+            p.process_id.ok_or_else(|| ApiError::bad_request("processId is required"))?;
+        let op = CreatePromiseAndTask {
+            promise: CreatePromise {
+                id: p.id,
+                idempotency_key: p.idempotency_key,
+                strict: p.strict.unwrap_or(false),
+                param: p.param,
+                timeout: p.timeout.or(p.task_timeout).unwrap_or(0),
+                tags: p.tags.unwrap_or_default(),
+            },
+            process_id,
+            ttl: p.ttl.unwrap_or(DEFAULT_CLAIM_TTL_MS),
+        };
+        let done = api.run(op).await?;
+        let promise = &done.value.promise;
+        if promise.state == PromiseState::Pending {
+            api.announce(Timer::PromiseTimeouts, promise.timeout);
+        }
+        if let Some(task) = &done.value.task {
+            api.announce(Timer::Tasks, task.expires_at.min(task.timeout));
+        }
+        respond(done.code.status(), &done.value)
+    }
+    .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallbackPayload {
+    promise_id: String,
+    root_promise_id: String,
+    recv: RecvPayload,
+    #[serde(default)]
+    timeout: Option<i64>,
+}
+
+/// `promises.callback {promiseId, rootPromiseId, recv, timeout?}`: resume the execution of
+/// `rootPromiseId` when `promiseId` completes. The server derives the callback's id and message.
+pub fn callback<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: CallbackPayload = decode(payload)?;
+        let op = CreateCallback {
+            promise_id: p.promise_id,
+            root_promise_id: p.root_promise_id,
+            recv: p.recv.into_stored()?,
+            timeout: p.timeout,
+            head: BTreeMap::new(),
+        };
+        run_and_respond(api, op).await
+    }
+    .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscribePayload {
+    promise_id: String,
+    id: String,
+    recv: RecvPayload,
+    #[serde(default)]
+    timeout: Option<i64>,
+}
+
+/// `promises.subscribe {promiseId, id, recv, timeout?}`: notify `recv` when the promise
+/// completes.
+pub fn subscribe<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: SubscribePayload = decode(payload)?;
+        let op = CreateSubscription {
+            promise_id: p.promise_id,
+            id: p.id,
+            recv: p.recv.into_stored()?,
+            timeout: p.timeout,
+            head: BTreeMap::new(),
+        };
+        run_and_respond(api, op).await
+    }
+    .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimPayload {
+    id: String,
+    counter: i64,
+    #[serde(default)]
+    process_id: Option<String>,
+    #[serde(default, alias = "frequency")]
+    ttl: Option<i64>,
+}
+
+/// One promise of a claim's answer.
+#[derive(Serialize)]
+struct ClaimedPromise<'a> {
+    id: &'a str,
+    data: &'a natsapi_core::Promise,
+}
+
+#[derive(Serialize)]
+struct ClaimedPromises<'a> {
+    root: ClaimedPromise<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leaf: Option<ClaimedPromise<'a>>,
+}
+
+/// The answer to a claim, in the Resonate server's shape.
+#[derive(Serialize)]
+struct ClaimAnswer<'a> {
+    #[serde(rename = "type")]
+    kind: MessageKind,
+    promises: ClaimedPromises<'a>,
+}
+
+impl<'a> ClaimAnswer<'a> {
+    fn of(claimed: &'a Claimed) -> Self {
+        let promise = |p: &'a natsapi_core::Promise| ClaimedPromise { id: &p.id, data: p };
+        ClaimAnswer {
+            kind: claimed.kind,
+            promises: ClaimedPromises {
+                root: promise(&claimed.root),
+                leaf: claimed.leaf.as_ref().map(promise),
+            },
+        }
+    }
+}
+
+/// `tasks.claim {id, counter, processId?, ttl?}` (also `frequency`): the process id defaults to
+/// `<id>/<counter>` and the lease to a minute, as the Resonate server's GET form does.
+pub fn claim<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: ClaimPayload = decode(payload)?;
+        let process_id = p.process_id.unwrap_or_else(|| format!("{}/{}", p.id, p.counter));
+        let op = ClaimTask {
+            id: p.id,
+            counter: p.counter,
+            process_id,
+            ttl: p.ttl.unwrap_or(DEFAULT_CLAIM_TTL_MS),
+        };
+        let done = api.run(op).await?;
+        api.announce(Timer::Tasks, done.value.task.expires_at);
+        respond(done.code.status(), &ClaimAnswer::of(&done.value))
+    }
+    .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskRefPayload {
+    id: String,
+    counter: i64,
+}
+
+/// `tasks.complete {id, counter}`.
+pub fn complete<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: TaskRefPayload = decode(payload)?;
+        let done = run_and_respond(api, CompleteTask { id: p.id, counter: p.counter }).await?;
+        // The execution may have another task waiting for this one to finish.
+        api.announce(Timer::Tasks, 0);
+        Ok(done)
+    }
+    .boxed()
+}
+
+/// `tasks.drop {id, counter}`: the task is delivered again under the next counter.
+pub fn drop_task<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: TaskRefPayload = decode(payload)?;
+        let done = run_and_respond(api, DropTask { id: p.id, counter: p.counter }).await?;
+        api.announce(Timer::Tasks, 0);
+        Ok(done)
+    }
+    .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeartbeatPayload {
+    process_id: String,
+}
+
+/// `tasks.heartbeat {processId}`: extends every lease the process holds.
+pub fn heartbeat<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: HeartbeatPayload = decode(payload)?;
+        run_and_respond(api, HeartbeatTasks { process_id: p.process_id }).await
+    }
+    .boxed()
+}
