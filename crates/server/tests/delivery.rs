@@ -292,3 +292,42 @@ async fn deliveries_are_counted_by_transport_and_outcome() {
         assert!(text.lines().any(|l| l.starts_with(series)), "{series} missing:\n{text}");
     }
 }
+
+/// The config crate checks target values with its own parser; both must agree.
+#[test]
+fn config_and_server_accept_the_same_target_urls() {
+    let urls = [
+        "nats://orders.tasks",
+        "NATS://a",
+        "nats://",
+        "nats://a.*",
+        "nats://a..b",
+        "nats://a b",
+        "http://127.0.0.1:8080/tasks",
+        "https://example.com",
+        "HTTPS://example.com/x?y=1",
+        "http://",
+        "http://[::1",
+        "https://a b",
+        "ftp://x",
+        "orders",
+        "default",
+        "",
+        "poll://any@workers",
+        "poll://any@workers/w1",
+        "poll://uni@workers/w1",
+        "poll://uni@workers",
+        "poll://all@workers",
+        "poll://workers",
+        "poll://any@",
+        "poll://any@g/",
+        "poll://any@g/a/b",
+        "poll://any@g?x",
+        "poll://any@a@b",
+    ];
+    for url in urls {
+        let server = natsapi_server::delivery::recv::parse_url(url);
+        let config = natsapi_config::parse::target(url);
+        assert_eq!(server.is_ok(), config.is_ok(), "{url:?}: server {server:?}, config {config:?}");
+    }
+}
