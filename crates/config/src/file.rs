@@ -1,6 +1,7 @@
 //! The YAML configuration file: its shape, an example, and errors that name
 //! the file, the line and the dotted key path.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub(crate) struct FileConfig {
     pub store: Option<FileStore>,
     pub log: Option<FileLog>,
     pub runtime: Option<FileRuntime>,
+    pub targets: Option<BTreeMap<String, FileTarget>>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -90,6 +92,17 @@ pub(crate) struct FileLog {
 pub(crate) struct FileRuntime {
     #[serde(default, deserialize_with = "worker_threads")]
     pub worker_threads: Option<WorkerThreads>,
+}
+
+/// A task target's value, checked by [`parse::target`].
+#[derive(Debug, PartialEq)]
+pub(crate) struct FileTarget(pub String);
+
+impl<'de> Deserialize<'de> for FileTarget {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse::target(&s).map(FileTarget).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Reads an optional scalar as text and hands it to `parse`. Scalars are read

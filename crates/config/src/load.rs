@@ -78,6 +78,9 @@ fn apply_file(s: &mut Settings, f: file::FileConfig) {
     set(&mut s.log.format, log.format);
     let runtime = f.runtime.unwrap_or_default();
     set(&mut s.runtime.worker_threads, runtime.worker_threads);
+    if let Some(targets) = f.targets {
+        s.targets = targets.into_iter().map(|(name, target)| (name, target.0)).collect();
+    }
 }
 
 /// Applies the flags (and environment variables, which clap has merged).

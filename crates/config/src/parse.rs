@@ -94,6 +94,76 @@ pub fn subject(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// Validates a task target's value (the `targets` key): a recv URL, one of
+/// `nats://<subject>` (a subject as [`subject`] checks it), `http://…` or
+/// `https://…` (with a host), `poll://any@<group>`, `poll://any@<group>/<id>`
+/// or `poll://uni@<group>/<id>` (group and id non-empty, without whitespace,
+/// `/`, `@`, `?` or `#`). Schemes are case-insensitive. The server resolves
+/// recvs with the same rules (`natsapi_server::delivery::recv`).
+pub fn target(s: &str) -> Result<String, String> {
+    let bad = |why: String| format!("{s:?} is not a recv URL: {why}");
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return Err(bad("expected nats://<subject>, http(s)://..., poll://any@<group> \
+                        or poll://uni@<group>/<id>"
+            .to_owned()));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "nats" => subject(rest).map_err(bad)?,
+        "http" | "https" => http_url(s).map_err(bad)?,
+        "poll" => poll_url(rest).map_err(|why| bad(why.to_owned()))?,
+        other => {
+            return Err(bad(format!(
+                "unsupported scheme {other:?}, use nats://, http://, https:// or poll://"
+            )));
+        }
+    };
+    Ok(s.to_owned())
+}
+
+/// An `http://` or `https://` URL with a host and no whitespace.
+fn http_url(s: &str) -> Result<String, String> {
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains whitespace or control characters".to_owned());
+    }
+    match url::Url::parse(s) {
+        Err(e) => Err(e.to_string()),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Err("it has no host".to_owned()),
+        Ok(_) => Ok(s.to_owned()),
+    }
+}
+
+/// `any@<group>[/<id>]` or `uni@<group>/<id>`, the part after `poll://`.
+fn poll_url(rest: &str) -> Result<String, &'static str> {
+    let Some((cast, path)) = rest.split_once('@') else {
+        return Err("expected poll://any@<group>[/<id>] or poll://uni@<group>/<id>");
+    };
+    if !matches!(cast, "any" | "uni") {
+        return Err("the cast before @ must be any or uni");
+    }
+    let (group, id) = match path.split_once('/') {
+        Some((group, id)) => (group, Some(id)),
+        None => (path, None),
+    };
+    let name = |s: &str| {
+        !s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '@' | '?' | '#'))
+    };
+    if group.is_empty() {
+        return Err("the group is empty");
+    }
+    if !name(group) {
+        return Err("the group contains whitespace, control characters or one of / @ ? #");
+    }
+    match id {
+        None if cast == "uni" => Err("cast uni needs an id"),
+        Some("") => Err("the id is empty"),
+        Some(id) if !name(id) => {
+            Err("the id contains whitespace, control characters or one of / @ ? #")
+        }
+        _ => Ok(rest.to_owned()),
+    }
+}
+
 /// Validates a NATS queue group name: non-empty, no whitespace or control
 /// characters, no wildcards.
 pub fn queue_group(s: &str) -> Result<String, String> {
@@ -339,6 +409,45 @@ mod tests {
         }
         assert!(subject("a..b").unwrap_err().contains("empty token"));
         assert!(subject("a.*").unwrap_err().contains("wildcards"));
+    }
+
+    #[test]
+    fn targets() {
+        let ok = [
+            "nats://orders.tasks",
+            "NATS://a",
+            "http://127.0.0.1:8080/tasks",
+            "https://example.com",
+            "poll://any@workers",
+            "poll://any@workers/w1",
+            "poll://uni@workers/w1",
+        ];
+        for ok in ok {
+            assert_eq!(target(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        let bad = [
+            "",
+            "orders",
+            "default",
+            "nats://",
+            "nats://a.*",
+            "nats://a b",
+            "ftp://x",
+            "http://",
+            "https://a b",
+            "poll://g",
+            "poll://all@g",
+            "poll://any@",
+            "poll://uni@g",
+            "poll://any@g/",
+            "poll://any@g/a/b",
+            "poll://any@g?x",
+        ];
+        for bad in bad {
+            assert!(target(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(target("ftp://x").unwrap_err().contains(r#"unsupported scheme "ftp""#));
+        assert!(target("poll://uni@g").unwrap_err().contains("cast uni needs an id"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The resolved settings: their types and the defaults of each [`Mode`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -26,6 +27,12 @@ pub struct Settings {
     pub log: LogSettings,
     /// The async runtime (YAML `runtime`).
     pub runtime: RuntimeSettings,
+    /// Task targets (YAML `targets`, no flag): logical names a task's recv may
+    /// use instead of a URL, each mapped to a recv URL (`nats://<subject>`,
+    /// `http(s)://…`, `poll://any@<group>[/<id>]`, `poll://uni@<group>/<id>`,
+    /// checked by [`parse::target`](crate::parse::target)). Default empty;
+    /// the name `default`, when not configured, means `poll://any@default`.
+    pub targets: BTreeMap<String, String>,
 }
 
 /// The API subsystems.
@@ -248,6 +255,7 @@ impl Settings {
             },
             log: LogSettings { level: DEFAULT_LOG_LEVEL.to_owned(), format: LogFormat::Text },
             runtime: RuntimeSettings { worker_threads: WorkerThreads::Auto },
+            targets: BTreeMap::new(),
         }
     }
 }

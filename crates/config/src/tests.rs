@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::Duration;
@@ -157,6 +158,7 @@ fn every_flag_parses() {
             },
             log: LogSettings { level: "info,natsapi=debug".into(), format: LogFormat::Json },
             runtime: RuntimeSettings { worker_threads: fixed(4) },
+            targets: BTreeMap::new(),
         }
     );
     // Space-separated values and case-insensitive enum names work too.
@@ -217,6 +219,28 @@ runtime:
     assert_eq!(s.runtime.worker_threads, WorkerThreads::Auto);
     let s = from_yaml(Mode::Serve, &[], "runtime:\n  workerThreads: \"1\"\n").unwrap();
     assert_eq!(s.runtime.worker_threads, fixed(1));
+}
+
+#[test]
+fn targets_parse() {
+    let yaml = r#"
+targets:
+  orders: nats://orders.tasks
+  billing: "https://billing.example.com/tasks"
+  default: poll://any@workers
+  one: poll://uni@workers/w1
+  near: poll://any@workers/w1
+"#;
+    let s = from_yaml(Mode::Serve, &[], yaml).unwrap();
+    let get = |name: &str| s.targets.get(name).map(String::as_str);
+    assert_eq!(s.targets.len(), 5);
+    assert_eq!(get("orders"), Some("nats://orders.tasks"));
+    assert_eq!(get("billing"), Some("https://billing.example.com/tasks"));
+    assert_eq!(get("default"), Some("poll://any@workers"));
+    assert_eq!(get("one"), Some("poll://uni@workers/w1"));
+    assert_eq!(get("near"), Some("poll://any@workers/w1"));
+    assert!(from_yaml(Mode::Serve, &[], "targets:\n").unwrap().targets.is_empty());
+    assert!(from_yaml(Mode::Serve, &[], "targets: {}\n").unwrap().targets.is_empty());
 }
 
 #[test]
@@ -395,6 +419,15 @@ fn bad_file_values_name_the_key() {
         ("runtime:\n  workerThreads: -2\n", "runtime.workerThreads", "positive integer"),
         ("api:\n  subsystems:\n    nats: 5\n", "api.subsystems.nats", ""),
         ("api:\n  subsystems:\n    nats:\n      subject: [a]\n", "api.subsystems.nats.subject", ""),
+        ("targets:\n  orders: ftp://x\n", "targets.orders", r#"unsupported scheme "ftp""#),
+        ("targets:\n  orders: nats://a.*\n", "targets.orders", "wildcards"),
+        ("targets:\n  orders: \"nats://\"\n", "targets.orders", "must not be empty"),
+        ("targets:\n  a: http://\n", "targets.a", "empty host"),
+        ("targets:\n  a: poll://uni@g\n", "targets.a", "cast uni needs an id"),
+        ("targets:\n  a: poll://g\n", "targets.a", "expected poll://any@<group>"),
+        ("targets:\n  a: poll://any@\n", "targets.a", "the group is empty"),
+        ("targets:\n  a: orders\n", "targets.a", "is not a recv URL"),
+        ("targets:\n  a: [nats://x]\n", "targets.a", ""),
     ];
     for (yaml, key, text) in cases {
         let err = from_yaml(Mode::Serve, &[], yaml).unwrap_err();
@@ -593,7 +626,11 @@ fn example_yaml_parses_to_defaults() {
         assert_eq!(s, Settings::defaults(mode));
     }
     // Every key is present (store.kind commented out) and uncommenting it works.
-    let uncommented = example_yaml().replace("# kind: sqlite", "kind: sqlite");
+    let uncommented = example_yaml()
+        .replace("# kind: sqlite", "kind: sqlite")
+        .replace("  # orders:", "  orders:")
+        .replace("  # billing:", "  billing:")
+        .replace("  # default:", "  default:");
     assert_ne!(uncommented, example_yaml());
     let parsed = file::parse_file(Path::new("example.yaml"), &uncommented).unwrap();
     let nats = parsed
@@ -626,6 +663,7 @@ fn example_yaml_parses_to_defaults() {
     assert!(log.level.is_some() && log.format.is_some());
     let runtime = parsed.runtime.as_ref().unwrap();
     assert_eq!(runtime.worker_threads, Some(WorkerThreads::Auto));
+    assert_eq!(parsed.targets.as_ref().map(BTreeMap::len), Some(3), "the example targets parse");
     assert_eq!(
         load_from(Mode::Dev, &ServerArgs::default(), Some((Path::new("x.yaml"), &uncommented)))
             .unwrap()

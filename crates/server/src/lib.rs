@@ -2,9 +2,11 @@
 //!
 //! Transports ([`nats`], [`http`]) translate requests into calls of the operation table in
 //! [`operations`]; every operation runs through the same [`Api`] whatever the transport.
-//! Background timers ([`timer`]) act on deadlines as they come due.
+//! Background timers ([`timer`]) act on deadlines as they come due. Task messages go out through
+//! [`delivery`].
 
 pub mod api;
+pub mod delivery;
 pub mod envelope;
 pub mod http;
 pub mod json;

@@ -22,6 +22,9 @@ pub const SLOW_CONSUMER: &str = "natsapi_nats_slow_consumer_total";
 pub const NATS_EVENTS: &str = "natsapi_nats_events_total";
 /// Promises the timeout timer completed (lazy timeouts on access are not counted).
 pub const PROMISES_TIMED_OUT: &str = "natsapi_promises_timed_out_total";
+/// Task messages sent, by `transport` (`nats`, `http`, `poll`, or `unresolved` when the recv
+/// names no destination) and `outcome` (`ok`, `timeout`, `error`).
+pub const TASK_DELIVERIES: &str = "natsapi_task_deliveries_total";
 
 /// Latency buckets in seconds: 50 µs to 10 s.
 const BUCKETS: &[f64] = &[
@@ -66,6 +69,7 @@ fn describe() {
     metrics::describe_counter!(SLOW_CONSUMER, "NATS slow-consumer events (messages dropped).");
     metrics::describe_counter!(NATS_EVENTS, "NATS connection events, by event.");
     metrics::describe_counter!(PROMISES_TIMED_OUT, "Promises completed by the timeout timer.");
+    metrics::describe_counter!(TASK_DELIVERIES, "Task messages sent, by transport and outcome.");
 }
 
 /// The current metrics in Prometheus text format.
