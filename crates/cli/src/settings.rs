@@ -34,5 +34,6 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             drain_timeout: nats.timeout,
         }),
         http: settings.api.http.enabled.then(|| settings.api.http.addr.clone()),
+        targets: settings.targets.clone(),
     }
 }

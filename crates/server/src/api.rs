@@ -8,6 +8,7 @@ use natsapi_store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::delivery::Targets;
 use crate::time::Time;
 use crate::timer::{Deadlines, Timer};
 
@@ -69,6 +70,7 @@ pub fn respond<T: Serialize>(status: u16, value: &T) -> Result<Response, ApiErro
 struct Inner {
     store: Store,
     time: Time,
+    targets: Targets,
     deadlines: Vec<Arc<Deadlines>>,
     max_reply_bytes: usize,
 }
@@ -98,8 +100,22 @@ impl Api {
     /// search page ends early to fit, and a create or complete whose promise could outgrow it is
     /// refused before anything is written.
     pub fn with_reply_limit(store: Store, time: Time, max_reply_bytes: usize) -> Self {
+        Api::build(store, time, max_reply_bytes, Targets::new())
+    }
+
+    /// An API whose replies must fit in `max_reply_bytes` and whose task receivers may name the
+    /// logical `targets` of the configuration.
+    pub fn build(store: Store, time: Time, max_reply_bytes: usize, targets: Targets) -> Self {
         let deadlines = Timer::ALL.iter().map(|_| Arc::new(Deadlines::default())).collect();
-        Api(Arc::new(Inner { store, time, deadlines, max_reply_bytes }))
+        Api(Arc::new(Inner { store, time, targets, deadlines, max_reply_bytes }))
+    }
+
+    /// Checks a task receiver (JSON text) a request names: a 400 naming the problem when it
+    /// cannot be delivered to.
+    pub fn check_recv(&self, field: &str, recv_json: &str) -> Result<(), ApiError> {
+        crate::delivery::recv::validate(recv_json, &self.0.targets)
+            .map(drop)
+            .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
     }
 
     /// Most bytes of resource JSON a reply can carry.

@@ -1,12 +1,14 @@
 //! Starting and stopping a whole API server: store, timers, NATS and HTTP transports.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use natsapi_store::{Store, StoreConfig, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::Api;
+use crate::delivery::{Deliverer, DeliveryConfig, DeliveryError, Targets};
 use crate::http::{self, HttpState};
 use crate::nats::{self, NatsConfig, NatsError, NatsTransport};
 use crate::time::Time;
@@ -21,6 +23,8 @@ pub struct ServerConfig {
     pub nats: Option<NatsConfig>,
     /// The HTTP listener address, when enabled (port 0 picks a free port).
     pub http: Option<String>,
+    /// Logical task receivers (YAML `targets:`): name → recv URL.
+    pub targets: Targets,
 }
 
 /// Why the server could not start.
@@ -32,6 +36,9 @@ pub enum ServerError {
     /// NATS could not be reached or the service not registered.
     #[error(transparent)]
     Nats(#[from] NatsError),
+    /// Task delivery could not be set up (a bad target, say).
+    #[error("cannot set up task delivery: {0}")]
+    Delivery(DeliveryError),
     /// The HTTP address could not be bound.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -62,16 +69,24 @@ impl RunningServer {
             None => None,
         };
         // Replies travel in one NATS message: size limits come from the server's max payload.
-        let api = match &client {
-            Some(client) => {
-                let limit = client.server_info().max_payload;
-                Api::with_reply_limit(store, time, limit)
-            }
-            None => Api::new(store, time),
-        };
+        let limit = client.as_ref().map_or(usize::MAX, |c| c.server_info().max_payload);
+        let api = Api::build(store, time, limit, config.targets.clone());
         let (stop, stopped) = watch::channel(false);
-        let timers =
+        let mut timers =
             vec![tokio::spawn(timer::run(api.clone(), timer::PromiseTimeouts, stopped.clone()))];
+        match &client {
+            Some(client) => {
+                let deliverer = Deliverer::new(
+                    client.clone(),
+                    config.targets.clone(),
+                    DeliveryConfig::default(),
+                )
+                .map_err(ServerError::Delivery)?;
+                let work = timer::TaskWork::new(Arc::new(deliverer));
+                timers.push(tokio::spawn(timer::run(api.clone(), work, stopped.clone())));
+            }
+            None => tracing::warn!("NATS is disabled: tasks are not delivered"),
+        }
         let nats = match (client, config.nats) {
             (Some(client), Some(nats_config)) => {
                 Some(NatsTransport::start(api.clone(), client, nats_config).await?)

@@ -97,6 +97,7 @@ pub fn create<'a>(
     async move {
         check_write_size(api, "promises.create", payload)?;
         let p: CreatePayload = decode(payload)?;
+        super::tasks::check_invoke_tag(api, p.tags.as_ref())?;
         let done = api
             .run(CreatePromise {
                 id: p.id,

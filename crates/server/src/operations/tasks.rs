@@ -29,21 +29,29 @@ enum RecvPayload {
 }
 
 impl RecvPayload {
-    /// The receiver as stored (JSON text), refused when it cannot name a receiver.
-    fn into_stored(self) -> Result<String, ApiError> {
-        match self {
-            RecvPayload::Name(name) if name.trim().is_empty() => {
-                Err(ApiError::bad_request("recv must not be empty"))
-            }
-            RecvPayload::Name(name) => Ok(serde_json::Value::String(name).to_string()),
-            RecvPayload::Object(object) => {
-                match object.get("type").and_then(|t| t.as_str()) {
-                    Some(kind) if !kind.is_empty() => {}
-                    _ => return Err(ApiError::bad_request("recv.type must be a non-empty string")),
-                }
-                Ok(serde_json::Value::Object(object).to_string())
-            }
-        }
+    /// The receiver as stored (JSON text), refused with a 400 when nothing could be delivered
+    /// to it.
+    fn into_stored(self, api: &Api) -> Result<String, ApiError> {
+        let stored = match self {
+            RecvPayload::Name(name) => serde_json::Value::String(name).to_string(),
+            RecvPayload::Object(object) => serde_json::Value::Object(object).to_string(),
+        };
+        api.check_recv("payload.recv", &stored)?;
+        Ok(stored)
+    }
+}
+
+/// Refuses a `resonate:invoke` tag that names no receiver a task could be delivered to.
+pub(super) fn check_invoke_tag(
+    api: &Api,
+    tags: Option<&BTreeMap<String, String>>,
+) -> Result<(), ApiError> {
+    match tags.and_then(|tags| tags.get(natsapi_core::task::INVOKE_TAG)) {
+        Some(value) => api.check_recv(
+            &format!("payload.tags.{}", natsapi_core::task::INVOKE_TAG),
+            &natsapi_core::tasks::recv_from_tag(value),
+        ),
+        None => Ok(()),
     }
 }
 
@@ -80,6 +88,7 @@ pub fn create_task<'a>(
     async move {
         check_write_size(api, "promises.createtask", payload)?;
         let p: CreateTaskPayload = decode(payload)?;
+        check_invoke_tag(api, p.tags.as_ref())?;
         let process_id =
             p.process_id.ok_or_else(|| ApiError::bad_request("processId is required"))?;
         let op = CreatePromiseAndTask {
@@ -128,7 +137,7 @@ pub fn callback<'a>(
         let op = CreateCallback {
             promise_id: p.promise_id,
             root_promise_id: p.root_promise_id,
-            recv: p.recv.into_stored()?,
+            recv: p.recv.into_stored(api)?,
             timeout: p.timeout,
             head: BTreeMap::new(),
         };
@@ -158,7 +167,7 @@ pub fn subscribe<'a>(
         let op = CreateSubscription {
             promise_id: p.promise_id,
             id: p.id,
-            recv: p.recv.into_stored()?,
+            recv: p.recv.into_stored(api)?,
             timeout: p.timeout,
             head: BTreeMap::new(),
         };

@@ -4,6 +4,7 @@
 //! instead of on a once-a-second sweep.
 
 mod promises;
+mod tasks;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -14,6 +15,7 @@ use tokio::sync::{Notify, watch};
 use crate::api::{Api, ApiError};
 
 pub use promises::{PromiseTimeouts, TIMEOUT_BATCH as PROMISE_TIMEOUT_BATCH};
+pub use tasks::TaskWork;
 
 /// Back-off after a store failure, in ms.
 const RETRY_AFTER_FAILURE_MS: i64 = 1_000;

@@ -48,6 +48,7 @@ impl Harness {
             store,
             nats: Some(nats_config(&nats.url(), "resonate.server")),
             http: Some("127.0.0.1:0".into()),
+            targets: Default::default(),
         };
         let server = RunningServer::start(config, time.clone()).await.expect("server starts");
         let client = Client::connect(&nats.url(), "resonate.server")
