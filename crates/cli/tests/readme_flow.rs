@@ -79,6 +79,22 @@ fn dev_starts_nats_and_answers_the_seed_examples() {
     );
     assert_eq!(json(&complete)["response"]["state"], "RESOLVED");
 
+    // The durable-execution flow: invoke task, claim, complete.
+    let order = req(
+        &url,
+        "promises.create",
+        r#"{"id":"order-1","timeout":3600000,"tags":{"resonate:invoke":"nats://workers.demo"}}"#,
+    );
+    assert_eq!(json(&order)["status"], 201);
+    let claim = r#"{"id":"__invoke:order-1","counter":1,"processId":"worker-1","ttl":60000}"#;
+    let claimed = req(&url, "tasks.claim", claim);
+    assert_eq!(json(&claimed)["status"], 201, "{claimed:?}");
+    assert_eq!(json(&claimed)["response"]["promises"]["root"]["id"], "order-1");
+    let done = r#"{"id":"order-1","state":"RESOLVED","value":{"data":"ImRvbmUi"}}"#;
+    assert_eq!(json(&req(&url, "promises.complete", done))["status"], 201);
+    let task_done = req(&url, "tasks.complete", r#"{"id":"__invoke:order-1","counter":1}"#);
+    assert_eq!(json(&task_done)["status"], 200, "{task_done:?}");
+
     let conflict = req(&url, "promises.create", r#"{"id":"my-promise","timeout":1}"#);
     assert_eq!(conflict.status.code(), Some(1), "success:false exits 1");
     assert_eq!(json(&conflict)["error"]["code"], 409);
@@ -97,6 +113,15 @@ fn dev_starts_nats_and_answers_the_seed_examples() {
     assert!(status.success(), "{status:?}");
     let after = req(&url, "promises.read", r#"{"id":"my-promise"}"#);
     assert_eq!(after.status.code(), Some(2), "nats-server child is gone");
+}
+
+#[test]
+fn req_help_lists_every_operation() {
+    let help = natsapi().args(["req", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for (operation, _) in natsapi_server::operations::OPERATIONS {
+        assert!(help.contains(operation), "`natsapi req --help` does not list {operation}");
+    }
 }
 
 #[test]

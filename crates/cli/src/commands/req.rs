@@ -11,10 +11,36 @@ use async_nats::HeaderMap;
 use async_nats::header::{HeaderName, HeaderValue};
 use natsapi_client::{Client, Reply};
 
+/// The operations `natsapi req` can send, for its help.
+const OPERATIONS_HELP: &str = "\
+Operations (payload fields as in the README):
+  promises.read       {id}
+  promises.search     {id, states?, tags?, limit?, cursor?}
+  promises.create     {id, timeout, param?, tags?, idempotencyKey?, strict?}
+  promises.createtask {id, timeout, param?, tags?, idempotencyKey?, strict?, processId, ttl?}
+  promises.complete   {id, state, value?, idempotencyKey?, strict?}
+  promises.callback   {promiseId, rootPromiseId, recv, timeout?}
+  promises.subscribe  {promiseId, id, recv, timeout?}
+  tasks.claim         {id, counter, processId?, ttl?}
+  tasks.complete      {id, counter}
+  tasks.drop          {id, counter}
+  tasks.heartbeat     {processId}
+  schedules.read      {id}
+  schedules.search    {id, tags?, limit?, cursor?}
+  schedules.create    {id, cron, promiseId, promiseTimeout, description?, tags?, promiseParam?, promiseTags?, idempotencyKey?}
+  schedules.delete    {id}
+  locks.acquire       {resourceId, executionId, processId, ttl}
+  locks.release       {resourceId, executionId}
+  locks.heartbeat     {processId}
+
+Example:
+  natsapi req tasks.claim '{\"id\": \"__invoke:order-1\", \"counter\": 1, \"processId\": \"worker-1\"}'";
+
 /// Options of `natsapi req`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = OPERATIONS_HELP)]
 pub struct ReqArgs {
-    /// The operation, e.g. promises.create.
+    /// The operation, e.g. promises.create (all of them are listed below).
     operation: String,
     /// The payload as JSON; `-` reads it from standard input; absent means `{}`.
     payload: Option<String>,
