@@ -5,13 +5,15 @@
 //! models), so each family's storage lives in its own files in every backend.
 
 use crate::error::TxError;
+use crate::lock::LockTx;
 use crate::promise::Promise;
 use crate::promises::PromiseFilter;
+use crate::schedule::ScheduleTx;
 
 /// Everything an operation can read and write inside one transaction.
-pub trait Tx: PromiseTx {}
+pub trait Tx: PromiseTx + ScheduleTx + LockTx {}
 
-impl<T: PromiseTx + ?Sized> Tx for T {}
+impl<T: PromiseTx + ScheduleTx + LockTx + ?Sized> Tx for T {}
 
 /// Reads and writes of promises.
 pub trait PromiseTx {
