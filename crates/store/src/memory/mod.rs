@@ -5,7 +5,9 @@
 //! there, for the read-only view ([`ReadOnly`]) and for the write path ([`UndoTx`]), which logs
 //! how to take back each write so a failed operation leaves nothing behind.
 
+mod locks;
 mod promises;
+mod schedules;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -17,6 +19,8 @@ use crate::job::{Backend, BoxJob};
 #[derive(Default)]
 struct MemoryState {
     promises: promises::PromiseTable,
+    schedules: schedules::ScheduleTable,
+    locks: locks::LockTable,
 }
 
 /// A store that keeps everything in process memory.

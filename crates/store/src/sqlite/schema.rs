@@ -5,8 +5,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Migrations in order; the database's `user_version` counts how many are applied.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_promises", include_str!("../../migrations/0001_promises.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_promises", include_str!("../../migrations/0001_promises.sql")),
+    ("0003_schedules_locks", include_str!("../../migrations/0003_schedules_locks.sql")),
+];
 
 /// Applies every migration the database does not have yet. Each runs in an immediate
 /// transaction that re-reads the version under the write lock, so processes starting together on
