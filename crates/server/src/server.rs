@@ -70,8 +70,11 @@ impl RunningServer {
             None => Api::new(store, time),
         };
         let (stop, stopped) = watch::channel(false);
-        let timers =
-            vec![tokio::spawn(timer::run(api.clone(), timer::PromiseTimeouts, stopped.clone()))];
+        let timers = vec![
+            tokio::spawn(timer::run(api.clone(), timer::PromiseTimeouts, stopped.clone())),
+            tokio::spawn(timer::run(api.clone(), timer::ScheduleFiring, stopped.clone())),
+            tokio::spawn(timer::run(api.clone(), timer::LockExpiry, stopped.clone())),
+        ];
         let nats = match (client, config.nats) {
             (Some(client), Some(nats_config)) => {
                 Some(NatsTransport::start(api.clone(), client, nats_config).await?)

@@ -1,7 +1,9 @@
 //! The operation table: one entry per operation name, each decoding its payload, running the
 //! domain operation and encoding the resource. Every transport dispatches through here.
 
+mod locks;
 mod promises;
+mod schedules;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -21,6 +23,13 @@ pub const OPERATIONS: &[(&str, Handler)] = &[
     ("promises.search", promises::search),
     ("promises.create", promises::create),
     ("promises.complete", promises::complete),
+    ("schedules.read", schedules::read),
+    ("schedules.search", schedules::search),
+    ("schedules.create", schedules::create),
+    ("schedules.delete", schedules::delete),
+    ("locks.acquire", locks::acquire),
+    ("locks.release", locks::release),
+    ("locks.heartbeat", locks::heartbeat),
 ];
 
 /// The position of `name` in [`OPERATIONS`].

@@ -72,8 +72,13 @@ pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Res
     .boxed()
 }
 
-/// Refuses a write whose payload could make a promise too large to return in a reply.
-fn check_write_size(api: &Api, operation: &str, payload: &RawValue) -> Result<(), ApiError> {
+/// Refuses a write whose payload could make a promise (or a schedule) too large to return in a
+/// reply.
+pub(super) fn check_write_size(
+    api: &Api,
+    operation: &str,
+    payload: &RawValue,
+) -> Result<(), ApiError> {
     let limit = api.max_write_payload_bytes();
     let size = payload.get().len();
     if size > limit {

@@ -3,7 +3,9 @@
 //! announced, then works through everything due in batches, so a deadline is acted on promptly
 //! instead of on a once-a-second sweep.
 
+mod locks;
 mod promises;
+mod schedules;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -13,7 +15,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::api::{Api, ApiError};
 
+pub use locks::{EXPIRE_BATCH as LOCK_EXPIRE_BATCH, LockExpiry};
 pub use promises::{PromiseTimeouts, TIMEOUT_BATCH as PROMISE_TIMEOUT_BATCH};
+pub use schedules::{FIRE_BATCH as SCHEDULE_FIRE_BATCH, ScheduleFiring};
 
 /// Back-off after a store failure, in ms.
 const RETRY_AFTER_FAILURE_MS: i64 = 1_000;
@@ -28,11 +32,15 @@ const MAX_SLEEP_MS: i64 = 100;
 pub enum Timer {
     /// Pending promises past their deadline.
     PromiseTimeouts,
+    /// Schedules whose next tick has come.
+    ScheduleFiring,
+    /// Locks past their expiry.
+    LockExpiry,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 1] = [Timer::PromiseTimeouts];
+    pub const ALL: [Timer; 3] = [Timer::PromiseTimeouts, Timer::ScheduleFiring, Timer::LockExpiry];
 }
 
 /// The moment a timer will next wake, and the way to wake it earlier.
