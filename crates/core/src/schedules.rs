@@ -315,6 +315,10 @@ impl Operation for SearchSchedules {
 /// the schedule always advances: `lastRunTime` = the tick, `nextRunTime` = the first cron tick
 /// after it. Counting from the old tick catches missed ticks up, one per schedule per run.
 /// Unlike Resonate, a promise id that already exists does not hold the schedule back.
+///
+/// The promise's `createdOn` is the time the tick fired (Resonate writes the tick itself). As
+/// with any create, a `timeout` below 10^12 would read as relative to now; tick +
+/// `promiseTimeout` is above that for every tick after 2001.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FireSchedules {
     /// Most schedules to fire in this transaction.

@@ -383,3 +383,46 @@ async fn a_byte_budget_ends_pages_early() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn schedules_and_locks_survive_reopening_the_store() {
+    use natsapi_core::locks::{AcquireLock, ExpireLocks};
+    use natsapi_core::schedules::FireSchedules;
+
+    each(crate::harness::DURABLE, |env| async move {
+        let op = CreateSchedule {
+            description: "d".into(),
+            tags: map(&[("t", "1")]),
+            promise_param: Value { headers: map(&[("h", "v")]), data: vec![0, 1] },
+            promise_tags: map(&[("p", "1")]),
+            idempotency_key: Some("k".into()),
+            ..schedule("s", "@every 1s")
+        };
+        ok(env.run(op.clone()).await, Code::Created);
+        env.clock.set(T0 + 1_000);
+        ok(env.run(FireSchedules { limit: 10 }).await, Code::Ok);
+        let lock = AcquireLock {
+            resource_id: "r".into(),
+            execution_id: "e".into(),
+            process_id: "p".into(),
+            ttl: 5_000,
+        };
+        let held = ok(env.run(lock.clone()).await, Code::Created);
+        let before = get_schedule(&env, "s").await;
+        assert_eq!(before.last_run_time, Some(T0 + 1_000));
+
+        let env = env.reopen();
+        assert_eq!(get_schedule(&env, "s").await, before, "same schedule, same sort id");
+        same_schedule(&ok(env.run(op).await, Code::Ok), &before);
+        env.get(&format!("s.{}", T0 + 1_000)).await;
+        let other = AcquireLock { execution_id: "other".into(), ..lock };
+        refused(env.run(other).await, Code::LockAlreadyAcquired);
+        env.clock.set(T0 + 6_000);
+        let report = ok(env.run(ExpireLocks { limit: 10 }).await, Code::Ok);
+        assert_eq!(report.expired, [held]);
+        // The schedule goes on from where it was.
+        let report = ok(env.run(FireSchedules { limit: 10 }).await, Code::Ok);
+        assert_eq!(report.fired[0].tick, T0 + 2_000);
+    })
+    .await;
+}
