@@ -7,12 +7,17 @@
 
 pub mod clock;
 pub mod code;
+pub mod cron;
 pub mod cursor;
 pub mod error;
 pub mod glob;
+pub mod lock;
+pub mod locks;
 pub mod operation;
 pub mod promise;
 pub mod promises;
+pub mod schedule;
+pub mod schedules;
 pub mod task;
 pub mod tasks;
 pub mod time;
@@ -22,8 +27,10 @@ pub mod value;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::Code;
 pub use error::{DomainError, Reply, Success, TxError};
+pub use lock::{Lock, LockTx};
 pub use operation::Operation;
 pub use promise::{Promise, PromiseState, StateSet};
+pub use schedule::{Schedule, ScheduleTx};
 pub use task::{Callback, CallbackTx, Message, MessageKind, Task, TaskState, TaskTx};
 pub use tx::{PromiseTx, Tx};
 pub use value::Value;

@@ -5,14 +5,17 @@
 //! models), so each family's storage lives in its own files in every backend.
 
 use crate::error::TxError;
+use crate::lock::LockTx;
 use crate::promise::Promise;
 use crate::promises::PromiseFilter;
 use crate::task::{CallbackTx, TaskTx};
 
-/// Everything an operation can read and write inside one transaction.
-pub trait Tx: PromiseTx + TaskTx + CallbackTx {}
+use crate::schedule::ScheduleTx;
 
-impl<T: PromiseTx + TaskTx + CallbackTx + ?Sized> Tx for T {}
+/// Everything an operation can read and write inside one transaction.
+pub trait Tx: PromiseTx + TaskTx + CallbackTx + ScheduleTx + LockTx {}
+
+impl<T: PromiseTx + TaskTx + CallbackTx + ScheduleTx + LockTx + ?Sized> Tx for T {}
 
 /// Reads and writes of promises.
 pub trait PromiseTx {

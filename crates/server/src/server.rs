@@ -72,8 +72,11 @@ impl RunningServer {
         let limit = client.as_ref().map_or(usize::MAX, |c| c.server_info().max_payload);
         let api = Api::build(store, time, limit, config.targets.clone());
         let (stop, stopped) = watch::channel(false);
-        let mut timers =
-            vec![tokio::spawn(timer::run(api.clone(), timer::PromiseTimeouts, stopped.clone()))];
+        let mut timers = vec![
+            tokio::spawn(timer::run(api.clone(), timer::PromiseTimeouts, stopped.clone())),
+            tokio::spawn(timer::run(api.clone(), timer::ScheduleFiring, stopped.clone())),
+            tokio::spawn(timer::run(api.clone(), timer::LockExpiry, stopped.clone())),
+        ];
         match &client {
             Some(client) => {
                 let deliverer = Deliverer::new(

@@ -1,7 +1,9 @@
 //! The operation table: one entry per operation name, each decoding its payload, running the
 //! domain operation and encoding the resource. Every transport dispatches through here.
 
+mod locks;
 mod promises;
+mod schedules;
 mod tasks;
 
 use futures::future::BoxFuture;
@@ -29,6 +31,13 @@ pub const OPERATIONS: &[(&str, Handler)] = &[
     ("tasks.complete", tasks::complete),
     ("tasks.drop", tasks::drop_task),
     ("tasks.heartbeat", tasks::heartbeat),
+    ("schedules.read", schedules::read),
+    ("schedules.search", schedules::search),
+    ("schedules.create", schedules::create),
+    ("schedules.delete", schedules::delete),
+    ("locks.acquire", locks::acquire),
+    ("locks.release", locks::release),
+    ("locks.heartbeat", locks::heartbeat),
 ];
 
 /// The position of `name` in [`OPERATIONS`].

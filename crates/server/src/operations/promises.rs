@@ -72,7 +72,8 @@ pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Res
     .boxed()
 }
 
-/// Refuses a write whose payload could make a promise too large to return in a reply.
+/// Refuses a write whose payload could make a promise (or a schedule) too large to return in a
+/// reply.
 pub(super) fn check_write_size(
     api: &Api,
     operation: &str,

@@ -3,7 +3,9 @@
 //! announced, then works through everything due in batches, so a deadline is acted on promptly
 //! instead of on a once-a-second sweep.
 
+mod locks;
 mod promises;
+mod schedules;
 mod tasks;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,7 +16,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::api::{Api, ApiError};
 
+pub use locks::{EXPIRE_BATCH as LOCK_EXPIRE_BATCH, LockExpiry};
 pub use promises::{PromiseTimeouts, TIMEOUT_BATCH as PROMISE_TIMEOUT_BATCH};
+pub use schedules::{FIRE_BATCH as SCHEDULE_FIRE_BATCH, ScheduleFiring};
 pub use tasks::TaskWork;
 
 /// Back-off after a store failure, in ms.
@@ -32,11 +36,16 @@ pub enum Timer {
     PromiseTimeouts,
     /// Tasks to deliver, and delivered or claimed tasks whose window ended.
     Tasks,
+    /// Schedules whose next tick has come.
+    ScheduleFiring,
+    /// Locks past their expiry.
+    LockExpiry,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 2] = [Timer::PromiseTimeouts, Timer::Tasks];
+    pub const ALL: [Timer; 4] =
+        [Timer::PromiseTimeouts, Timer::Tasks, Timer::ScheduleFiring, Timer::LockExpiry];
 }
 
 /// The moment a timer will next wake, and the way to wake it earlier.

@@ -5,7 +5,9 @@
 //! there, for the read-only view ([`ReadOnly`]) and for the write path ([`UndoTx`]), which logs
 //! how to take back each write so a failed operation leaves nothing behind.
 
+mod locks;
 mod promises;
+mod schedules;
 mod tasks;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -20,6 +22,8 @@ struct MemoryState {
     promises: promises::PromiseTable,
     tasks: tasks::TaskTable,
     callbacks: tasks::CallbackTable,
+    schedules: schedules::ScheduleTable,
+    locks: locks::LockTable,
 }
 
 /// A store that keeps everything in process memory.

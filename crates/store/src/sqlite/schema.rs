@@ -8,6 +8,7 @@ use crate::error::StoreError;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_promises", include_str!("../../migrations/0001_promises.sql")),
     ("0002_tasks", include_str!("../../migrations/0002_tasks.sql")),
+    ("0003_schedules_locks", include_str!("../../migrations/0003_schedules_locks.sql")),
 ];
 
 /// Applies every migration the database does not have yet. Each runs in an immediate

@@ -1,6 +1,8 @@
 //! [`Tx`] over a SQLite connection that is inside an open transaction.
 
+mod locks;
 mod promises;
+mod schedules;
 mod tasks;
 
 use std::collections::BTreeMap;

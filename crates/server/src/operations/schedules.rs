@@ -1,0 +1,126 @@
+//! `schedules.*` operations: payloads as the seed and the Resonate server write them (the
+//! description as `description` or `desc`), mapped onto the core rules.
+
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use natsapi_core::Value;
+use natsapi_core::schedules::{CreateSchedule, DeleteSchedule, ReadSchedule, SearchSchedules};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::promises::check_write_size;
+use super::{decode, run_and_respond};
+use crate::api::{Api, ApiError, Response, respond};
+use crate::timer::Timer;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdPayload {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatePayload {
+    id: String,
+    /// The seed says `description`; Resonate's own JSON says `desc`.
+    #[serde(default, alias = "desc")]
+    description: Option<String>,
+    cron: String,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+    promise_id: String,
+    promise_timeout: i64,
+    #[serde(default)]
+    promise_param: Value,
+    #[serde(default)]
+    promise_tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchPayload {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `schedules.read {id}`.
+pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: IdPayload = decode(payload)?;
+        run_and_respond(api, ReadSchedule { id: p.id }).await
+    }
+    .boxed()
+}
+
+/// `schedules.create {id, description|desc?, cron, tags?, promiseId, promiseTimeout,
+/// promiseParam?, promiseTags?, idempotencyKey?}`.
+pub fn create<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        check_write_size(api, "schedules.create", payload)?;
+        let p: CreatePayload = decode(payload)?;
+        let done = api
+            .run(CreateSchedule {
+                id: p.id,
+                description: p.description.unwrap_or_default(),
+                cron: p.cron,
+                tags: p.tags.unwrap_or_default(),
+                promise_id: p.promise_id,
+                promise_timeout: p.promise_timeout,
+                promise_param: p.promise_param,
+                promise_tags: p.promise_tags.unwrap_or_default(),
+                idempotency_key: p.idempotency_key,
+            })
+            .await?;
+        api.announce(Timer::ScheduleFiring, done.value.next_run_time);
+        respond(done.code.status(), &done.value)
+    }
+    .boxed()
+}
+
+/// `schedules.delete {id}`: 204 with no body.
+pub fn delete<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: IdPayload = decode(payload)?;
+        run_and_respond(api, DeleteSchedule { id: p.id }).await
+    }
+    .boxed()
+}
+
+/// `schedules.search {id, tags?, limit?, cursor?}`; a cursor replaces the other fields.
+pub fn search<'a>(
+    api: &'a Api,
+    payload: &'a RawValue,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    async move {
+        let p: SearchPayload = decode(payload)?;
+        let mut query = match p.cursor.filter(|c| !c.is_empty()) {
+            Some(cursor) => SearchSchedules::from_cursor(&cursor)?,
+            None => {
+                SearchSchedules::new(p.id.unwrap_or_default(), p.tags.unwrap_or_default(), p.limit)?
+            }
+        };
+        // Leave room for the page's own JSON around the schedules.
+        query.max_bytes = api
+            .max_resource_bytes()
+            .saturating_sub(super::SEARCH_PAGE_OVERHEAD + query.max_cursor_len());
+        run_and_respond(api, query).await
+    }
+    .boxed()
+}
