@@ -151,3 +151,80 @@ async fn a_receiver_nothing_could_be_delivered_to_is_a_bad_request() {
     }
     h.stop().await;
 }
+
+/// An HTTP receiver that answers 500 to its first `failures` POSTs and 200 after, and hands
+/// every body it took to `taken`.
+async fn flaky_receiver(
+    failures: usize,
+) -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (taken, bodies) = tokio::sync::mpsc::unbounded_channel();
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let calls = calls.clone();
+            let taken = taken.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) < failures {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let _ = taken.send(serde_json::from_slice::<Value>(&body).unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, bodies)
+}
+
+#[tokio::test]
+async fn a_failed_http_delivery_to_a_named_target_is_retried_after_the_back_off() {
+    let (addr, mut bodies) = flaky_receiver(1).await;
+    let targets = [("billing".to_owned(), format!("http://{addr}/hook"))].into_iter().collect();
+    let h = Harness::start_configured(natsapi_store::StoreConfig::memory(), targets).await;
+    let created = h
+        .call("promises.create", json!({"id": "invoice-7", "timeout": 3_600_000, "tags": {"resonate:invoke": "billing"}}))
+        .await;
+    assert_eq!(created.status, Some(201), "{created:?}");
+    // The first POST fails; nothing arrives until the 15 s back-off has passed.
+    let early = tokio::time::timeout(Duration::from_millis(300), bodies.recv()).await;
+    assert!(early.is_err(), "no delivery before the back-off: {early:?}");
+    h.time.advance(natsapi_core::tasks::TIME_TO_RETRY_MS);
+    let body = tokio::time::timeout(Duration::from_secs(5), bodies.recv())
+        .await
+        .expect("redelivered after the back-off")
+        .unwrap();
+    assert_eq!(
+        (body["type"].as_str(), body["task"]["id"].as_str()),
+        (Some("invoke"), Some("__invoke:invoice-7"))
+    );
+    assert_eq!(body["task"]["counter"], 1, "a failed delivery keeps its counter");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unclaimed_task_is_delivered_again_under_the_next_counter() {
+    let h = Harness::start().await;
+    let nats = h.client.nats().clone();
+    let mut worker = nats.subscribe("workers.slow").await.unwrap();
+    nats.flush().await.unwrap();
+    h.call("promises.create", json!({"id": "p", "timeout": 3_600_000, "tags": {"resonate:invoke": "nats://workers.slow"}}))
+        .await;
+    let (first, _) = next_message(&mut worker).await;
+    assert_eq!(first["task"]["counter"], 1);
+    // Nobody claims it within the claim window: it goes out again, and the old counter is stale.
+    h.time.advance(natsapi_core::tasks::TIME_TO_CLAIM_MS);
+    let (second, msg_id) = next_message(&mut worker).await;
+    assert_eq!(second["task"]["counter"], 2);
+    assert_eq!(msg_id.as_deref(), Some("__invoke:p:2"));
+    let stale =
+        h.call("tasks.claim", json!({"id": "__invoke:p", "counter": 1, "processId": "w"})).await;
+    common::assert_error(&stale, 403, "counter");
+    let claimed =
+        h.call("tasks.claim", json!({"id": "__invoke:p", "counter": 2, "processId": "w"})).await;
+    assert_eq!(claimed.status, Some(201), "{claimed:?}");
+    h.stop().await;
+}

@@ -42,13 +42,21 @@ impl Harness {
     }
 
     pub async fn start_with(store: StoreConfig) -> Harness {
+        Harness::start_configured(store, Default::default()).await
+    }
+
+    /// A harness whose server knows the logical task receivers `targets`.
+    pub async fn start_configured(
+        store: StoreConfig,
+        targets: std::collections::BTreeMap<String, String>,
+    ) -> Harness {
         let nats = NatsServer::start().expect("nats-server starts");
         let time = Time::manual(T0);
         let config = ServerConfig {
             store,
             nats: Some(nats_config(&nats.url(), "resonate.server")),
             http: Some("127.0.0.1:0".into()),
-            targets: Default::default(),
+            targets,
         };
         let server = RunningServer::start(config, time.clone()).await.expect("server starts");
         let client = Client::connect(&nats.url(), "resonate.server")
