@@ -410,6 +410,11 @@ pub struct TimeoutTasks {
 impl Operation for TimeoutTasks {
     type Output = TaskTimeouts;
 
+    /// Usually nothing has expired: the check then never takes the write lock.
+    fn read_attempt(&self) -> Option<Self> {
+        Some(*self)
+    }
+
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<TaskTimeouts>, TxError> {
         let mut report = TaskTimeouts { revoked: 0, timed_out: 0 };
         for mut task in tx.expired_tasks(now, self.limit)? {
@@ -457,6 +462,11 @@ pub struct Deliveries {
 
 impl Operation for TakeDeliveries {
     type Output = Deliveries;
+
+    /// Usually nothing is due: the check then never takes the write lock.
+    fn read_attempt(&self) -> Option<Self> {
+        Some(*self)
+    }
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Deliveries>, TxError> {
         let picked = tx.deliverable_tasks(now, self.limit)?;

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use natsapi_core::MessageKind;
-use natsapi_core::tasks::{Delivered, Delivery, RecordDeliveries, TakeDeliveries, TimeoutTasks};
+use natsapi_core::tasks::{
+    Delivered, Delivery, NextTaskDeadline, RecordDeliveries, TakeDeliveries, TimeoutTasks,
+};
 use serde::Serialize;
 
 use super::{Sweep, Swept, Timer};
@@ -98,7 +100,11 @@ impl Sweep for TaskWork {
                 .buffer_unordered(PARALLEL_DELIVERIES)
                 .collect()
                 .await;
-            let next_deadline = api.run(RecordDeliveries { outcomes }).await?.value;
+            let next_deadline = if outcomes.is_empty() {
+                api.run(NextTaskDeadline).await?.value
+            } else {
+                api.run(RecordDeliveries { outcomes }).await?.value
+            };
             let more = timeouts.revoked + timeouts.timed_out == TASK_BATCH
                 || picked.picked == TASK_BATCH;
             Ok(Swept { more, next_deadline })
