@@ -33,6 +33,14 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// A 400 unless `value` (the request field `field`) is non-empty.
+pub fn require(field: &str, value: &str) -> Result<(), DomainError> {
+    if value.is_empty() {
+        return Err(DomainError::bad_request(format!("{field} is required and must not be empty")));
+    }
+    Ok(())
+}
+
 /// A refusal the spec defines (400, 403, 404, 409, ...), with a message that names the case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

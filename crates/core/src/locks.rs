@@ -4,17 +4,10 @@
 use serde::Serialize;
 
 use crate::code::Code;
-use crate::error::{DomainError, Reply, Success, TxError, quoted};
+use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::lock::Lock;
 use crate::operation::Operation;
 use crate::tx::Tx;
-
-fn require(field: &str, value: &str) -> Result<(), DomainError> {
-    if value.is_empty() {
-        return Err(DomainError::bad_request(format!("{field} is required and must not be empty")));
-    }
-    Ok(())
-}
 
 /// `locks.acquire`: 201 with the lock (`expiresAt = now + ttl`), or 403 (40304) when another
 /// execution holds it.

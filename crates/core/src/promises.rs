@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
 use crate::cursor;
-use crate::error::{DomainError, Reply, Success, TxError, quoted};
+use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
 use crate::task::{Task, TaskState};
@@ -68,13 +68,6 @@ fn not_found(id: &str) -> DomainError {
     DomainError::new(Code::PromiseNotFound, format!("promise {} not found", quoted(id)))
 }
 
-fn require_id(id: &str) -> Result<(), DomainError> {
-    if id.is_empty() {
-        return Err(DomainError::bad_request("id is required and must not be empty"));
-    }
-    Ok(())
-}
-
 /// `promises.read`: the promise, timed out first if due; 404 when absent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadPromise {
@@ -90,7 +83,7 @@ impl Operation for ReadPromise {
     }
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
-        if let Err(e) = require_id(&self.id) {
+        if let Err(e) = require("id", &self.id) {
             return Ok(Err(e));
         }
         match tx.promise(&self.id)? {
@@ -127,7 +120,7 @@ impl CreatePromise {
         now: i64,
         claim: Option<(String, i64)>,
     ) -> Result<(Reply<Promise>, Option<Task>), TxError> {
-        if let Err(e) = require_id(&self.id) {
+        if let Err(e) = require("id", &self.id) {
             return Ok((Err(e), None));
         }
         if self.timeout < 0 {
@@ -268,7 +261,7 @@ impl Operation for CompletePromise {
     type Output = Promise;
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
-        if let Err(e) = require_id(&self.id) {
+        if let Err(e) = require("id", &self.id) {
             return Ok(Err(e));
         }
         if self.state == PromiseState::Pending {
@@ -369,7 +362,7 @@ impl SearchPromises {
         tags: BTreeMap<String, String>,
         limit: Option<i64>,
     ) -> Result<Self, DomainError> {
-        require_id(&id)?;
+        require("id", &id)?;
         let limit = match limit {
             None => MAX_SEARCH_LIMIT,
             Some(n) if (1..=MAX_SEARCH_LIMIT as i64).contains(&n) => n as usize,

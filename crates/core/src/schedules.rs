@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::code::Code;
 use crate::cron::CronSchedule;
 use crate::cursor;
-use crate::error::{DomainError, Reply, Success, TxError, quoted};
+use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::Promise;
 use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT};
@@ -20,13 +20,6 @@ use crate::value::Value;
 
 fn not_found(id: &str) -> DomainError {
     DomainError::new(Code::ScheduleNotFound, format!("schedule {} not found", quoted(id)))
-}
-
-fn require_id(id: &str) -> Result<(), DomainError> {
-    if id.is_empty() {
-        return Err(DomainError::bad_request("id is required and must not be empty"));
-    }
-    Ok(())
 }
 
 /// `schedules.read`: the schedule, or 404.
@@ -44,7 +37,7 @@ impl Operation for ReadSchedule {
     }
 
     fn apply(self, tx: &mut dyn Tx, _now: i64) -> Result<Reply<Schedule>, TxError> {
-        if let Err(e) = require_id(&self.id) {
+        if let Err(e) = require("id", &self.id) {
             return Ok(Err(e));
         }
         Ok(match tx.schedule(&self.id)? {
@@ -82,7 +75,7 @@ pub struct CreateSchedule {
 impl CreateSchedule {
     /// The first tick after `now`, once every field is checked.
     fn validate(&self, now: i64) -> Result<i64, DomainError> {
-        require_id(&self.id)?;
+        require("id", &self.id)?;
         let cron =
             CronSchedule::parse(&self.cron).map_err(|e| DomainError::bad_request(e.to_string()))?;
         let Some(next) = cron.next_after(now) else {
@@ -158,7 +151,7 @@ impl Operation for DeleteSchedule {
     type Output = ();
 
     fn apply(self, tx: &mut dyn Tx, _now: i64) -> Result<Reply<()>, TxError> {
-        if let Err(e) = require_id(&self.id) {
+        if let Err(e) = require("id", &self.id) {
             return Ok(Err(e));
         }
         Ok(if tx.delete_schedule(&self.id)? {
@@ -211,7 +204,7 @@ impl SearchSchedules {
         tags: BTreeMap<String, String>,
         limit: Option<i64>,
     ) -> Result<Self, DomainError> {
-        require_id(&id)?;
+        require("id", &id)?;
         let limit = match limit {
             None => MAX_SEARCH_LIMIT,
             Some(n) if (1..=MAX_SEARCH_LIMIT as i64).contains(&n) => n as usize,

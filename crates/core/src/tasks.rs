@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::code::Code;
-use crate::error::{DomainError, Reply, Success, TxError, quoted};
+use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState};
 use crate::task::{Callback, DELAY_TAG, INVOKE_TAG, Message, MessageKind, Task, TaskState};
@@ -37,13 +37,6 @@ fn invalid_counter(task: &Task, counter: i64) -> DomainError {
         Code::TaskInvalidCounter,
         format!("task {} is at counter {}, not {counter}", quoted(&task.id), task.counter),
     )
-}
-
-fn require(field: &str, value: &str) -> Result<(), DomainError> {
-    if value.is_empty() {
-        return Err(DomainError::bad_request(format!("{field} is required and must not be empty")));
-    }
-    Ok(())
 }
 
 /// The receiver a `resonate:invoke` tag names, as JSON text: a JSON object stays as it is, any
