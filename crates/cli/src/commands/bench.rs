@@ -62,7 +62,8 @@ fn spawn_self(args: &[&str]) -> anyhow::Result<KillOnDrop> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .env("RUST_LOG", "warn")
+        // Quiet unless the caller asks for the children's logs with RUST_LOG.
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .spawn()
         .with_context(|| format!("cannot start natsapi {}", args.join(" ")))?;
     Ok(KillOnDrop(child))
@@ -225,8 +226,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         path_str(&db)?,
         "--store-sqlite-synchronous",
         &args.sqlite_synchronous,
-        "--log-level",
-        "warn",
         "--worker-threads",
         &threads,
     ])?;

@@ -6,9 +6,12 @@
 //! only notes how much of the WAL is not yet copied, and a thread with its own connection runs
 //! passive checkpoints, which copy frames while new writes go on.
 //!
-//! The WAL file starts over only when a write begins after a checkpoint has copied all of it.
-//! Under writes that never pause, the checkpoint thread never quite catches up, so past a hard
-//! limit the writer checkpoints itself, between two groups, as SQLite would have done.
+//! The WAL file starts over only when a write begins after a checkpoint has copied all of it and
+//! no reader still uses it. Under writes that never pause that moment never comes, and a WAL
+//! that only grows makes every commit extend the file (slower syncs) and every read search more
+//! of it. So past a limit the writer, between two groups, runs a RESTART checkpoint itself: the
+//! frames are mostly copied already, so it costs little, and it waits for readers so that the
+//! next write starts the WAL over.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -23,8 +26,8 @@ use crate::error::StoreError;
 /// Frames not yet copied, past which a checkpoint is requested (SQLite's own default threshold).
 pub const CHECKPOINT_PAGES: i32 = 1000;
 
-/// WAL size, in frames (about 64 MiB), past which the writer checkpoints itself.
-pub const WAL_LIMIT_PAGES: i32 = 16 * CHECKPOINT_PAGES;
+/// WAL size, in frames (about 16 MiB), past which the writer restarts the WAL itself.
+pub const WAL_LIMIT_PAGES: i32 = 4 * CHECKPOINT_PAGES;
 
 /// Starts the checkpoint thread on `conn` and points `writer`'s commits at it. The thread ends
 /// when `writer` is closed.
@@ -40,7 +43,7 @@ pub fn start(writer: &mut Connection, conn: Connection) -> Result<JoinHandle<()>
             // A WAL smaller than what was copied has started over.
             let behind = if frames >= done { frames - done } else { frames };
             if frames >= WAL_LIMIT_PAGES {
-                match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                match wal.checkpoint_v2(CheckpointMode::RESTART) {
                     Ok((_, now_copied)) => copied.store(now_copied, Ordering::Release),
                     Err(e) => {
                         tracing::warn!(error = %e, frames, "WAL checkpoint on the writer failed")
