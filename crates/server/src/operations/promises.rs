@@ -67,9 +67,19 @@ struct SearchPayload {
 pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: ReadPayload = decode(payload)?;
-        run_and_respond(api, ReadPromise { id: p.id }).await
+        let done = api.run(ReadPromise { id: p.id }).await?;
+        wake_tasks_if_timed_out(api, &done.value);
+        respond(done.code.status(), &done.value)
     }
     .boxed()
+}
+
+/// A read, create or search that times a due promise out fires its callbacks like the timer
+/// would: the task timer is told, so their tasks go out at once.
+pub(super) fn wake_tasks_if_timed_out(api: &Api, promise: &natsapi_core::Promise) {
+    if promise.state != PromiseState::Pending && promise.completed_on == Some(promise.timeout) {
+        api.announce(Timer::Tasks, 0);
+    }
 }
 
 /// Refuses a write whose payload could make a promise (or a schedule) too large to return in a
@@ -115,6 +125,7 @@ pub fn create<'a>(
                 api.announce(Timer::Tasks, 0);
             }
         }
+        wake_tasks_if_timed_out(api, &done.value);
         respond(done.code.status(), &done.value)
     }
     .boxed()
@@ -163,7 +174,10 @@ pub fn search<'a>(
         query.max_bytes = api
             .max_resource_bytes()
             .saturating_sub(super::SEARCH_PAGE_OVERHEAD + query.max_cursor_len());
-        run_and_respond(api, query).await
+        let done = run_and_respond(api, query).await?;
+        // A search times out every due promise it meets (not only those it returns).
+        api.announce(Timer::Tasks, 0);
+        Ok(done)
     }
     .boxed()
 }

@@ -111,6 +111,7 @@ pub fn create_task<'a>(
         if let Some(task) = &done.value.task {
             api.announce(Timer::Tasks, task.expires_at.min(task.timeout));
         }
+        super::promises::wake_tasks_if_timed_out(api, promise);
         respond(done.code.status(), &done.value)
     }
     .boxed()
