@@ -169,3 +169,12 @@ pub fn nats() -> &'static TransportMetrics {
         TransportMetrics::new("nats")
     })
 }
+
+/// The HTTP transport's metric handles.
+pub fn http() -> &'static TransportMetrics {
+    static HTTP: OnceLock<TransportMetrics> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        handle();
+        TransportMetrics::new("http")
+    })
+}

@@ -117,7 +117,7 @@ impl RunningServer {
                         tracing::error!(error = %e, "HTTP server failed");
                     }
                 });
-                tracing::info!(addr = %bound, "HTTP listening (/health, /metrics)");
+                tracing::info!(addr = %bound, "HTTP listening (/health, /metrics, the Resonate API)");
                 (Some(bound), Some(task))
             }
             None => (None, None),

@@ -1,0 +1,91 @@
+//! The HTTP error body of spec §2: `{"error":{"code","message","details"}}`, whose HTTP status is
+//! the five-digit code divided by 100.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::api::ApiError;
+
+/// A refused HTTP request: the five-digit code and a message naming the case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct HttpError {
+    /// The five-digit code (40000, 40400, …); the HTTP status is `code / 100`.
+    pub code: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl HttpError {
+    /// A 400 (40000) with the given message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        HttpError { code: 40000, message: message.into() }
+    }
+
+    /// An error for an HTTP status that has no five-digit code of its own (unknown route,
+    /// method not allowed, body too large): the code is `status * 100`.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        HttpError { code: u32::from(status.as_u16()) * 100, message: message.into() }
+    }
+
+    /// The HTTP status: the code divided by 100 (500 if that is not a valid status).
+    pub fn status(&self) -> StatusCode {
+        u16::try_from(self.code / 100)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The `@type` of the error's detail: field validation, request or server error.
+    fn detail_type(&self) -> &'static str {
+        match self.code {
+            40000 => "FieldValidationError",
+            c if c >= 50000 => "ServerError",
+            _ => "RequestError",
+        }
+    }
+}
+
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> Self {
+        HttpError { code: e.code.number(), message: e.message }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: u32,
+    message: &'a str,
+    details: [Detail<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    message: &'a str,
+    domain: &'static str,
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let domain = if self.code >= 50000 { "server" } else { "request" };
+        let body = Body {
+            error: ErrorBody {
+                code: self.code,
+                message: &self.message,
+                details: [Detail { kind: self.detail_type(), message: &self.message, domain }],
+            },
+        };
+        let text = serde_json::to_string(&body).unwrap_or_else(|_| {
+            format!(r#"{{"error":{{"code":{},"message":"","details":[]}}}}"#, self.code)
+        });
+        (self.status(), [(header::CONTENT_TYPE, "application/json")], text).into_response()
+    }
+}

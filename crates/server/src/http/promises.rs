@@ -1,0 +1,253 @@
+//! The promise routes of spec §12.1: each request becomes the payload of the matching NATS
+//! operation (headers `Idempotency-Key` and `Strict` become `idempotencyKey` and `strict`) and
+//! runs through the same operation table.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use natsapi_core::PromiseState;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::HttpState;
+use super::error::HttpError;
+use crate::metrics::{self as m, OperationLabel};
+use crate::operations;
+
+/// The promise routes: create, search, read and complete.
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/promises", get(search).post(create))
+        .route("/promises/{*id}", get(read).patch(complete))
+}
+
+/// Runs `operation` on `payload` (or answers the translation error) and meters the request.
+async fn run(
+    state: &HttpState,
+    operation: &'static str,
+    payload: Result<Box<RawValue>, HttpError>,
+) -> Response {
+    let metrics = m::http();
+    let label =
+        operations::position(operation).map_or(OperationLabel::Unknown, OperationLabel::Known);
+    let start = Instant::now();
+    metrics.in_flight().increment(1.0);
+    let result = match payload {
+        Ok(payload) => operations::dispatch(&state.api, operation, Some(&payload))
+            .await
+            .map_err(HttpError::from),
+        Err(e) => Err(e),
+    };
+    metrics.in_flight().decrement(1.0);
+    match result {
+        Ok(response) => {
+            metrics.record(label, response.status, start.elapsed());
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            if status == StatusCode::NO_CONTENT {
+                return status.into_response();
+            }
+            let body = String::from(Box::<str>::from(response.body));
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => {
+            metrics.record(label, e.status().as_u16(), start.elapsed());
+            e.into_response()
+        }
+    }
+}
+
+/// JSON text for `value`.
+fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, HttpError> {
+    serde_json::value::to_raw_value(value)
+        .map_err(|e| HttpError { code: 50000, message: format!("encode: {e}") })
+}
+
+/// The request body as a JSON object whose values are kept verbatim.
+fn body_object(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<BTreeMap<String, Box<RawValue>>, HttpError> {
+    let body =
+        body.map_err(|e| HttpError::from_status(e.status(), format!("body: {}", e.body_text())))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| HttpError::bad_request(format!("body: not UTF-8: {e}")))?;
+    if text.trim().is_empty() {
+        return Err(HttpError::bad_request("body: a JSON object is required"));
+    }
+    crate::json::parse(text, "body", ".").map_err(HttpError::from)
+}
+
+/// A header's value as text; absent is `None`, a value that is not visible ASCII is a 400.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, HttpError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| HttpError::bad_request(format!("header {name}: not visible ASCII")))
+        })
+        .transpose()
+}
+
+/// The `Strict` header, read as Go's `strconv.ParseBool` does (`true`, `True`, `false`, …).
+fn strict(headers: &HeaderMap) -> Result<Option<bool>, HttpError> {
+    let Some(text) = header_text(headers, "strict")? else { return Ok(None) };
+    match text.trim() {
+        "true" | "True" | "TRUE" | "t" | "T" | "1" => Ok(Some(true)),
+        "false" | "False" | "FALSE" | "f" | "F" | "0" | "" => Ok(Some(false)),
+        other => Err(HttpError::bad_request(format!(
+            "header Strict: {} is not a boolean (expected true or false)",
+            natsapi_core::error::quoted(other)
+        ))),
+    }
+}
+
+/// Puts the `Idempotency-Key` and `Strict` headers into the payload, replacing any body fields of
+/// those names.
+fn add_write_headers(
+    fields: &mut BTreeMap<String, Box<RawValue>>,
+    headers: &HeaderMap,
+) -> Result<(), HttpError> {
+    fields.remove("idempotencyKey");
+    fields.remove("strict");
+    if let Some(key) = header_text(headers, "idempotency-key")? {
+        fields.insert("idempotencyKey".into(), raw(key)?);
+    }
+    if let Some(strict) = strict(headers)? {
+        fields.insert("strict".into(), raw(&strict)?);
+    }
+    Ok(())
+}
+
+/// The promise id of a `/promises/{*id}` path.
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
+    let Path(id) = path.map_err(|e| HttpError::bad_request(format!("path: {}", e.body_text())))?;
+    Ok(id)
+}
+
+/// `POST /promises` with body `{id, param?, timeout, tags?}`.
+async fn create(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let payload = body_object(body).and_then(|mut fields| {
+        add_write_headers(&mut fields, &headers)?;
+        raw(&fields)
+    });
+    run(&state, "promises.create", payload).await
+}
+
+/// `GET /promises/{*id}`; the id may contain `/`.
+async fn read(
+    State(state): State<HttpState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let payload = path_id(path).and_then(|id| raw(&BTreeMap::from([("id", id)])));
+    run(&state, "promises.read", payload).await
+}
+
+/// `PATCH /promises/{*id}` with body `{state, value?}`; HTTP completes only to RESOLVED,
+/// REJECTED or REJECTED_CANCELED.
+async fn complete(
+    State(state): State<HttpState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let payload = path_id(path).and_then(|id| {
+        let mut fields = body_object(body)?;
+        if let Some(text) = fields.get("state") {
+            if let Ok(name) = serde_json::from_str::<String>(text.get()) {
+                if let Ok(to) = name.parse::<PromiseState>() {
+                    if !matches!(
+                        to,
+                        PromiseState::Resolved
+                            | PromiseState::Rejected
+                            | PromiseState::RejectedCanceled
+                    ) {
+                        return Err(HttpError::bad_request(format!(
+                            "body.state: {to} cannot be set over HTTP (expected RESOLVED, \
+                             REJECTED or REJECTED_CANCELED)"
+                        )));
+                    }
+                }
+            }
+        }
+        add_write_headers(&mut fields, &headers)?;
+        fields.insert("id".into(), raw(&id)?);
+        raw(&fields)
+    });
+    run(&state, "promises.complete", payload).await
+}
+
+/// The search payload of the NATS operation.
+#[derive(Serialize)]
+struct SearchPayload<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    states: Option<Vec<PromiseState>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<&'a str>,
+}
+
+/// The states an HTTP `state` filter names: `pending`, `resolved` or `rejected` (all three
+/// rejected states), ignoring case.
+fn http_states(state: &str) -> Result<Vec<PromiseState>, HttpError> {
+    if state.eq_ignore_ascii_case("pending") {
+        Ok(vec![PromiseState::Pending])
+    } else if state.eq_ignore_ascii_case("resolved") {
+        Ok(vec![PromiseState::Resolved])
+    } else if state.eq_ignore_ascii_case("rejected") {
+        Ok(vec![
+            PromiseState::Rejected,
+            PromiseState::RejectedCanceled,
+            PromiseState::RejectedTimedout,
+        ])
+    } else {
+        Err(HttpError::bad_request(format!(
+            "query state: {} is not one of pending, resolved or rejected",
+            natsapi_core::error::quoted(state)
+        )))
+    }
+}
+
+/// The search payload for the query `id=&state=&tags[k]=v&limit=&cursor=` (first value wins).
+fn search_payload(uri: &Uri) -> Result<Box<RawValue>, HttpError> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|e| HttpError::bad_request(format!("query: {}", e.body_text())))?;
+    let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let states = first("state").map(http_states).transpose()?;
+    let limit = first("limit")
+        .map(|text| {
+            text.trim().parse::<i64>().map_err(|e| {
+                HttpError::bad_request(format!(
+                    "query limit: {} is not an integer: {e}",
+                    natsapi_core::error::quoted(text)
+                ))
+            })
+        })
+        .transpose()?;
+    let mut tags = BTreeMap::new();
+    for (key, value) in &pairs {
+        if let Some(tag) = key.strip_prefix("tags[").and_then(|k| k.strip_suffix(']')) {
+            tags.entry(tag).or_insert(value.as_str());
+        }
+    }
+    raw(&SearchPayload { id: first("id"), states, tags, limit, cursor: first("cursor") })
+}
+
+/// `GET /promises?id=&state=&tags[k]=v&limit=&cursor=`.
+async fn search(State(state): State<HttpState>, uri: Uri) -> Response {
+    run(&state, "promises.search", search_payload(&uri)).await
+}
