@@ -103,6 +103,13 @@ async fn create_replays_with_the_same_key_and_conflicts_without() {
     assert_error(&conflict, 40900);
     let other_key = http.post("/promises", &[("Idempotency-Key", "k2")], body).await;
     assert_error(&other_key, 40900);
+    let metrics = http.client.get(format!("{}/metrics", http.base)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let has = |needle: &str| metrics.lines().any(|l| l.contains(needle));
+    assert!(
+        has(r#"natsapi_requests_total{transport="http",operation="promises.create",status="409"}"#),
+        "{metrics}"
+    );
     h.stop().await;
 }
 
@@ -223,6 +230,8 @@ async fn bad_input_gets_the_error_body() {
     ] {
         let answer = http.post("/promises", &[], body).await;
         assert_error(&answer, 40000);
+        let message = answer.body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with("body"), "{message}");
         assert!(answer.version.is_some());
     }
     let strict = http.post("/promises", &[("Strict", "yes")], r#"{"id":"x","timeout":1}"#).await;

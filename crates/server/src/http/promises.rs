@@ -40,9 +40,18 @@ async fn run(
     let start = Instant::now();
     metrics.in_flight().increment(1.0);
     let result = match payload {
-        Ok(payload) => operations::dispatch(&state.api, operation, Some(&payload))
-            .await
-            .map_err(HttpError::from),
+        Ok(payload) => {
+            operations::dispatch(&state.api, operation, Some(&payload)).await.map_err(|e| {
+                let mut e = HttpError::from(e);
+                // The operation names its payload; over HTTP the fields came from the body.
+                if let Some(rest) = e.message.strip_prefix("payload")
+                    && rest.starts_with(['.', ':'])
+                {
+                    e.message = format!("body{rest}");
+                }
+                e
+            })
+        }
         Err(e) => Err(e),
     };
     metrics.in_flight().decrement(1.0);
@@ -162,22 +171,18 @@ async fn complete(
 ) -> Response {
     let payload = path_id(path).and_then(|id| {
         let mut fields = body_object(body)?;
-        if let Some(text) = fields.get("state") {
-            if let Ok(name) = serde_json::from_str::<String>(text.get()) {
-                if let Ok(to) = name.parse::<PromiseState>() {
-                    if !matches!(
-                        to,
-                        PromiseState::Resolved
-                            | PromiseState::Rejected
-                            | PromiseState::RejectedCanceled
-                    ) {
-                        return Err(HttpError::bad_request(format!(
-                            "body.state: {to} cannot be set over HTTP (expected RESOLVED, \
-                             REJECTED or REJECTED_CANCELED)"
-                        )));
-                    }
-                }
-            }
+        if let Some(text) = fields.get("state")
+            && let Ok(name) = serde_json::from_str::<String>(text.get())
+            && let Ok(to) = name.parse::<PromiseState>()
+            && !matches!(
+                to,
+                PromiseState::Resolved | PromiseState::Rejected | PromiseState::RejectedCanceled
+            )
+        {
+            return Err(HttpError::bad_request(format!(
+                "body.state: {to} cannot be set over HTTP (expected RESOLVED, REJECTED or \
+                 REJECTED_CANCELED)"
+            )));
         }
         add_write_headers(&mut fields, &headers)?;
         fields.insert("id".into(), raw(&id)?);
