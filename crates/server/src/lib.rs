@@ -3,7 +3,7 @@
 //! Transports ([`nats`], [`http`]) translate requests into calls of the operation table in
 //! [`operations`]; every operation runs through the same [`Api`] whatever the transport.
 //! Background timers ([`timer`]) act on deadlines as they come due. Task messages go out through
-//! [`delivery`].
+//! [`delivery`]; poll workers hold [`poll`] connections (Server-Sent Events).
 
 pub mod api;
 pub mod delivery;
@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod micro;
 pub mod nats;
 pub mod operations;
+pub mod poll;
 pub mod server;
 pub mod time;
 pub mod timer;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use natsapi_store::{Store, StoreConfig, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -11,6 +12,7 @@ use crate::api::Api;
 use crate::delivery::{Deliverer, DeliveryConfig, DeliveryError, Targets};
 use crate::http::{self, HttpState};
 use crate::nats::{self, NatsConfig, NatsError, NatsTransport};
+use crate::poll::{self, Hub};
 use crate::time::Time;
 use crate::timer;
 
@@ -23,6 +25,9 @@ pub struct ServerConfig {
     pub nats: Option<NatsConfig>,
     /// The HTTP listener address, when enabled (port 0 picks a free port).
     pub http: Option<String>,
+    /// The SSE poll listener address (spec §9.3, `GET /<group>/<id>`), when enabled (port 0
+    /// picks a free port). The same endpoint is served under `/poll` on the HTTP port.
+    pub poll: Option<String>,
     /// Logical task receivers (YAML `targets:`): name → recv URL.
     pub targets: Targets,
 }
@@ -47,6 +52,14 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The poll address could not be bound.
+    #[error("cannot listen for poll connections on {addr}: {source}")]
+    Poll {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A started server; call [`RunningServer::shutdown`] to stop it gracefully.
@@ -55,6 +68,9 @@ pub struct RunningServer {
     nats: Option<NatsTransport>,
     http_addr: Option<SocketAddr>,
     http: Option<JoinHandle<()>>,
+    poll_addr: Option<SocketAddr>,
+    poll: Option<JoinHandle<()>>,
+    poll_hub: Arc<Hub>,
     timers: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
@@ -77,6 +93,7 @@ impl RunningServer {
             tokio::spawn(timer::run(api.clone(), timer::ScheduleFiring, stopped.clone())),
             tokio::spawn(timer::run(api.clone(), timer::LockExpiry, stopped.clone())),
         ];
+        let poll_hub = Arc::new(Hub::default());
         match &client {
             Some(client) => {
                 let deliverer = Deliverer::new(
@@ -85,6 +102,7 @@ impl RunningServer {
                     DeliveryConfig::default(),
                 )
                 .map_err(ServerError::Delivery)?;
+                deliverer.register_poll_hub(poll_hub.clone());
                 let work = timer::TaskWork::new(Arc::new(deliverer));
                 timers.push(tokio::spawn(timer::run(api.clone(), work, stopped.clone())));
             }
@@ -108,10 +126,10 @@ impl RunningServer {
                 let state =
                     HttpState { api: api.clone(), nats: nats.as_ref().map(|n| n.client().clone()) };
                 let mut stopped = stopped.clone();
-                let serve =
-                    axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|stop| *stop).await;
-                    });
+                let router = http::router(state).layer(Extension(poll_hub.clone()));
+                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
                 let task = tokio::spawn(async move {
                     if let Err(e) = serve.await {
                         tracing::error!(error = %e, "HTTP server failed");
@@ -122,12 +140,45 @@ impl RunningServer {
             }
             None => (None, None),
         };
-        Ok(RunningServer { api, nats, http_addr, http, timers, stop })
+        let (poll_addr, poll) = match config.poll {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| ServerError::Poll { addr: addr.clone(), source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| ServerError::Poll { addr: addr.clone(), source })?;
+                let router = poll::routes().layer(Extension(poll_hub.clone()));
+                let mut stopped = stopped.clone();
+                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
+                let task = tokio::spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "poll server failed");
+                    }
+                });
+                tracing::info!(addr = %bound, "poll listening (SSE, GET /<group>/<id>)");
+                (Some(bound), Some(task))
+            }
+            None => (None, None),
+        };
+        Ok(RunningServer { api, nats, http_addr, http, poll_addr, poll, poll_hub, timers, stop })
     }
 
     /// The bound HTTP address, when HTTP is enabled.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The bound poll (SSE) address, when the poll listener is enabled.
+    pub fn poll_addr(&self) -> Option<SocketAddr> {
+        self.poll_addr
+    }
+
+    /// The hub of open poll connections (served on the poll listener and under `/poll`).
+    pub fn poll_hub(&self) -> &Arc<Hub> {
+        &self.poll_hub
     }
 
     /// The shared API state.
@@ -141,8 +192,12 @@ impl RunningServer {
             nats.shutdown().await;
         }
         let _ = self.stop.send(true);
+        self.poll_hub.close();
         if let Some(http) = self.http.take() {
             let _ = http.await;
+        }
+        if let Some(poll) = self.poll.take() {
+            let _ = poll.await;
         }
         for timer in self.timers.drain(..) {
             let _ = timer.await;

@@ -22,6 +22,7 @@ async fn writes_and_pages_stay_within_the_nats_max_payload() {
         store: StoreConfig::memory(),
         nats: Some(nats_config(&nats.url(), "resonate.server")),
         http: None,
+        poll: None,
         targets: Default::default(),
     };
     let server = RunningServer::start(config, Time::manual(T0)).await.unwrap();

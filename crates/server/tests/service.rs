@@ -16,6 +16,7 @@ async fn instance(url: &str) -> RunningServer {
         store: StoreConfig::memory(),
         nats: Some(nats_config(url, "shared.api")),
         http: None,
+        poll: None,
         targets: Default::default(),
     };
     RunningServer::start(config, Time::system()).await.unwrap()

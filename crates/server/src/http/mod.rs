@@ -33,6 +33,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .merge(promises::routes())
+        .nest("/poll", crate::poll::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(common_headers))

@@ -56,6 +56,7 @@ impl Harness {
             store,
             nats: Some(nats_config(&nats.url(), "resonate.server")),
             http: Some("127.0.0.1:0".into()),
+            poll: Some("127.0.0.1:0".into()),
             targets,
         };
         let server = RunningServer::start(config, time.clone()).await.expect("server starts");
