@@ -71,7 +71,8 @@ class Natsapi {
     const log = fs.openSync(this.logPath, 'w');
     this.child = spawn(
       NATSAPI_BIN,
-      ['dev', '--api-nats-addr', this.url, '--api-http-addr', '127.0.0.1:0'],
+      ['dev', '--api-nats-addr', this.url, '--api-http-addr', '127.0.0.1:0',
+        '--poll-addr', '127.0.0.1:0'],
       { env, stdio: ['ignore', log, log], detached: true },
     );
     fs.closeSync(log);

@@ -90,6 +90,8 @@ class NatsapiProcess:
                 self.nats_url,
                 "--api-http-addr",
                 "127.0.0.1:0",
+                "--poll-addr",
+                "127.0.0.1:0",
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

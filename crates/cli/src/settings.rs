@@ -34,6 +34,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             drain_timeout: nats.timeout,
         }),
         http: settings.api.http.enabled.then(|| settings.api.http.addr.clone()),
+        poll: settings.api.poll.enabled.then(|| settings.api.poll.addr.clone()),
         targets: settings.targets.clone(),
     }
 }

@@ -50,6 +50,7 @@ fn dev_starts_nats_and_answers_the_seed_examples() {
     let url = format!("nats://127.0.0.1:{port}");
     let dev = natsapi()
         .args(["dev", "--api-nats-addr", &url, "--api-http-addr", "127.0.0.1:0"])
+        .args(["--poll-addr", "127.0.0.1:0"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -162,6 +163,7 @@ fn bad_configuration_stops_startup_with_the_key_named() {
         "--api-nats-timeout",
         "--api-http-enable",
         "--api-http-addr",
+        "--poll-addr",
         "--store",
         "--store-sqlite-path",
     ] {

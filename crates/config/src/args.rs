@@ -75,6 +75,22 @@ pub struct ServerArgs {
     #[arg(long, env = "NATSAPI_API_HTTP_ADDR", value_name = "ADDR", value_parser = parse::http_addr)]
     pub api_http_addr: Option<String>,
 
+    /// Serve the SSE poller (`GET /<group>/<id>`); `--poll-enable=false` disables it [default: true]
+    #[arg(
+        long,
+        env = "NATSAPI_POLL_ENABLE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub poll_enable: Option<bool>,
+
+    /// SSE poll listen address as IP:PORT; port 0 picks a free port [default: 0.0.0.0:8002]
+    #[arg(long, env = "NATSAPI_POLL_ADDR", value_name = "ADDR", value_parser = parse::http_addr)]
+    pub poll_addr: Option<String>,
+
     /// Promise store [default: sqlite for `serve`, memory for `dev`]
     #[arg(long, env = "NATSAPI_STORE", value_name = "KIND", value_enum, ignore_case = true)]
     pub store: Option<StoreKind>,

@@ -33,6 +33,7 @@ pub(crate) struct FileApi {
 pub(crate) struct FileSubsystems {
     pub nats: Option<FileNats>,
     pub http: Option<FileHttp>,
+    pub poll: Option<FileHttp>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]

@@ -41,9 +41,9 @@ pub use load::{load, load_from};
 pub use settings::{
     ApiSettings, DEFAULT_HTTP_ADDR, DEFAULT_LOG_LEVEL, DEFAULT_NATS_ADDR,
     DEFAULT_NATS_MAX_INFLIGHT, DEFAULT_NATS_MAX_PAYLOAD, DEFAULT_NATS_QUEUE_GROUP,
-    DEFAULT_NATS_SUBJECT, DEFAULT_NATS_TIMEOUT, DEFAULT_SQLITE_PATH, HttpSettings, LogFormat,
-    LogSettings, Mode, NatsSettings, RuntimeSettings, Settings, SqliteSettings, StoreKind,
-    StoreSettings, Synchronous, WorkerThreads,
+    DEFAULT_NATS_SUBJECT, DEFAULT_NATS_TIMEOUT, DEFAULT_POLL_ADDR, DEFAULT_SQLITE_PATH,
+    HttpSettings, LogFormat, LogSettings, Mode, NatsSettings, RuntimeSettings, Settings,
+    SqliteSettings, StoreKind, StoreSettings, Synchronous, WorkerThreads,
 };
 
 #[cfg(test)]

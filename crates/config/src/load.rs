@@ -68,6 +68,9 @@ fn apply_file(s: &mut Settings, f: file::FileConfig) {
     let http = subsystems.http.unwrap_or_default();
     set(&mut s.api.http.enabled, http.enabled);
     set(&mut s.api.http.addr, http.addr);
+    let poll = subsystems.poll.unwrap_or_default();
+    set(&mut s.api.poll.enabled, poll.enabled);
+    set(&mut s.api.poll.addr, poll.addr);
     let store = f.store.unwrap_or_default();
     set(&mut s.store.kind, store.kind);
     let sqlite = store.sqlite.unwrap_or_default();
@@ -102,6 +105,8 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
     check(&mut n.queue_group, queue_group, "api_nats_queue_group", parse::queue_group)?;
     set(&mut s.api.http.enabled, a.api_http_enable);
     check(&mut s.api.http.addr, a.api_http_addr.as_deref(), "api_http_addr", parse::http_addr)?;
+    set(&mut s.api.poll.enabled, a.poll_enable);
+    check(&mut s.api.poll.addr, a.poll_addr.as_deref(), "poll_addr", parse::http_addr)?;
     set(&mut s.store.kind, a.store);
     let path = a.store_sqlite_path.as_deref();
     check(&mut s.store.sqlite.path, path, "store_sqlite_path", non_empty_path)?;

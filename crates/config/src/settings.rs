@@ -42,6 +42,9 @@ pub struct ApiSettings {
     pub nats: NatsSettings,
     /// The HTTP listener for /health and /metrics (YAML `api.subsystems.http`).
     pub http: HttpSettings,
+    /// The SSE poll listener, `GET /<group>/<id>` (YAML `api.subsystems.poll`); its default
+    /// address is [`DEFAULT_POLL_ADDR`].
+    pub poll: HttpSettings,
 }
 
 /// The NATS request-reply API.
@@ -69,13 +72,13 @@ pub struct NatsSettings {
     pub queue_group: String,
 }
 
-/// The HTTP listener for /health and /metrics.
+/// An HTTP listener (the API's, or the SSE poller's): whether and where it listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Whether to listen for HTTP. Default `true`.
     pub enabled: bool,
     /// Listen address, a valid [`SocketAddr`] (port 0 picks a free port).
-    /// Default [`DEFAULT_HTTP_ADDR`].
+    /// Default [`DEFAULT_HTTP_ADDR`] (the poller: [`DEFAULT_POLL_ADDR`]).
     pub addr: String,
 }
 
@@ -221,6 +224,8 @@ pub const DEFAULT_NATS_MAX_INFLIGHT: usize = 1024;
 pub const DEFAULT_NATS_QUEUE_GROUP: &str = "natsapi";
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8001";
+/// Default SSE poll listen address.
+pub const DEFAULT_POLL_ADDR: &str = "0.0.0.0:8002";
 /// Default SQLite database file.
 pub const DEFAULT_SQLITE_PATH: &str = "natsapi.db";
 /// Default log filter.
@@ -242,6 +247,7 @@ impl Settings {
                     queue_group: DEFAULT_NATS_QUEUE_GROUP.to_owned(),
                 },
                 http: HttpSettings { enabled: true, addr: DEFAULT_HTTP_ADDR.to_owned() },
+                poll: HttpSettings { enabled: true, addr: DEFAULT_POLL_ADDR.to_owned() },
             },
             store: StoreSettings {
                 kind: match mode {

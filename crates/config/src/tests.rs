@@ -125,6 +125,8 @@ fn every_flag_parses() {
         "--api-nats-queue-group=workers",
         "--api-http-enable=false",
         "--api-http-addr=127.0.0.1:0",
+        "--poll-enable=false",
+        "--poll-addr=127.0.0.1:0",
         "--store=memory",
         "--store-sqlite-path=/var/lib/natsapi/p.db",
         "--store-sqlite-synchronous=normal",
@@ -148,6 +150,7 @@ fn every_flag_parses() {
                     queue_group: "workers".into(),
                 },
                 http: HttpSettings { enabled: false, addr: "127.0.0.1:0".into() },
+                poll: HttpSettings { enabled: false, addr: "127.0.0.1:0".into() },
             },
             store: StoreSettings {
                 kind: StoreKind::Memory,
@@ -192,6 +195,7 @@ api:
       maxInflight: 16
       queueGroup: workers
     http: { enabled: no, addr: "[::1]:9000" }
+    poll: { enabled: false, addr: "127.0.0.1:9002" }
 store:
   kind: memory
   sqlite: { path: data/p.db, synchronous: NORMAL }
@@ -209,6 +213,8 @@ runtime:
     assert_eq!(s.api.nats.queue_group, "workers");
     assert!(!s.api.http.enabled);
     assert_eq!(s.api.http.addr, "[::1]:9000");
+    assert!(!s.api.poll.enabled);
+    assert_eq!(s.api.poll.addr, "127.0.0.1:9002");
     assert_eq!(s.store.kind, StoreKind::Memory);
     assert_eq!(s.store.sqlite.path, Path::new("data/p.db"));
     assert_eq!(s.store.sqlite.synchronous, Synchronous::Normal);
@@ -557,7 +563,7 @@ fn every_flag_declares_its_env_var_and_default() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
         assert!(help.contains("[default: "), "--{long} help does not state its default: {help}");
     }
-    assert_eq!(n, 16, "flag count");
+    assert_eq!(n, 18, "flag count");
 
     let help = Cli::command().render_long_help().to_string();
     for needle in [
@@ -597,6 +603,8 @@ fn help_defaults_match_settings_defaults() {
         ("api-nats-queue-group", d.api.nats.queue_group.clone()),
         ("api-http-enable", d.api.http.enabled.to_string()),
         ("api-http-addr", d.api.http.addr.clone()),
+        ("poll-enable", d.api.poll.enabled.to_string()),
+        ("poll-addr", d.api.poll.addr.clone()),
         ("store-sqlite-path", d.store.sqlite.path.display().to_string()),
         ("store-sqlite-synchronous", "full".to_owned()),
         ("log-level", d.log.level.clone()),

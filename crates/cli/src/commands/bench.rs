@@ -220,6 +220,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "--api-nats-subject",
         API_SUBJECT,
         "--api-http-enable=false",
+        "--poll-enable=false",
         "--store",
         &args.store,
         "--store-sqlite-path",

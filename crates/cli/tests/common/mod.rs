@@ -6,10 +6,11 @@ use std::process::{Command, Stdio};
 
 use natsapi_testkit::KillOnDrop;
 
-/// `natsapi serve` on the SQLite file `db`, NATS at `url`, no HTTP listener.
+/// `natsapi serve` on the SQLite file `db`, NATS at `url`, no HTTP or poll listener.
 pub fn serve_sqlite(url: &str, db: &str) -> KillOnDrop {
     let child = Command::new(env!("CARGO_BIN_EXE_natsapi"))
         .args(["serve", "--api-nats-addr", url, "--api-http-enable=false"])
+        .arg("--poll-enable=false")
         .args(["--store", "sqlite", "--store-sqlite-path", db])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
