@@ -164,7 +164,7 @@ async fn the_api_port_serves_poll_too() {
     let h = Harness::start().await;
     let api = h.server().http_addr().expect("HTTP listener");
     let mut worker = Stream::open(api, "/poll/workers/w1").await;
-    assert_eq!(worker.response.headers().get("resonate-version").is_some(), true);
+    assert!(worker.response.headers().get("resonate-version").is_some());
     invoke(&h, "p1", "poll://uni@workers/w1").await;
     assert_invoke(&worker.next().await, "p1");
     h.stop().await;
