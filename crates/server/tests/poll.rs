@@ -180,3 +180,71 @@ async fn shutdown_ends_open_streams() {
     assert!(worker.response.chunk().await.map(|c| c.is_none()).unwrap_or(true));
     assert!(other.response.chunk().await.map(|c| c.is_none()).unwrap_or(true));
 }
+
+#[tokio::test]
+async fn notify_goes_to_the_exact_id() {
+    let h = Harness::start().await;
+    let mut a = Stream::open(poll_addr(&h), "/watchers/a").await;
+    let mut b = Stream::open(poll_addr(&h), "/watchers/b").await;
+    h.call("promises.create", json!({"id": "p", "timeout": 3_600_000})).await;
+    let sub = h
+        .call(
+            "promises.subscribe",
+            json!({"promiseId": "p", "id": "s", "recv": "poll://uni@watchers/b"}),
+        )
+        .await;
+    assert_eq!(sub.status, Some(201), "{sub:?}");
+    h.call("promises.complete", json!({"id": "p", "state": "RESOLVED"})).await;
+    let notify = b.next().await;
+    assert_eq!(notify["type"], "notify", "{notify}");
+    assert_eq!(notify["promise"]["id"], "p");
+    assert_eq!(notify["promise"]["state"], "RESOLVED");
+    a.assert_quiet().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_task_delivered_but_never_claimed_is_sent_again_with_the_next_counter() {
+    let h = Harness::start().await;
+    // The first worker's stream swallows the message (as a crashed process's socket would).
+    let mut first = Stream::open(poll_addr(&h), "/workers/dead").await;
+    invoke(&h, "p1", "poll://any@workers").await;
+    let message = first.next().await;
+    assert_invoke(&message, "p1");
+    let counter = message["task"]["counter"].as_i64().expect("a counter");
+    drop(first);
+    wait_connections(&h, "workers", 0).await;
+    let mut second = Stream::open(poll_addr(&h), "/workers/alive").await;
+    h.time.advance(natsapi_core::tasks::TIME_TO_CLAIM_MS);
+    let again = second.next().await;
+    assert_invoke(&again, "p1");
+    assert_eq!(again["task"]["counter"].as_i64(), Some(counter + 1), "{again}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_stream_is_chunked_http_1_1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start().await;
+    let mut socket = tokio::net::TcpStream::connect(poll_addr(&h)).await.expect("connects");
+    socket
+        .write_all(b"GET /workers/w1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request written");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut byte))
+            .await
+            .expect("the head within 5 s")
+            .expect("reads");
+        assert_eq!(n, 1, "the connection closed early: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    drop(socket);
+    h.stop().await;
+}
