@@ -585,3 +585,40 @@ async fn the_same_sequence_gives_the_same_results_over_nats_and_http() {
         [201, 200, 201, 201, 201, 201, 201, 403, 201, 200, 200, 204, 404, 201, 200, 204, 404]
     );
 }
+
+#[tokio::test]
+async fn requests_shaped_as_the_python_sdk_sends_them_are_accepted() {
+    let h = Harness::start().await;
+    let http = Http::new(&h);
+    let sdk_headers = [("Strict", "False"), ("Idempotency-Key", "a1b2")];
+    let recv = r#"{\"type\": \"poll\", \"data\": {\"group\": \"e2e\", \"id\": \"pid1\"}}"#;
+    let body = format!(
+        r#"{{"promise":{{"id":"wf","param":{{"headers":null,"data":null}},"timeout":9223372036854775807,"tags":{{"resonate:invoke":"{recv}"}}}},"task":{{"processId":"pid1","ttl":5000}}}}"#
+    );
+    let created = http.post("/promises/task", &sdk_headers, &body).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["task"]["id"], "__invoke:wf");
+    let replay = http.post("/promises/task", &sdk_headers, &body).await;
+    assert_eq!(replay.status, 200, "{replay:?}");
+    let keys: Vec<&String> =
+        replay.body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["promise", "task"], "both keys are present: {replay:?}");
+
+    let child = r#"{"id":"wf.1","param":{"headers":null,"data":null},"timeout":9223372036854775807,"tags":null}"#;
+    assert_eq!(http.post("/promises", &sdk_headers, child).await.status, 201);
+    let poll = json!({"type": "poll", "data": {"group": "e2e", "id": "pid1"}});
+    let callback = json!({"id": "c0de", "promiseId": "wf.1", "rootPromiseId": "wf",
+                          "timeout": i64::MAX, "recv": poll});
+    let created = http.post_json("/callbacks", callback).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["callback"]["id"], "__resume:wf:wf.1");
+    let subscription = json!({"id": "pid1.wf.1", "promiseId": "wf.1", "timeout": i64::MAX,
+                              "recv": poll});
+    let created = http.post_json("/subscriptions", subscription).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let beat = http.post_json("/tasks/heartbeat", json!({"processId": "pid1"})).await;
+    assert_eq!(beat.body, json!({"tasksAffected": 1}), "{beat:?}");
+    let done = http.post_json("/tasks/complete", json!({"id": "__invoke:wf", "counter": 1})).await;
+    assert_eq!(done.status, 201, "{done:?}");
+    h.stop().await;
+}
