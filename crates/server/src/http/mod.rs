@@ -2,8 +2,12 @@
 //! the Resonate-compatible API of spec §12.1, which runs through the same operation table as the
 //! NATS transport. Every response carries `Resonate-Version` and echoes (or makes) `request-id`.
 
+pub mod callbacks;
 pub mod error;
+pub mod locks;
 pub mod promises;
+pub mod schedules;
+pub mod tasks;
 
 use axum::Json;
 use axum::Router;
@@ -33,6 +37,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .merge(promises::routes())
+        .merge(callbacks::routes())
+        .merge(tasks::routes())
+        .merge(schedules::routes())
+        .merge(locks::routes())
         .nest("/poll", crate::poll::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -29,10 +29,21 @@ pub fn routes() -> Router<HttpState> {
 }
 
 /// Runs `operation` on `payload` (or answers the translation error) and meters the request.
-async fn run(
+pub(super) async fn run(
     state: &HttpState,
     operation: &'static str,
     payload: Result<Box<RawValue>, HttpError>,
+) -> Response {
+    run_renamed(state, operation, payload, &[]).await
+}
+
+/// [`run`], where an error naming a field `body.<from>` names it `body.<to>` instead, for
+/// routes whose body nests fields the operation's payload has flat.
+pub(super) async fn run_renamed(
+    state: &HttpState,
+    operation: &'static str,
+    payload: Result<Box<RawValue>, HttpError>,
+    renames: &[(&str, &str)],
 ) -> Response {
     let metrics = m::http();
     let label =
@@ -49,6 +60,7 @@ async fn run(
                 {
                     e.message = format!("body{rest}");
                 }
+                rename_field(&mut e.message, renames);
                 e
             })
         }
@@ -72,14 +84,26 @@ async fn run(
     }
 }
 
+/// Rewrites a message about `body.<from>` to name `body.<to>` (the first rename that applies).
+fn rename_field(message: &mut String, renames: &[(&str, &str)]) {
+    for (from, to) in renames {
+        if let Some(rest) = message.strip_prefix("body.").and_then(|m| m.strip_prefix(from))
+            && (rest.is_empty() || rest.starts_with(['.', ':', '[']))
+        {
+            *message = format!("body.{to}{rest}");
+            return;
+        }
+    }
+}
+
 /// JSON text for `value`.
-fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, HttpError> {
+pub(super) fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, HttpError> {
     serde_json::value::to_raw_value(value)
         .map_err(|e| HttpError { code: 50000, message: format!("encode: {e}") })
 }
 
 /// The request body as a JSON object whose values are kept verbatim.
-fn body_object(
+pub(super) fn body_object(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<BTreeMap<String, Box<RawValue>>, HttpError> {
     let body =
@@ -92,8 +116,18 @@ fn body_object(
     crate::json::parse(text, "body", ".").map_err(HttpError::from)
 }
 
+/// The request body, a JSON object, as an operation's payload.
+pub(super) fn body_payload(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Box<RawValue>, HttpError> {
+    raw(&body_object(body)?)
+}
+
 /// A header's value as text; absent is `None`, a value that is not visible ASCII is a 400.
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, HttpError> {
+pub(super) fn header_text<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, HttpError> {
     headers
         .get(name)
         .map(|v| {
@@ -118,7 +152,7 @@ fn strict(headers: &HeaderMap) -> Result<Option<bool>, HttpError> {
 
 /// Puts the `Idempotency-Key` and `Strict` headers into the payload, replacing any body fields of
 /// those names.
-fn add_write_headers(
+pub(super) fn add_write_headers(
     fields: &mut BTreeMap<String, Box<RawValue>>,
     headers: &HeaderMap,
 ) -> Result<(), HttpError> {
@@ -134,7 +168,7 @@ fn add_write_headers(
 }
 
 /// The promise id of a `/promises/{*id}` path.
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
+pub(super) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
     let Path(id) = path.map_err(|e| HttpError::bad_request(format!("path: {}", e.body_text())))?;
     Ok(id)
 }
@@ -153,7 +187,7 @@ async fn create(
 }
 
 /// `GET /promises/{*id}`; the id may contain `/`.
-async fn read(
+pub(super) async fn read(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
@@ -163,7 +197,7 @@ async fn read(
 
 /// `PATCH /promises/{*id}` with body `{state, value?}`; HTTP completes only to RESOLVED,
 /// REJECTED or REJECTED_CANCELED.
-async fn complete(
+pub(super) async fn complete(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -227,13 +261,21 @@ fn http_states(state: &str) -> Result<Vec<PromiseState>, HttpError> {
     }
 }
 
-/// The search payload for the query `id=&state=&tags[k]=v&limit=&cursor=` (first value wins).
-fn search_payload(uri: &Uri) -> Result<Box<RawValue>, HttpError> {
+/// The query string's pairs, in order.
+pub(super) fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, HttpError> {
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map_err(|e| HttpError::bad_request(format!("query: {}", e.body_text())))?;
-    let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let states = first("state").map(http_states).transpose()?;
-    let limit = first("limit")
+    Ok(pairs)
+}
+
+/// The first value of the query parameter `name`.
+pub(super) fn query_first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The `limit` query parameter as an integer (the operation checks its range).
+pub(super) fn query_limit(pairs: &[(String, String)]) -> Result<Option<i64>, HttpError> {
+    query_first(pairs, "limit")
         .map(|text| {
             text.trim().parse::<i64>().map_err(|e| {
                 HttpError::bad_request(format!(
@@ -242,13 +284,27 @@ fn search_payload(uri: &Uri) -> Result<Box<RawValue>, HttpError> {
                 ))
             })
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// The `tags[k]=v` query parameters (first value of each key wins).
+pub(super) fn query_tags(pairs: &[(String, String)]) -> BTreeMap<&str, &str> {
     let mut tags = BTreeMap::new();
-    for (key, value) in &pairs {
+    for (key, value) in pairs {
         if let Some(tag) = key.strip_prefix("tags[").and_then(|k| k.strip_suffix(']')) {
             tags.entry(tag).or_insert(value.as_str());
         }
     }
+    tags
+}
+
+/// The search payload for the query `id=&state=&tags[k]=v&limit=&cursor=` (first value wins).
+fn search_payload(uri: &Uri) -> Result<Box<RawValue>, HttpError> {
+    let pairs = query_pairs(uri)?;
+    let first = |name: &str| query_first(&pairs, name);
+    let states = first("state").map(http_states).transpose()?;
+    let limit = query_limit(&pairs)?;
+    let tags = query_tags(&pairs);
     raw(&SearchPayload { id: first("id"), states, tags, limit, cursor: first("cursor") })
 }
 
