@@ -10,6 +10,7 @@ pub mod code;
 pub mod cron;
 pub mod cursor;
 pub mod error;
+pub mod fence;
 pub mod glob;
 pub mod lock;
 pub mod locks;

@@ -45,14 +45,28 @@ fn with_promise_id(
     raw(&fields)
 }
 
-/// `POST /promises/callback/{*id}` with body `{rootPromiseId, recv, timeout?}`: resume the
-/// execution of `rootPromiseId` when the promise `id` completes; answers `{callback, promise}`.
+/// `payload` with the fencing headers added (`Task-Id`, `Task-Counter`).
+fn fenced(
+    payload: Result<Box<RawValue>, HttpError>,
+    headers: &HeaderMap,
+) -> Result<Box<RawValue>, HttpError> {
+    let mut fields: std::collections::BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(payload?.get())
+            .map_err(|e| HttpError::bad_request(format!("body: {e}")))?;
+    promises::add_fence_headers(&mut fields, headers)?;
+    raw(&fields)
+}
+
+/// `POST /promises/callback/{*id}` with body `{rootPromiseId, recv, timeout?}` (and the fencing
+/// headers): resume the execution of `rootPromiseId` when the promise `id` completes; answers
+/// `{callback, promise}`.
 async fn callback(
     State(state): State<HttpState>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    run(&state, "promises.callback", with_promise_id(path, body)).await
+    run(&state, "promises.callback", fenced(with_promise_id(path, body), &headers)).await
 }
 
 /// `POST /promises/subscribe/{*id}` with body `{id, recv, timeout?}`: notify `recv` when the
@@ -68,9 +82,10 @@ async fn subscribe(
 /// Deprecated `POST /callbacks` with body `{promiseId, rootPromiseId, recv, timeout?}`.
 async fn callback_deprecated(
     State(state): State<HttpState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    run(&state, "promises.callback", body_payload(body)).await
+    run(&state, "promises.callback", fenced(body_payload(body), &headers)).await
 }
 
 /// Deprecated `POST /subscriptions` with body `{promiseId, id, recv, timeout?}`.

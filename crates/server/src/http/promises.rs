@@ -150,12 +150,42 @@ fn strict(headers: &HeaderMap) -> Result<Option<bool>, HttpError> {
     }
 }
 
+/// Puts the fencing headers `Task-Id` and `Task-Counter` (spec §9.6) into the payload as
+/// `fence`: the write then runs only while that task is claimed at that counter (else 412).
+pub(super) fn add_fence_headers(
+    fields: &mut BTreeMap<String, Box<RawValue>>,
+    headers: &HeaderMap,
+) -> Result<(), HttpError> {
+    fields.remove("fence");
+    let task_id = header_text(headers, "task-id")?;
+    let counter = header_text(headers, "task-counter")?;
+    let (task_id, counter) = match (task_id, counter) {
+        (None, None) => return Ok(()),
+        (Some(task_id), Some(counter)) => (task_id, counter),
+        _ => {
+            return Err(HttpError::bad_request(
+                "headers Task-Id and Task-Counter go together: send both or neither",
+            ));
+        }
+    };
+    let counter: i64 = counter.trim().parse().map_err(|_| {
+        HttpError::bad_request(format!(
+            "header Task-Counter: {} is not an integer",
+            natsapi_core::error::quoted(counter)
+        ))
+    })?;
+    let fence = serde_json::json!({"taskId": task_id, "counter": counter});
+    fields.insert("fence".into(), raw(&fence)?);
+    Ok(())
+}
+
 /// Puts the `Idempotency-Key` and `Strict` headers into the payload, replacing any body fields of
-/// those names.
+/// those names, and the fencing headers (see [`add_fence_headers`]).
 pub(super) fn add_write_headers(
     fields: &mut BTreeMap<String, Box<RawValue>>,
     headers: &HeaderMap,
 ) -> Result<(), HttpError> {
+    add_fence_headers(fields, headers)?;
     fields.remove("idempotencyKey");
     fields.remove("strict");
     if let Some(key) = header_text(headers, "idempotency-key")? {

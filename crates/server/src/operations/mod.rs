@@ -76,6 +76,28 @@ where
     crate::api::respond(done.code.status(), &done.value)
 }
 
+/// The optional fencing token of a write (`{"fence": {"taskId", "counter"}}`; over HTTP the
+/// `Task-Id` and `Task-Counter` headers): the write runs only while that task is claimed at that
+/// counter, else 412.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FencePayload {
+    task_id: String,
+    counter: i64,
+}
+
+impl FencePayload {
+    /// The core fence.
+    pub fn into_fence(self) -> natsapi_core::fence::Fence {
+        natsapi_core::fence::Fence { task_id: self.task_id, counter: self.counter }
+    }
+}
+
+/// `op` guarded by the request's fence, if it carried one.
+pub fn fenced<O>(fence: Option<FencePayload>, op: O) -> natsapi_core::fence::Fenced<O> {
+    natsapi_core::fence::Fenced { fence: fence.map(FencePayload::into_fence), op }
+}
+
 /// Decodes an operation's payload; errors name the offending field (`payload.timeout: ...`).
 pub fn decode<T: DeserializeOwned>(payload: &RawValue) -> Result<T, ApiError> {
     crate::json::parse(payload.get(), "payload", ".")

@@ -24,6 +24,8 @@ struct ReadPayload {
 struct CreatePayload {
     id: String,
     #[serde(default)]
+    fence: Option<super::FencePayload>,
+    #[serde(default)]
     idempotency_key: Option<String>,
     #[serde(default)]
     strict: Option<bool>,
@@ -39,6 +41,8 @@ struct CreatePayload {
 #[serde(rename_all = "camelCase")]
 struct CompletePayload {
     id: String,
+    #[serde(default)]
+    fence: Option<super::FencePayload>,
     #[serde(default)]
     idempotency_key: Option<String>,
     #[serde(default)]
@@ -109,16 +113,15 @@ pub fn create<'a>(
         check_write_size(api, "promises.create", payload)?;
         let p: CreatePayload = decode(payload)?;
         super::tasks::check_invoke_tag(api, p.tags.as_ref())?;
-        let done = api
-            .run(CreatePromise {
-                id: p.id,
-                idempotency_key: p.idempotency_key,
-                strict: p.strict.unwrap_or(false),
-                param: p.param,
-                timeout: p.timeout.unwrap_or(0),
-                tags: p.tags.unwrap_or_default(),
-            })
-            .await?;
+        let op = CreatePromise {
+            id: p.id,
+            idempotency_key: p.idempotency_key,
+            strict: p.strict.unwrap_or(false),
+            param: p.param,
+            timeout: p.timeout.unwrap_or(0),
+            tags: p.tags.unwrap_or_default(),
+        };
+        let done = api.run(super::fenced(p.fence, op)).await?;
         if done.value.state == PromiseState::Pending {
             api.announce(Timer::PromiseTimeouts, done.value.timeout);
             if done.value.tags.contains_key(natsapi_core::task::INVOKE_TAG) {
@@ -146,7 +149,7 @@ pub fn complete<'a>(
             state: p.state,
             value: p.value,
         };
-        let done = run_and_respond(api, op).await?;
+        let done = run_and_respond(api, super::fenced(p.fence, op)).await?;
         // Completing a promise turns its callbacks into tasks.
         api.announce(Timer::Tasks, 0);
         Ok(done)

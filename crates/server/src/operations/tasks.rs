@@ -121,6 +121,8 @@ pub fn create_task<'a>(
 #[serde(rename_all = "camelCase")]
 struct CallbackPayload {
     promise_id: String,
+    #[serde(default)]
+    fence: Option<super::FencePayload>,
     root_promise_id: String,
     recv: RecvPayload,
     #[serde(default)]
@@ -142,7 +144,7 @@ pub fn callback<'a>(
             timeout: p.timeout,
             head: BTreeMap::new(),
         };
-        run_and_respond(api, op).await
+        run_and_respond(api, super::fenced(p.fence, op)).await
     }
     .boxed()
 }

@@ -380,3 +380,25 @@ async fn finished_executions_are_not_delivered_and_notifies_go_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_fence_holds_only_for_a_task_claimed_at_that_counter() {
+    use natsapi_core::fence::{Fence, Fenced};
+    each(ALL, |env| async move {
+        let fenced = |id: &str, task: &str, counter: i64| Fenced {
+            fence: Some(Fence { task_id: task.into(), counter }),
+            op: create(id),
+        };
+        // No such task, and an INIT task: the fence does not hold (spec §15.3).
+        refused(env.run(fenced("a", "nope", 1)).await, Code::TaskPreconditionFailed);
+        env.invoked("p").await;
+        refused(env.run(fenced("a", "__invoke:p", 1)).await, Code::TaskPreconditionFailed);
+        ok(env.claim("__invoke:p", 1).await, Code::Created);
+        refused(env.run(fenced("a", "__invoke:p", 2)).await, Code::TaskPreconditionFailed);
+        refused(env.read("a").await, Code::PromiseNotFound);
+        ok(env.run(fenced("a", "__invoke:p", 1)).await, Code::Created);
+        // No fence: the operation runs as it is.
+        ok(env.run(Fenced { fence: None, op: create("b") }).await, Code::Created);
+    })
+    .await;
+}
