@@ -2,6 +2,7 @@
 
 use natsapi_config::Settings;
 use natsapi_server::ServerConfig;
+use natsapi_server::http::auth::HttpAuth;
 use natsapi_server::nats::NatsConfig;
 use natsapi_store::sqlite::{SqliteConfig, Synchronous};
 use natsapi_store::{StoreConfig, StoreKind};
@@ -36,5 +37,11 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         http: settings.api.http.enabled.then(|| settings.api.http.addr.clone()),
         poll: settings.api.poll.enabled.then(|| settings.api.poll.addr.clone()),
         targets: settings.targets.clone(),
+        http_auth: settings.api.http_auth.as_ref().map(|auth| match auth {
+            natsapi_config::HttpAuth::Bearer(token) => HttpAuth::Bearer(token.clone()),
+            natsapi_config::HttpAuth::Basic { username, password } => {
+                HttpAuth::Basic { username: username.clone(), password: password.clone() }
+            }
+        }),
     }
 }

@@ -60,6 +60,24 @@ pub(crate) struct FileHttp {
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "http_addr")]
     pub addr: Option<String>,
+    /// Only for `api.subsystems.http`.
+    pub auth: Option<FileAuth>,
+}
+
+/// `api.subsystems.http.auth`: a bearer token, or a user name and password.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileAuth {
+    pub bearer: Option<String>,
+    pub basic: Option<FileBasic>,
+}
+
+/// `api.subsystems.http.auth.basic`.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileBasic {
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]

@@ -40,7 +40,7 @@ pub fn load_from(
 ) -> Result<Settings, ConfigError> {
     let mut settings = Settings::defaults(mode);
     if let Some((path, text)) = yaml {
-        apply_file(&mut settings, file::parse_file(path, text)?);
+        apply_file(&mut settings, path, file::parse_file(path, text)?)?;
     }
     apply_args(&mut settings, args)?;
     Ok(settings)
@@ -53,8 +53,31 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-/// Applies the file's values; the file parser has checked them.
-fn apply_file(s: &mut Settings, f: file::FileConfig) {
+/// The HTTP credentials `auth` names: one of a bearer token or a user and password.
+fn http_auth(path: &Path, auth: file::FileAuth) -> Result<crate::HttpAuth, ConfigError> {
+    let bad = |key: &str, message: &str| ConfigError::FileValue {
+        file: path.to_owned(),
+        key: format!("api.subsystems.http.auth{key}"),
+        line: None,
+        column: None,
+        message: message.to_owned(),
+    };
+    match (auth.bearer, auth.basic) {
+        (Some(token), None) if token.trim().is_empty() => Err(bad(".bearer", "must not be empty")),
+        (Some(token), None) => Ok(crate::HttpAuth::Bearer(token)),
+        (None, Some(basic)) if basic.username.is_empty() || basic.username.contains(':') => {
+            Err(bad(".basic.username", "must be non-empty and contain no ':'"))
+        }
+        (None, Some(basic)) => {
+            Ok(crate::HttpAuth::Basic { username: basic.username, password: basic.password })
+        }
+        (Some(_), Some(_)) => Err(bad("", "set either bearer or basic, not both")),
+        (None, None) => Err(bad("", "set bearer or basic")),
+    }
+}
+
+/// Applies the file's values; the file parser has checked them, but for the credentials.
+fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), ConfigError> {
     let subsystems = f.api.and_then(|a| a.subsystems).unwrap_or_default();
     let nats = subsystems.nats.unwrap_or_default();
     let n = &mut s.api.nats;
@@ -68,7 +91,19 @@ fn apply_file(s: &mut Settings, f: file::FileConfig) {
     let http = subsystems.http.unwrap_or_default();
     set(&mut s.api.http.enabled, http.enabled);
     set(&mut s.api.http.addr, http.addr);
+    if let Some(auth) = http.auth {
+        s.api.http_auth = Some(http_auth(path, auth)?);
+    }
     let poll = subsystems.poll.unwrap_or_default();
+    if poll.auth.is_some() {
+        return Err(ConfigError::FileValue {
+            file: path.to_owned(),
+            key: "api.subsystems.poll.auth".into(),
+            line: None,
+            column: None,
+            message: "credentials apply to api.subsystems.http only".into(),
+        });
+    }
     set(&mut s.api.poll.enabled, poll.enabled);
     set(&mut s.api.poll.addr, poll.addr);
     let store = f.store.unwrap_or_default();
@@ -84,6 +119,7 @@ fn apply_file(s: &mut Settings, f: file::FileConfig) {
     if let Some(targets) = f.targets {
         s.targets = targets.into_iter().map(|(name, target)| (name, target.0)).collect();
     }
+    Ok(())
 }
 
 /// Applies the flags (and environment variables, which clap has merged).

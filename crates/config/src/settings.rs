@@ -45,6 +45,33 @@ pub struct ApiSettings {
     /// The SSE poll listener, `GET /<group>/<id>` (YAML `api.subsystems.poll`); its default
     /// address is [`DEFAULT_POLL_ADDR`].
     pub poll: HttpSettings,
+    /// Credentials the HTTP API requires (YAML `api.subsystems.http.auth`); none by default.
+    pub http_auth: Option<HttpAuth>,
+}
+
+/// Credentials every HTTP API request must carry in `Authorization` (health, metrics and CORS
+/// preflights excepted).
+#[derive(Clone, PartialEq, Eq)]
+pub enum HttpAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// `Authorization: Basic <base64(username:password)>`.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for HttpAuth {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpAuth::Bearer(_) => f.write_str("HttpAuth::Bearer(..)"),
+            HttpAuth::Basic { username, .. } => write!(f, "HttpAuth::Basic({username}, ..)"),
+        }
+    }
 }
 
 /// The NATS request-reply API.
@@ -248,6 +275,7 @@ impl Settings {
                 },
                 http: HttpSettings { enabled: true, addr: DEFAULT_HTTP_ADDR.to_owned() },
                 poll: HttpSettings { enabled: true, addr: DEFAULT_POLL_ADDR.to_owned() },
+                http_auth: None,
             },
             store: StoreSettings {
                 kind: match mode {

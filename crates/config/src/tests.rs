@@ -151,6 +151,7 @@ fn every_flag_parses() {
                 },
                 http: HttpSettings { enabled: false, addr: "127.0.0.1:0".into() },
                 poll: HttpSettings { enabled: false, addr: "127.0.0.1:0".into() },
+                http_auth: None,
             },
             store: StoreSettings {
                 kind: StoreKind::Memory,
@@ -704,4 +705,24 @@ fn worker_threads_display_parses_back() {
     for w in [WorkerThreads::Auto, fixed(1), fixed(12)] {
         assert_eq!(parse::worker_threads(&w.to_string()), Ok(w));
     }
+}
+
+#[test]
+fn http_credentials_come_from_the_yaml_and_are_checked() {
+    let bearer = "api:\n  subsystems:\n    http:\n      auth:\n        bearer: tok\n";
+    let s = from_yaml(Mode::Serve, &[], bearer).unwrap();
+    assert_eq!(s.api.http_auth, Some(crate::HttpAuth::Bearer("tok".into())));
+    let basic =
+        "api:\n  subsystems:\n    http:\n      auth:\n        basic: {username: u, password: p}\n";
+    let s = from_yaml(Mode::Serve, &[], basic).unwrap();
+    assert_eq!(
+        s.api.http_auth,
+        Some(crate::HttpAuth::Basic { username: "u".into(), password: "p".into() })
+    );
+    let both = "api:\n  subsystems:\n    http:\n      auth:\n        bearer: t\n        basic: {username: u, password: p}\n";
+    assert!(yaml_err(both).contains("api.subsystems.http.auth"), "{}", yaml_err(both));
+    let on_poll = "api:\n  subsystems:\n    poll:\n      auth:\n        bearer: t\n";
+    assert!(yaml_err(on_poll).contains("api.subsystems.poll.auth"), "{}", yaml_err(on_poll));
+    // The secret never shows in debug output.
+    assert!(!format!("{:?}", crate::HttpAuth::Bearer("tok".into())).contains("tok"));
 }

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub poll: Option<String>,
     /// Logical task receivers (YAML `targets:`): name → recv URL.
     pub targets: Targets,
+    /// Credentials the HTTP API requires, if any.
+    pub http_auth: Option<crate::http::auth::HttpAuth>,
 }
 
 /// Why the server could not start.
@@ -123,8 +125,11 @@ impl RunningServer {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| ServerError::Http { addr: addr.clone(), source })?;
-                let state =
-                    HttpState { api: api.clone(), nats: nats.as_ref().map(|n| n.client().clone()) };
+                let state = HttpState {
+                    api: api.clone(),
+                    nats: nats.as_ref().map(|n| n.client().clone()),
+                    auth: config.http_auth.clone(),
+                };
                 let mut stopped = stopped.clone();
                 let router = http::router(state).layer(Extension(poll_hub.clone()));
                 let serve = axum::serve(listener, router).with_graceful_shutdown(async move {

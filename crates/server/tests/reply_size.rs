@@ -24,6 +24,7 @@ async fn writes_and_pages_stay_within_the_nats_max_payload() {
         http: None,
         poll: None,
         targets: Default::default(),
+        http_auth: None,
     };
     let server = RunningServer::start(config, Time::manual(T0)).await.unwrap();
     let client = Client::connect(&nats.url(), "resonate.server")

@@ -18,6 +18,7 @@ async fn instance(url: &str) -> RunningServer {
         http: None,
         poll: None,
         targets: Default::default(),
+        http_auth: None,
     };
     RunningServer::start(config, Time::system()).await.unwrap()
 }

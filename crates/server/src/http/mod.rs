@@ -2,6 +2,7 @@
 //! the Resonate-compatible API of spec §12.1, which runs through the same operation table as the
 //! NATS transport. Every response carries `Resonate-Version` and echoes (or makes) `request-id`.
 
+pub mod auth;
 pub mod callbacks;
 pub mod error;
 pub mod locks;
@@ -29,11 +30,13 @@ pub struct HttpState {
     pub api: Api,
     /// The NATS connection, when the NATS API is enabled.
     pub nats: Option<async_nats::Client>,
+    /// The credentials requests must carry, when configured.
+    pub auth: Option<auth::HttpAuth>,
 }
 
-/// The HTTP routes.
+/// The HTTP routes, behind CORS and (when configured) the credentials check.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .merge(promises::routes())
@@ -43,9 +46,36 @@ pub fn router(state: HttpState) -> Router {
         .merge(locks::routes())
         .nest("/poll", crate::poll::routes())
         .fallback(unknown_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(common_headers))
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed);
+    let routes = match state.auth.clone() {
+        Some(credentials) => {
+            routes.layer(axum::middleware::from_fn_with_state(credentials, auth::require))
+        }
+        None => routes,
+    };
+    routes.layer(axum::middleware::from_fn(common_headers)).layer(cors()).with_state(state)
+}
+
+/// CORS for browsers calling the API: any origin, the methods and headers the Resonate routes
+/// use, and the response headers a client reads.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+    let allowed = [
+        AUTHORIZATION,
+        CONTENT_TYPE,
+        HeaderName::from_static("idempotency-key"),
+        HeaderName::from_static("strict"),
+        REQUEST_ID,
+        HeaderName::from_static("task-id"),
+        HeaderName::from_static("task-counter"),
+        HeaderName::from_static("traceparent"),
+        HeaderName::from_static("tracestate"),
+    ];
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers(allowed)
+        .expose_headers([RESONATE_VERSION, REQUEST_ID])
 }
 
 /// The response header naming the server's version.

@@ -58,6 +58,7 @@ impl Harness {
             http: Some("127.0.0.1:0".into()),
             poll: Some("127.0.0.1:0".into()),
             targets,
+            http_auth: None,
         };
         let server = RunningServer::start(config, time.clone()).await.expect("server starts");
         let client = Client::connect(&nats.url(), "resonate.server")
