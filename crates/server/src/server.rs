@@ -96,20 +96,15 @@ impl RunningServer {
             tokio::spawn(timer::run(api.clone(), timer::LockExpiry, stopped.clone())),
         ];
         let poll_hub = Arc::new(Hub::default());
-        match &client {
-            Some(client) => {
-                let deliverer = Deliverer::new(
-                    client.clone(),
-                    config.targets.clone(),
-                    DeliveryConfig::default(),
-                )
-                .map_err(ServerError::Delivery)?;
-                deliverer.register_poll_hub(poll_hub.clone());
-                let work = timer::TaskWork::new(Arc::new(deliverer));
-                timers.push(tokio::spawn(timer::run(api.clone(), work, stopped.clone())));
-            }
-            None => tracing::warn!("NATS is disabled: tasks are not delivered"),
+        if client.is_none() {
+            tracing::warn!("NATS is disabled: tasks for nats:// receivers cannot be delivered");
         }
+        let deliverer =
+            Deliverer::new(client.clone(), config.targets.clone(), DeliveryConfig::default())
+                .map_err(ServerError::Delivery)?;
+        deliverer.register_poll_hub(poll_hub.clone());
+        let work = timer::TaskWork::new(Arc::new(deliverer));
+        timers.push(tokio::spawn(timer::run(api.clone(), work, stopped.clone())));
         let nats = match (client, config.nats) {
             (Some(client), Some(nats_config)) => {
                 Some(NatsTransport::start(api.clone(), client, nats_config).await?)

@@ -44,7 +44,7 @@ async fn nats() -> (NatsServer, async_nats::Client) {
 
 async fn deliverer(targets: Targets) -> (NatsServer, async_nats::Client, Deliverer) {
     let (server, client) = nats().await;
-    let deliverer = Deliverer::new(client.clone(), targets, config()).unwrap();
+    let deliverer = Deliverer::new(Some(client.clone()), targets, config()).unwrap();
     (server, client, deliverer)
 }
 
@@ -273,7 +273,7 @@ async fn an_unresolvable_recv_fails_with_the_recv_error() {
 async fn a_bad_target_is_refused_at_construction() {
     let (_server, client) = nats().await;
     let targets = Targets::from([("orders".into(), "ftp://x".into())]);
-    let err = Deliverer::new(client, targets, config()).err().expect("refused");
+    let err = Deliverer::new(Some(client), targets, config()).err().expect("refused");
     assert!(err.to_string().starts_with(r#"target "orders": "#), "{err}");
 }
 

@@ -58,6 +58,12 @@ pub enum DeliveryError {
         /// The status it answered.
         status: u16,
     },
+    /// The server runs without NATS, so `nats://` destinations cannot be reached.
+    #[error("cannot deliver to nats://{subject}: this server runs without NATS")]
+    NatsDisabled {
+        /// The destination's subject.
+        subject: String,
+    },
     /// No poll hub is registered, so poll destinations cannot be served yet.
     #[error("cannot deliver to poll://{cast}@{group}: no poll hub is registered")]
     NoPollHub {

@@ -63,7 +63,8 @@ pub struct Deliverer {
 }
 
 struct Inner {
-    nats: async_nats::Client,
+    /// The NATS connection; absent when the server runs without NATS.
+    nats: Option<async_nats::Client>,
     http: http::HttpSender,
     targets: Targets,
     poll: poll::PollRegistry,
@@ -71,13 +72,14 @@ struct Inner {
 }
 
 impl Deliverer {
-    /// A deliverer publishing with `nats`, resolving logical names with `targets`.
+    /// A deliverer publishing with `nats` (absent when the server runs without NATS: `nats://`
+    /// deliveries then fail, and the others work), resolving logical names with `targets`.
     ///
     /// # Errors
     /// [`DeliveryError::Recv`] when a target's value is not a valid recv URL, and
     /// [`DeliveryError::HttpClient`] when the HTTP client cannot be built.
     pub fn new(
-        nats: async_nats::Client,
+        nats: Option<async_nats::Client>,
         targets: Targets,
         config: DeliveryConfig,
     ) -> Result<Self, DeliveryError> {
@@ -114,7 +116,11 @@ impl Deliverer {
             Destination::Nats { subject } => {
                 let id = nats::message_id(&outbound.task_id, outbound.counter);
                 let timeout = self.inner.config.nats_flush_timeout;
-                ("nats", nats::send(&self.inner.nats, subject, &id, body, timeout).await)
+                let sent = match &self.inner.nats {
+                    Some(client) => nats::send(client, subject, &id, body, timeout).await,
+                    None => Err(DeliveryError::NatsDisabled { subject: subject.clone() }),
+                };
+                ("nats", sent)
             }
             Destination::Http { url } => ("http", self.inner.http.send(url, body).await),
             Destination::Poll { group, id, cast } => ("poll", self.poll(group, id, *cast, body)),
