@@ -318,8 +318,12 @@ async fn answer(api: &Api, message: &Message, max_payload: usize) -> Answer {
                 request_id = %request_id,
                 trace_id = trace.trace_id().unwrap_or(""),
             );
-            let result =
-                operations::dispatch(api, &env.operation, env.payload).instrument(span).await;
+            let result = crate::trace::scope(
+                trace.clone(),
+                operations::dispatch(api, &env.operation, env.payload),
+            )
+            .instrument(span)
+            .await;
             (request_id, label, trace, result)
         }
     };

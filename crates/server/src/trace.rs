@@ -1,6 +1,25 @@
 //! W3C trace context (`traceparent`, `tracestate`) carried in NATS headers or the envelope's
 //! `metadata`, so a request joins its caller's trace.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+
+tokio::task_local! {
+    /// The trace context of the request being served, for the records it creates.
+    static CURRENT: TraceContext;
+}
+
+/// Runs `future` with `trace` as the current request's trace context, so the task messages it
+/// creates carry the trace to their workers.
+pub async fn scope<F: Future>(trace: TraceContext, future: F) -> F::Output {
+    CURRENT.scope(trace, future).await
+}
+
+/// The current request's trace context as message headers (empty outside a request).
+pub fn current_head() -> BTreeMap<String, String> {
+    CURRENT.try_with(TraceContext::head).unwrap_or_default()
+}
+
 /// The trace context of one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TraceContext {
@@ -26,6 +45,18 @@ impl TraceContext {
     /// The 32-hex-digit trace id, when there is a trace.
     pub fn trace_id(&self) -> Option<&str> {
         self.traceparent.as_deref().and_then(|tp| tp.get(3..35))
+    }
+
+    /// The context as headers: `traceparent` and `tracestate` when present.
+    pub fn head(&self) -> BTreeMap<String, String> {
+        let mut head = BTreeMap::new();
+        if let Some(tp) = &self.traceparent {
+            head.insert("traceparent".to_owned(), tp.clone());
+        }
+        if let Some(ts) = &self.tracestate {
+            head.insert("tracestate".to_owned(), ts.clone());
+        }
+        head
     }
 
     /// Whether there is nothing to propagate.

@@ -25,8 +25,12 @@ fn outbound(recv: &str) -> Outbound {
         counter: 3,
         recv: recv.to_owned(),
         body: Bytes::from_static(BODY.as_bytes()),
+        head: [("traceparent".to_owned(), TRACEPARENT.to_owned())].into(),
     }
 }
+
+/// The trace context the test task carries.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// Quick timeouts so the slow-receiver and disconnected tests are short.
 fn config() -> DeliveryConfig {
@@ -60,6 +64,7 @@ async fn nats_delivery_publishes_the_body_with_a_message_id() {
     assert_eq!(msg.payload, BODY.as_bytes());
     let headers = msg.headers.expect("headers");
     assert_eq!(headers.get("Nats-Msg-Id").map(|v| v.as_str()), Some("__invoke:p1:3"));
+    assert_eq!(headers.get("traceparent").map(|v| v.as_str()), Some(TRACEPARENT));
 }
 
 #[tokio::test]

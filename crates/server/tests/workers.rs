@@ -228,3 +228,34 @@ async fn an_unclaimed_task_is_delivered_again_under_the_next_counter() {
     assert_eq!(claimed.status, Some(201), "{claimed:?}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscription_carries_its_caller_s_trace_context_to_the_notify_message() {
+    let h = Harness::start().await;
+    let nats = h.client.nats().clone();
+    let mut watcher = nats.subscribe("traced").await.unwrap();
+    nats.flush().await.unwrap();
+    h.call("promises.create", json!({"id": "t", "timeout": 3_600_000})).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("traceparent", traceparent);
+    let (sub, _) = h
+        .client
+        .call_with(
+            "promises.subscribe",
+            None,
+            json!({"promiseId": "t", "id": "w", "recv": "nats://traced"}),
+            headers,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sub.status, Some(201), "{sub:?}");
+    h.call("promises.complete", json!({"id": "t", "state": "RESOLVED"})).await;
+    let message = tokio::time::timeout(Duration::from_secs(5), watcher.next())
+        .await
+        .expect("a notify within 5 s")
+        .unwrap();
+    let received = message.headers.as_ref().and_then(|h| h.get("traceparent")).map(|v| v.as_str());
+    assert_eq!(received, Some(traceparent));
+    h.stop().await;
+}

@@ -30,11 +30,20 @@ impl HttpSender {
     }
 
     /// POSTs `body` to `url` as `application/json`; Ok only when the answer is 200.
-    pub(super) async fn send(&self, url: &str, body: Bytes) -> Result<(), DeliveryError> {
-        let response = self
+    pub(super) async fn send(
+        &self,
+        url: &str,
+        head: &std::collections::BTreeMap<String, String>,
+        body: Bytes,
+    ) -> Result<(), DeliveryError> {
+        let mut request = self
             .client
             .post(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in head {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request
             .body(body)
             .send()
             .await

@@ -36,6 +36,8 @@ pub struct Outbound {
     pub recv: String,
     /// The message: JSON.
     pub body: Bytes,
+    /// Headers sent along (the trace context of the request that made the task).
+    pub head: std::collections::BTreeMap<String, String>,
 }
 
 /// Timeouts of the senders.
@@ -117,12 +119,16 @@ impl Deliverer {
                 let id = nats::message_id(&outbound.task_id, outbound.counter);
                 let timeout = self.inner.config.nats_flush_timeout;
                 let sent = match &self.inner.nats {
-                    Some(client) => nats::send(client, subject, &id, body, timeout).await,
+                    Some(client) => {
+                        nats::send(client, subject, &id, &outbound.head, body, timeout).await
+                    }
                     None => Err(DeliveryError::NatsDisabled { subject: subject.clone() }),
                 };
                 ("nats", sent)
             }
-            Destination::Http { url } => ("http", self.inner.http.send(url, body).await),
+            Destination::Http { url } => {
+                ("http", self.inner.http.send(url, &outbound.head, body).await)
+            }
             Destination::Poll { group, id, cast } => ("poll", self.poll(group, id, *cast, body)),
         };
         count(transport, outcome(&result));

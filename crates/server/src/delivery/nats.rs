@@ -25,16 +25,20 @@ pub fn message_id(task_id: &str, counter: i64) -> String {
     format!("{task_id}:{counter}")
 }
 
-/// Publishes `body` on `subject` with the message id header and waits up to `flush_timeout` for
+/// Publishes `body` on `subject` with the message id header (and `head`) and waits up to `flush_timeout` for
 /// the server to have it.
 pub(super) async fn send(
     client: &async_nats::Client,
     subject: &str,
     message_id: &str,
+    head: &std::collections::BTreeMap<String, String>,
     body: Bytes,
     flush_timeout: Duration,
 ) -> Result<(), DeliveryError> {
     let mut headers = HeaderMap::new();
+    for (name, value) in head {
+        headers.insert(name.as_str(), value.as_str());
+    }
     headers.insert(NATS_MESSAGE_ID, message_id);
     client
         .publish_with_headers(subject.to_owned(), headers, body)

@@ -83,14 +83,18 @@ pub const RESONATE_VERSION: HeaderName = HeaderName::from_static("resonate-versi
 /// The request header a caller may set to name its request; echoed on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
-/// Sets `Resonate-Version` on every response, and `request-id` to the caller's (or a new one).
+/// Sets `Resonate-Version` on every response, and `request-id` to the caller's (or a new one);
+/// runs the request in its trace context (`traceparent`, `tracestate`).
 async fn common_headers(request: Request, next: Next) -> Response {
+    let trace = crate::trace::TraceContext::from_lookup(|name| {
+        request.headers().get(name).and_then(|v| v.to_str().ok())
+    });
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
         .cloned()
         .or_else(|| HeaderValue::from_str(&nuid::next().to_string()).ok());
-    let mut response = next.run(request).await;
+    let mut response = crate::trace::scope(trace, next.run(request)).await;
     let headers = response.headers_mut();
     headers.insert(RESONATE_VERSION, HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
     if let Some(id) = request_id {

@@ -142,7 +142,7 @@ pub fn callback<'a>(
             root_promise_id: p.root_promise_id,
             recv: p.recv.into_stored(api)?,
             timeout: p.timeout,
-            head: BTreeMap::new(),
+            head: crate::trace::current_head(),
         };
         run_and_respond(api, super::fenced(p.fence, op)).await
     }
@@ -172,7 +172,7 @@ pub fn subscribe<'a>(
             id: p.id,
             recv: p.recv.into_stored(api)?,
             timeout: p.timeout,
-            head: BTreeMap::new(),
+            head: crate::trace::current_head(),
         };
         run_and_respond(api, op).await
     }

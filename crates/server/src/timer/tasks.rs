@@ -81,6 +81,7 @@ impl Sweep for TaskWork {
                                 counter: delivery.task.counter,
                                 recv: delivery.task.recv.clone(),
                                 body,
+                                head: delivery.task.mesg.head.clone(),
                             };
                             match self.deliverer.deliver(&outbound).await {
                                 Ok(()) => true,
