@@ -132,11 +132,10 @@ fn http_url(s: &str) -> Result<String, String> {
     }
 }
 
-/// `any@<group>[/<id>]` or `uni@<group>/<id>`, the part after `poll://`.
+/// `any@<group>[/<id>]` or `uni@<group>/<id>`, the part after `poll://`; without a cast
+/// (`<group>[/<id>]`, as the Resonate Python SDK sends) the cast is `any`.
 fn poll_url(rest: &str) -> Result<String, &'static str> {
-    let Some((cast, path)) = rest.split_once('@') else {
-        return Err("expected poll://any@<group>[/<id>] or poll://uni@<group>/<id>");
-    };
+    let (cast, path) = rest.split_once('@').unwrap_or(("any", rest));
     if !matches!(cast, "any" | "uni") {
         return Err("the cast before @ must be any or uni");
     }
