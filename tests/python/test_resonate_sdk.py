@@ -148,11 +148,23 @@ def test_many_workflows_at_once(sdk: Sdk) -> None:
     assert result_of(proc, 50) == [{"a": 2 * i, "b": 6 * i} for i in range(n)]
 
 
-def test_crash_and_recover_in_another_process(sdk: Sdk, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "sleep_secs,restart_after",
+    [
+        # The new process connects before the sleep ends: the resume goes to it.
+        (4, 0.0),
+        # The sleep ends while no process of the group is connected: the resume is sent again.
+        (1, 2.5),
+    ],
+    ids=["restart-mid-sleep", "restart-after-sleep"],
+)
+def test_crash_and_recover_in_another_process(
+    sdk: Sdk, tmp_path: Path, sleep_secs: int, restart_after: float
+) -> None:
     id = unique("sdk-crash")
     group = unique("g")
     counter = tmp_path / "step-runs.txt"
-    first = sdk.start("crash", group, id, "4", str(counter))
+    first = sdk.start("crash", group, id, str(sleep_secs), str(counter))
     out: List[str] = []
     deadline = time.monotonic() + 30
     assert first.stdout is not None
@@ -180,7 +192,10 @@ def test_crash_and_recover_in_another_process(sdk: Sdk, tmp_path: Path) -> None:
     runs_before = counter.read_text().splitlines()
     assert runs_before == [str(first.pid)]
 
-    second = sdk.start("crash", group, id, "4", str(counter))
+    time.sleep(restart_after)
+    started = time.monotonic()
+    second = sdk.start("crash", group, id, str(sleep_secs), str(counter))
     assert result_of(second, 40) == 20
+    print(f"recovered in {time.monotonic() - started:.1f}s")
     assert counter.read_text().splitlines() == runs_before, "the completed step ran again"
     assert read_promise(sdk, id)["state"] == "RESOLVED"
