@@ -96,7 +96,7 @@ pub fn subject(s: &str) -> Result<String, String> {
 
 /// Validates a task target's value (the `targets` key): a recv URL, one of
 /// `nats://<subject>` (a subject as [`subject`] checks it), `http://…` or
-/// `https://…` (with a host), `poll://any@<group>`, `poll://any@<group>/<id>`
+/// `https://…` (with a host), `poll://[any@]<group>`, `poll://[any@]<group>/<id>`
 /// or `poll://uni@<group>/<id>` (group and id non-empty, without whitespace,
 /// `/`, `@`, `?` or `#`). Schemes are case-insensitive. The server resolves
 /// recvs with the same rules (`natsapi_server::delivery::recv`).
@@ -132,11 +132,10 @@ fn http_url(s: &str) -> Result<String, String> {
     }
 }
 
-/// `any@<group>[/<id>]` or `uni@<group>/<id>`, the part after `poll://`.
+/// `any@<group>[/<id>]` or `uni@<group>/<id>`, the part after `poll://`; without a cast
+/// (`<group>[/<id>]`, as the Resonate Python SDK sends) the cast is `any`.
 fn poll_url(rest: &str) -> Result<String, &'static str> {
-    let Some((cast, path)) = rest.split_once('@') else {
-        return Err("expected poll://any@<group>[/<id>] or poll://uni@<group>/<id>");
-    };
+    let (cast, path) = rest.split_once('@').unwrap_or(("any", rest));
     if !matches!(cast, "any" | "uni") {
         return Err("the cast before @ must be any or uni");
     }
@@ -421,6 +420,8 @@ mod tests {
             "poll://any@workers",
             "poll://any@workers/w1",
             "poll://uni@workers/w1",
+            "poll://workers",
+            "poll://workers/w1",
         ];
         for ok in ok {
             assert_eq!(target(ok).as_deref(), Ok(ok), "{ok}");
@@ -435,7 +436,7 @@ mod tests {
             "ftp://x",
             "http://",
             "https://a b",
-            "poll://g",
+            "poll://",
             "poll://all@g",
             "poll://any@",
             "poll://uni@g",

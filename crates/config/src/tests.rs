@@ -431,7 +431,7 @@ fn bad_file_values_name_the_key() {
         ("targets:\n  orders: \"nats://\"\n", "targets.orders", "must not be empty"),
         ("targets:\n  a: http://\n", "targets.a", "empty host"),
         ("targets:\n  a: poll://uni@g\n", "targets.a", "cast uni needs an id"),
-        ("targets:\n  a: poll://g\n", "targets.a", "expected poll://any@<group>"),
+        ("targets:\n  a: poll://g/\n", "targets.a", "the id is empty"),
         ("targets:\n  a: poll://any@\n", "targets.a", "the group is empty"),
         ("targets:\n  a: orders\n", "targets.a", "is not a recv URL"),
         ("targets:\n  a: [nats://x]\n", "targets.a", ""),

@@ -616,6 +616,10 @@ async fn requests_shaped_as_the_python_sdk_sends_them_are_accepted() {
                               "recv": poll});
     let created = http.post_json("/subscriptions", subscription).await;
     assert_eq!(created.status, 201, "{created:?}");
+    // `ctx.rfc(...).options(send_to=poll("e2e"))` tags the child `poll://e2e`: no cast, so any.
+    let remote = r#"{"id":"wf.2","param":{"headers":null,"data":null},"timeout":9223372036854775807,"tags":{"resonate:invoke":"poll://e2e"}}"#;
+    let created = http.post("/promises", &sdk_headers, remote).await;
+    assert_eq!(created.status, 201, "{created:?}");
     let beat = http.post_json("/tasks/heartbeat", json!({"processId": "pid1"})).await;
     assert_eq!(beat.body, json!({"tasksAffected": 1}), "{beat:?}");
     let done = http.post_json("/tasks/complete", json!({"id": "__invoke:wf", "counter": 1})).await;

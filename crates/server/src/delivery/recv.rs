@@ -5,7 +5,8 @@
 //! - a string: a logical target name looked up in [`Targets`] (one level: a target's value must
 //!   be a URL), or `default` when no target of that name is configured (`poll://any@default`), or
 //!   a URL: `nats://<subject>`, `http://…`, `https://…`, `poll://any@<group>`,
-//!   `poll://any@<group>/<id>` (prefer that id, else any of the group) or `poll://uni@<group>/<id>`;
+//!   `poll://any@<group>/<id>` (prefer that id, else any of the group) or `poll://uni@<group>/<id>`
+//!   (`poll://<group>[/<id>]`, without a cast, is `any`, as the Python SDK's `poll("g")` sends);
 //! - an object `{"type": "nats"|"http"|"poll", "data": {...}}`: `nats` takes `{"subject"}`, `http`
 //!   takes `{"url"}`, `poll` takes `{"group", "id"?, "cast"?: "any"|"uni"}` (cast `any` when
 //!   absent). Unknown fields and an empty `type` are errors.
@@ -359,9 +360,9 @@ fn check_http_url(url: &str) -> Result<(), RecvError> {
 
 fn parse_poll_url(url: &str, rest: &str) -> Result<Destination, RecvError> {
     let bad = |reason| Err(RecvError::Poll { recv: url.to_owned(), reason });
-    let Some((cast, path)) = rest.split_once('@') else {
-        return bad("expected poll://any@<group>[/<id>] or poll://uni@<group>/<id>");
-    };
+    // Without a cast (`poll://<group>[/<id>]`, what the Resonate Python SDK's `poll("g")`
+    // sends), the cast is `any`, as the Go server does.
+    let (cast, path) = rest.split_once('@').unwrap_or(("any", rest));
     let cast = match cast {
         "any" => Cast::Any,
         "uni" => Cast::Uni,
@@ -440,6 +441,8 @@ mod tests {
             (r#""poll://any@workers""#, poll("workers", None, any)),
             (r#""poll://any@workers/w1""#, poll("workers", Some("w1"), any)),
             (r#""poll://uni@workers/w1""#, poll("workers", Some("w1"), Cast::Uni)),
+            (r#""poll://workers""#, poll("workers", None, any)),
+            (r#""poll://workers/w1""#, poll("workers", Some("w1"), any)),
             (r#"{"type":"nats","data":{"subject":"a.b"}}"#, nats("a.b")),
             (r#"{"type":"http","data":{"url":"http://h/x"}}"#, http("http://h/x")),
             (r#"{"type":"poll","data":{"group":"g"}}"#, poll("g", None, any)),
@@ -485,7 +488,7 @@ mod tests {
             (r#""ftp://example.com""#, r#"unsupported scheme "ftp""#),
             (r#""http://""#, "HTTP URL"),
             (r#""https://exa mple.com""#, "whitespace"),
-            (r#""poll://workers""#, "expected poll://any@<group>"),
+            (r#""poll://""#, "group is empty"),
             (r#""poll://all@workers""#, "any or uni"),
             (r#""poll://any@""#, "group is empty"),
             (r#""poll://uni@workers""#, "uni needs an id"),
