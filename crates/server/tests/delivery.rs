@@ -26,6 +26,7 @@ fn outbound(recv: &str) -> Outbound {
         recv: recv.to_owned(),
         body: Bytes::from_static(BODY.as_bytes()),
         head: [("traceparent".to_owned(), TRACEPARENT.to_owned())].into(),
+        exact: false,
     }
 }
 

@@ -204,6 +204,21 @@ async fn notify_goes_to_the_exact_id() {
 }
 
 #[tokio::test]
+async fn a_notify_never_goes_to_another_connection_of_the_group() {
+    let h = Harness::start().await;
+    // The SDK's subscription recv: a poll object naming its own process id (cast any).
+    let mut other = Stream::open(poll_addr(&h), "/watchers/other").await;
+    h.call("promises.create", json!({"id": "p", "timeout": 3_600_000})).await;
+    let recv = json!({"type": "poll", "data": {"group": "watchers", "id": "gone"}});
+    let sub =
+        h.call("promises.subscribe", json!({"promiseId": "p", "id": "s", "recv": recv})).await;
+    assert_eq!(sub.status, Some(201), "{sub:?}");
+    h.call("promises.complete", json!({"id": "p", "state": "RESOLVED"})).await;
+    other.assert_quiet().await;
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn a_task_delivered_but_never_claimed_is_sent_again_with_the_next_counter() {
     let h = Harness::start().await;
     // The first worker's stream swallows the message (as a crashed process's socket would).

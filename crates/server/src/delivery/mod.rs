@@ -38,6 +38,9 @@ pub struct Outbound {
     pub body: Bytes,
     /// Headers sent along (the trace context of the request that made the task).
     pub head: std::collections::BTreeMap<String, String>,
+    /// Only the receiver the recv names exactly may take it (a notify): a poll recv with an id
+    /// is then `uni` whatever its cast says.
+    pub exact: bool,
 }
 
 /// Timeouts of the senders.
@@ -129,7 +132,10 @@ impl Deliverer {
             Destination::Http { url } => {
                 ("http", self.inner.http.send(url, &outbound.head, body).await)
             }
-            Destination::Poll { group, id, cast } => ("poll", self.poll(group, id, *cast, body)),
+            Destination::Poll { group, id, cast } => {
+                let cast = if outbound.exact && id.is_some() { Cast::Uni } else { *cast };
+                ("poll", self.poll(group, id, cast, body))
+            }
         };
         count(transport, outcome(&result));
         match &result {

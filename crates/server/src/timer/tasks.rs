@@ -82,6 +82,8 @@ impl Sweep for TaskWork {
                                 recv: delivery.task.recv.clone(),
                                 body,
                                 head: delivery.task.mesg.head.clone(),
+                                // A notify goes only to the subscriber itself (spec §9.3).
+                                exact: delivery.task.mesg.kind == MessageKind::Notify,
                             };
                             match self.deliverer.deliver(&outbound).await {
                                 Ok(()) => true,
