@@ -119,6 +119,7 @@ impl CreatePromise {
         tx: &mut dyn Tx,
         now: i64,
         claim: Option<(String, i64)>,
+        head: BTreeMap<String, String>,
     ) -> Result<(Reply<Promise>, Option<Task>), TxError> {
         if let Err(e) = require("id", &self.id) {
             return Ok((Err(e), None));
@@ -140,7 +141,7 @@ impl CreatePromise {
             sort_id: 0,
         };
         // Checked before anything is written: a bad tag refuses the whole create.
-        let task = match invoke_task(&promise, now) {
+        let task = match invoke_task(&promise, now, head) {
             Ok(task) => task,
             Err(e) => return Ok((Err(e), None)),
         };
@@ -183,7 +184,25 @@ impl Operation for CreatePromise {
     type Output = Promise;
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
-        Ok(self.create(tx, now, None)?.0)
+        Ok(self.create(tx, now, None, BTreeMap::new())?.0)
+    }
+}
+
+/// `promises.create` whose invoke task (if the promise asks for one) carries `head`: the trace
+/// context of the request, passed on to the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTraced {
+    /// The create.
+    pub create: CreatePromise,
+    /// Headers for the invoke task's message.
+    pub head: BTreeMap<String, String>,
+}
+
+impl Operation for CreateTraced {
+    type Output = Promise;
+
+    fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
+        Ok(self.create.create(tx, now, None, self.head)?.0)
     }
 }
 
@@ -207,6 +226,8 @@ pub struct CreatePromiseAndTask {
     pub process_id: String,
     /// The claim's lease, ms.
     pub ttl: i64,
+    /// Headers for the task's message (trace context).
+    pub head: BTreeMap<String, String>,
 }
 
 impl Operation for CreatePromiseAndTask {
@@ -221,7 +242,8 @@ impl Operation for CreatePromiseAndTask {
         if self.ttl < 0 {
             return Ok(Err(DomainError::bad_request("ttl must not be negative")));
         }
-        let (reply, task) = self.promise.create(tx, now, Some((self.process_id, self.ttl)))?;
+        let (reply, task) =
+            self.promise.create(tx, now, Some((self.process_id, self.ttl)), self.head)?;
         Ok(reply.map(|done| Success {
             code: done.code,
             value: PromiseAndTask { promise: done.value, task },

@@ -49,8 +49,12 @@ pub fn recv_from_tag(value: &str) -> String {
 }
 
 /// The invoke task a new promise asks for with its `resonate:invoke` tag, if any (INIT, held
-/// back until `resonate:delay` when that tag is set).
-pub fn invoke_task(promise: &Promise, now: i64) -> Result<Option<Task>, DomainError> {
+/// back until `resonate:delay` when that tag is set), its message carrying `head`.
+pub fn invoke_task(
+    promise: &Promise,
+    now: i64,
+    head: BTreeMap<String, String>,
+) -> Result<Option<Task>, DomainError> {
     let Some(recv) = promise.tags.get(INVOKE_TAG) else { return Ok(None) };
     let delay = match promise.tags.get(DELAY_TAG) {
         None => 0,
@@ -65,7 +69,7 @@ pub fn invoke_task(promise: &Promise, now: i64) -> Result<Option<Task>, DomainEr
         kind: MessageKind::Invoke,
         root: promise.id.clone(),
         leaf: promise.id.clone(),
-        head: BTreeMap::new(),
+        head,
     };
     let mut task =
         Task::new(Task::invoke_id(&promise.id), promise.id.clone(), recv_from_tag(recv), mesg, now);

@@ -259,3 +259,24 @@ async fn a_subscription_carries_its_caller_s_trace_context_to_the_notify_message
     assert_eq!(received, Some(traceparent));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_invoke_task_carries_the_trace_context_of_the_create_that_made_it() {
+    let h = Harness::start().await;
+    let nats = h.client.nats().clone();
+    let mut worker = nats.subscribe("workers.traced").await.unwrap();
+    nats.flush().await.unwrap();
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("traceparent", traceparent);
+    let payload = json!({"id": "job", "timeout": 3_600_000, "tags": {"resonate:invoke": "nats://workers.traced"}});
+    let (created, _) = h.client.call_with("promises.create", None, payload, headers).await.unwrap();
+    assert_eq!(created.status, Some(201), "{created:?}");
+    let message = tokio::time::timeout(Duration::from_secs(5), worker.next())
+        .await
+        .expect("an invoke within 5 s")
+        .unwrap();
+    let received = message.headers.as_ref().and_then(|h| h.get("traceparent")).map(|v| v.as_str());
+    assert_eq!(received, Some(traceparent));
+    h.stop().await;
+}

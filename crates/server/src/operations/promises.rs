@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use natsapi_core::promises::{CompletePromise, CreatePromise, ReadPromise, SearchPromises};
+use natsapi_core::promises::{
+    CompletePromise, CreatePromise, CreateTraced, ReadPromise, SearchPromises,
+};
 use natsapi_core::{PromiseState, Value};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -121,6 +123,7 @@ pub fn create<'a>(
             timeout: p.timeout.unwrap_or(0),
             tags: p.tags.unwrap_or_default(),
         };
+        let op = CreateTraced { create: op, head: crate::trace::current_head() };
         let done = api.run(super::fenced(p.fence, op)).await?;
         if done.value.state == PromiseState::Pending {
             api.announce(Timer::PromiseTimeouts, done.value.timeout);

@@ -102,6 +102,7 @@ pub fn create_task<'a>(
             },
             process_id,
             ttl: p.ttl.unwrap_or(DEFAULT_CLAIM_TTL_MS),
+            head: crate::trace::current_head(),
         };
         let done = api.run(op).await?;
         let promise = &done.value.promise;

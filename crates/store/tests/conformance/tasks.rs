@@ -106,7 +106,7 @@ async fn a_bad_delay_tag_refuses_the_create_and_writes_nothing() {
 fn create_task(id: &str, ttl: i64) -> CreatePromiseAndTask {
     let mut promise: CreatePromise = create(id);
     promise.tags = map(&[(INVOKE_TAG, "default")]);
-    CreatePromiseAndTask { promise, process_id: "w1".into(), ttl }
+    CreatePromiseAndTask { promise, process_id: "w1".into(), ttl, head: Default::default() }
 }
 
 #[tokio::test]
