@@ -19,8 +19,8 @@ use crate::value::Value;
 /// Largest page a search returns, and the default.
 pub const MAX_SEARCH_LIMIT: usize = 100;
 
-/// The length of a promise's JSON, counted without building it.
-pub fn encoded_len(promise: &Promise) -> usize {
+/// The length of a resource's JSON (a promise, a schedule), counted without building it.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -33,7 +33,7 @@ pub fn encoded_len(promise: &Promise) -> usize {
     }
     let mut counter = Counter(0);
     // Serializing plain data cannot fail; the count is then exact.
-    let _ = serde_json::to_writer(&mut counter, promise);
+    let _ = serde_json::to_writer(&mut counter, value);
     counter.0
 }
 

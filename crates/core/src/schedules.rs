@@ -246,24 +246,6 @@ impl SearchSchedules {
     }
 }
 
-/// The length of a value's JSON, counted without building it.
-fn json_len<T: Serialize>(value: &T) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Serializing plain data cannot fail; the count is then exact.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
-}
-
 impl Operation for SearchSchedules {
     type Output = SchedulePage;
 
@@ -282,7 +264,7 @@ impl Operation for SearchSchedules {
         rows.truncate(self.limit);
         let mut bytes = 0usize;
         if let Some(fit) = rows.iter().position(|s| {
-            bytes = bytes.saturating_add(json_len(s));
+            bytes = bytes.saturating_add(crate::promises::encoded_len(s));
             bytes > self.max_bytes
         }) {
             let keep = fit.max(1);

@@ -3,82 +3,9 @@
 
 mod common;
 
+use common::http::{Http, assert_error};
 use common::{Harness, T0};
 use serde_json::{Value, json};
-
-/// A small HTTP client for one harness.
-struct Http {
-    base: String,
-    client: reqwest::Client,
-}
-
-/// One HTTP answer: status, body (JSON, or `Null` when empty) and the headers of interest.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-    version: Option<String>,
-    request_id: Option<String>,
-}
-
-impl Http {
-    fn new(h: &Harness) -> Http {
-        let addr = h.server().http_addr().expect("HTTP is enabled");
-        Http { base: format!("http://{addr}"), client: reqwest::Client::new() }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> Answer {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
-        }
-        let response = request.send().await.expect("HTTP answers");
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-        };
-        let version = header("resonate-version");
-        let request_id = header("request-id");
-        let text = response.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-        };
-        Answer { status, body, version, request_id }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send(reqwest::Method::GET, path, &[], None).await
-    }
-
-    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        self.send(reqwest::Method::POST, path, headers, Some(body)).await
-    }
-
-    async fn patch(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        self.send(reqwest::Method::PATCH, path, headers, Some(body)).await
-    }
-}
-
-/// Asserts the spec's error body with this five-digit code.
-fn assert_error(answer: &Answer, code: u32) {
-    assert_eq!(u32::from(answer.status), code / 100, "{answer:?}");
-    let error = &answer.body["error"];
-    assert_eq!(error["code"], json!(code), "{answer:?}");
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer:?}");
-    assert!(error["details"][0]["@type"].is_string(), "{answer:?}");
-    assert_eq!(answer.body.as_object().map(|o| o.len()), Some(1), "only the error: {answer:?}");
-}
 
 #[tokio::test]
 async fn create_replays_with_the_same_key_and_conflicts_without() {

@@ -4,84 +4,13 @@
 
 mod common;
 
+use common::http::{Answer, Http};
 use common::{Harness, T0};
 use serde_json::{Value, json};
 
-/// A small HTTP client for one harness.
-struct Http {
-    base: String,
-    client: reqwest::Client,
-}
-
-/// One HTTP answer: status and body (JSON, or `Null` when empty).
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-    version: Option<String>,
-}
-
-impl Http {
-    fn new(h: &Harness) -> Http {
-        let addr = h.server().http_addr().expect("HTTP is enabled");
-        Http { base: format!("http://{addr}"), client: reqwest::Client::new() }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> Answer {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
-        }
-        let response = request.send().await.expect("HTTP answers");
-        let status = response.status().as_u16();
-        let version = response
-            .headers()
-            .get("resonate-version")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-        };
-        Answer { status, body, version }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send(reqwest::Method::GET, path, &[], None).await
-    }
-
-    async fn delete(&self, path: &str) -> Answer {
-        self.send(reqwest::Method::DELETE, path, &[], None).await
-    }
-
-    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        self.send(reqwest::Method::POST, path, headers, Some(body)).await
-    }
-
-    async fn post_json(&self, path: &str, body: Value) -> Answer {
-        self.post(path, &[], &body.to_string()).await
-    }
-}
-
-/// Asserts the spec's error body with this five-digit code.
+/// Asserts the spec's error body with this five-digit code, and the version header.
 fn assert_error(answer: &Answer, code: u32) {
-    assert_eq!(u32::from(answer.status), code / 100, "{answer:?}");
-    let error = &answer.body["error"];
-    assert_eq!(error["code"], json!(code), "{answer:?}");
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer:?}");
-    assert!(error["details"][0]["@type"].is_string(), "{answer:?}");
-    assert_eq!(answer.body.as_object().map(|o| o.len()), Some(1), "only the error: {answer:?}");
+    common::http::assert_error(answer, code);
     assert!(answer.version.is_some());
 }
 
