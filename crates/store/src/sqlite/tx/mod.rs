@@ -45,6 +45,34 @@ impl<'c> SqliteTx<'c> {
         Ok(())
     }
 
+    /// Runs a newest-first search: `sql` selects from `table` with `args` bound, and gets each
+    /// of `tags` as an exact match, then the page's order and `limit`.
+    fn search_page<T>(
+        &self,
+        mut sql: String,
+        mut args: Vec<Box<dyn rusqlite::ToSql>>,
+        table: &str,
+        tags: &BTreeMap<String, String>,
+        limit: usize,
+        from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, TxError> {
+        for (key, value) in tags {
+            let k = args.len() + 1;
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE key = ?{k} \
+                 AND value = ?{})",
+                k + 1
+            ));
+            args.push(Box::new(key.clone()));
+            args.push(Box::new(value.clone()));
+        }
+        sql.push_str(&format!(" ORDER BY sort_id DESC LIMIT {limit}"));
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(tx_err)?;
+        let rows =
+            stmt.query_map(rusqlite::params_from_iter(args.iter()), from_row).map_err(tx_err)?;
+        rows.collect::<Result<_, _>>().map_err(tx_err)
+    }
+
     /// Whether the operation wrote anything.
     pub fn wrote(&self) -> bool {
         self.wrote

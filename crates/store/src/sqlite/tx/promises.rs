@@ -124,31 +124,16 @@ impl PromiseTx for SqliteTx<'_> {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Promise>, TxError> {
-        let mut sql = format!(
+        let sql = format!(
             "SELECT {PROMISE_COLUMNS} FROM promises WHERE sort_id < ?1 AND (state & ?2) != 0 \
              AND natsapi_glob(?3, id)"
         );
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![
+        let args: Vec<Box<dyn rusqlite::ToSql>> = vec![
             Box::new(before.unwrap_or(i64::MAX)),
             Box::new(filter.states.0),
             Box::new(filter.id.clone()),
         ];
-        for (key, value) in &filter.tags {
-            let k = args.len() + 1;
-            sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM json_each(promises.tags) WHERE key = ?{k} \
-                 AND value = ?{})",
-                k + 1
-            ));
-            args.push(Box::new(key.clone()));
-            args.push(Box::new(value.clone()));
-        }
-        sql.push_str(&format!(" ORDER BY sort_id DESC LIMIT {limit}"));
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(tx_err)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), promise_from_row)
-            .map_err(tx_err)?;
-        rows.collect::<Result<_, _>>().map_err(tx_err)
+        self.search_page(sql, args, "promises", &filter.tags, limit, promise_from_row)
     }
 
     fn due_promises(&mut self, now: i64, limit: usize) -> Result<Vec<Promise>, TxError> {

@@ -100,27 +100,12 @@ impl ScheduleTx for SqliteTx<'_> {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Schedule>, TxError> {
-        let mut sql = format!(
+        let sql = format!(
             "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE sort_id < ?1 AND natsapi_glob(?2, id)"
         );
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> =
+        let args: Vec<Box<dyn rusqlite::ToSql>> =
             vec![Box::new(before.unwrap_or(i64::MAX)), Box::new(filter.id.clone())];
-        for (key, value) in &filter.tags {
-            let k = args.len() + 1;
-            sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM json_each(schedules.tags) WHERE key = ?{k} \
-                 AND value = ?{})",
-                k + 1
-            ));
-            args.push(Box::new(key.clone()));
-            args.push(Box::new(value.clone()));
-        }
-        sql.push_str(&format!(" ORDER BY sort_id DESC LIMIT {limit}"));
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(tx_err)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), schedule_from_row)
-            .map_err(tx_err)?;
-        rows.collect::<Result<_, _>>().map_err(tx_err)
+        self.search_page(sql, args, "schedules", &filter.tags, limit, schedule_from_row)
     }
 
     fn due_schedules(&mut self, now: i64, limit: usize) -> Result<Vec<Schedule>, TxError> {
