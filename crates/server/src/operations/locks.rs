@@ -28,12 +28,6 @@ struct ReleasePayload {
     execution_id: String,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HeartbeatPayload {
-    process_id: String,
-}
-
 /// `locks.acquire {resourceId, executionId, processId, ttl | expiryInMilliseconds}`.
 pub fn acquire<'a>(
     api: &'a Api,
@@ -82,7 +76,7 @@ pub fn heartbeat<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        let p: HeartbeatPayload = decode(payload)?;
+        let p: super::HeartbeatPayload = decode(payload)?;
         run_and_respond(api, HeartbeatLocks { process_id: p.process_id }).await
     }
     .boxed()

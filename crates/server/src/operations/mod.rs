@@ -98,6 +98,14 @@ pub fn fenced<O>(fence: Option<FencePayload>, op: O) -> natsapi_core::fence::Fen
     natsapi_core::fence::Fenced { fence: fence.map(FencePayload::into_fence), op }
 }
 
+/// The payload of `tasks.heartbeat` and `locks.heartbeat`: the process whose leases to extend.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HeartbeatPayload {
+    /// The worker process.
+    pub process_id: String,
+}
+
 /// Decodes an operation's payload; errors name the offending field (`payload.timeout: ...`).
 pub fn decode<T: DeserializeOwned>(payload: &RawValue) -> Result<T, ApiError> {
     crate::json::parse(payload.get(), "payload", ".")

@@ -281,19 +281,13 @@ pub fn drop_task<'a>(
     .boxed()
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HeartbeatPayload {
-    process_id: String,
-}
-
 /// `tasks.heartbeat {processId}`: extends every lease the process holds.
 pub fn heartbeat<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        let p: HeartbeatPayload = decode(payload)?;
+        let p: super::HeartbeatPayload = decode(payload)?;
         run_and_respond(api, HeartbeatTasks { process_id: p.process_id }).await
     }
     .boxed()

@@ -71,12 +71,16 @@ impl TaskTable {
         self.active().filter(|t| t.root_promise_id == root).cloned().collect()
     }
 
-    fn deliverable(&self, now: i64, limit: usize) -> Vec<Task> {
-        let busy: HashSet<&str> = self
-            .active()
+    /// Roots with a task delivered or claimed: nothing else of theirs goes out meanwhile.
+    fn busy_roots(&self) -> HashSet<&str> {
+        self.active()
             .filter(|t| matches!(t.state, TaskState::Enqueued | TaskState::Claimed))
             .map(|t| t.root_promise_id.as_str())
-            .collect();
+            .collect()
+    }
+
+    fn deliverable(&self, now: i64, limit: usize) -> Vec<Task> {
+        let busy = self.busy_roots();
         let mut seen = HashSet::new();
         self.active()
             .filter(|t| t.state == TaskState::Init && t.expires_at <= now)
@@ -106,11 +110,7 @@ impl TaskTable {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        let busy: HashSet<&str> = self
-            .active()
-            .filter(|t| matches!(t.state, TaskState::Enqueued | TaskState::Claimed))
-            .map(|t| t.root_promise_id.as_str())
-            .collect();
+        let busy = self.busy_roots();
         self.active()
             .filter_map(|t| match t.state {
                 TaskState::Init if !busy.contains(t.root_promise_id.as_str()) => Some(t.expires_at),
