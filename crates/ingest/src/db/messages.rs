@@ -1,0 +1,202 @@
+//! Rows of the `messages` table: written by the gateway (accepted) and the worker (processing,
+//! processed, failed, dead-lettered), read by the status endpoint. Every function runs on the
+//! connection it is given, inside the caller's transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::error::IngestError;
+use crate::status::MessageStatus;
+
+/// What the gateway knows of a message before publishing it.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The message id.
+    pub message_id: Uuid,
+    /// Its entity type.
+    pub entity_type: String,
+    /// Its source.
+    pub source: Option<String>,
+    /// When the gateway received it (epoch ms).
+    pub received_at: i64,
+}
+
+/// Records `message` as accepted unless a row for its id exists. Returns the existing row's
+/// status, or `None` when this call created the row.
+pub fn insert_accepted(
+    conn: &Connection,
+    message: &Accepted,
+) -> Result<Option<MessageStatus>, IngestError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (message_id, entity_type, source, status, attempts, received_at, \
+         updated_at) VALUES (?1, ?2, ?3, 'accepted', 0, ?4, ?4) ON CONFLICT (message_id) DO NOTHING",
+    )?;
+    let id = message.message_id.to_string();
+    let created =
+        insert.execute(params![id, message.entity_type, message.source, message.received_at])? == 1;
+    if created { Ok(None) } else { Ok(status_of(conn, &id)?) }
+}
+
+/// Deletes the rows the gateway created for messages JetStream did not acknowledge, unless a
+/// worker has seen them since (then the message was stored after all).
+pub fn forget_unstored(conn: &Connection, ids: &[Uuid]) -> Result<(), IngestError> {
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM messages WHERE message_id = ?1 AND status = 'accepted' AND attempts = 0",
+    )?;
+    for id in ids {
+        delete.execute([id.to_string()])?;
+    }
+    Ok(())
+}
+
+/// The status of message `id`, if it has a row.
+fn status_of(conn: &Connection, id: &str) -> Result<Option<MessageStatus>, IngestError> {
+    let name: Option<String> = conn
+        .prepare_cached("SELECT status FROM messages WHERE message_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(name.as_deref().and_then(MessageStatus::parse))
+}
+
+/// A message as a worker sees it: enough to create its row if the gateway's is missing.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The message id.
+    pub message_id: Uuid,
+    /// Its entity type.
+    pub entity_type: String,
+    /// Its source.
+    pub source: Option<String>,
+    /// When the gateway received it (epoch ms).
+    pub received_at: i64,
+    /// Which delivery this is (1 for the first).
+    pub attempts: i64,
+    /// Its JetStream stream sequence.
+    pub stream_seq: u64,
+}
+
+/// Moves `message` to `status` with `error` (creating its row when missing), unless it is already
+/// final. Returns whether the row changed.
+pub fn set_status(
+    conn: &Connection,
+    message: &Delivered,
+    status: MessageStatus,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, IngestError> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO messages (message_id, entity_type, source, status, attempts, error, \
+         received_at, updated_at, stream_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, \
+         attempts = MAX(messages.attempts, excluded.attempts), error = excluded.error, \
+         updated_at = excluded.updated_at, stream_seq = excluded.stream_seq \
+         WHERE messages.status NOT IN ('processed', 'dead_lettered')",
+    )?;
+    let changed = upsert.execute(params![
+        message.message_id.to_string(),
+        message.entity_type,
+        message.source,
+        status.as_str(),
+        message.attempts,
+        error,
+        message.received_at,
+        now,
+        i64::try_from(message.stream_seq).unwrap_or(i64::MAX),
+    ])?;
+    Ok(changed == 1)
+}
+
+/// Marks `message` processed with its `body` (JSON text), unless it is already final. Returns
+/// whether this call applied it: false means an earlier delivery already did.
+pub fn mark_processed(
+    conn: &Connection,
+    message: &Delivered,
+    body: &str,
+    now: i64,
+) -> Result<bool, IngestError> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
+         received_at, updated_at, processed_at, stream_seq) \
+         VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8) \
+         ON CONFLICT (message_id) DO UPDATE SET status = 'processed', \
+         attempts = MAX(messages.attempts, excluded.attempts), error = NULL, body = excluded.body, \
+         updated_at = excluded.updated_at, processed_at = excluded.processed_at, \
+         stream_seq = excluded.stream_seq \
+         WHERE messages.status NOT IN ('processed', 'dead_lettered')",
+    )?;
+    let changed = upsert.execute(params![
+        message.message_id.to_string(),
+        message.entity_type,
+        message.source,
+        message.attempts,
+        body,
+        message.received_at,
+        now,
+        i64::try_from(message.stream_seq).unwrap_or(i64::MAX),
+    ])?;
+    Ok(changed == 1)
+}
+
+/// A message's row as the status endpoint shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusRow {
+    /// The message id.
+    pub message_id: String,
+    /// Its entity type.
+    pub entity_type: String,
+    /// Its source.
+    pub source: Option<String>,
+    /// Its status.
+    pub status: MessageStatus,
+    /// How many deliveries a worker has seen.
+    pub attempts: i64,
+    /// The last failure, if any.
+    pub error: Option<String>,
+    /// When the gateway received it (epoch ms).
+    pub received_at: i64,
+    /// When its status last changed (epoch ms).
+    pub updated_at: i64,
+    /// When it was applied (epoch ms).
+    pub processed_at: Option<i64>,
+}
+
+/// The row of message `id`, if any.
+pub fn find(conn: &Connection, id: &Uuid) -> Result<Option<StatusRow>, IngestError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT message_id, entity_type, source, status, attempts, error, received_at, \
+             updated_at, processed_at FROM messages WHERE message_id = ?1",
+        )?
+        .query_row([id.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<i64>>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((message_id, entity_type, source, status, attempts, error, received, updated, done)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let status = MessageStatus::parse(&status)
+        .ok_or_else(|| IngestError::Database(format!("unknown status {status:?} in messages")))?;
+    Ok(Some(StatusRow {
+        message_id,
+        entity_type,
+        source,
+        status,
+        attempts,
+        error,
+        received_at: received,
+        updated_at: updated,
+        processed_at: done,
+    }))
+}

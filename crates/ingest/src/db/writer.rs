@@ -1,0 +1,156 @@
+//! The writer thread: takes queued jobs, runs as many as are waiting in one transaction (each in
+//! a savepoint), commits, then answers each job with its result, or with the commit's error.
+
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::DbSettings;
+use crate::error::IngestError;
+
+/// How durable a commit is (SQLite's `synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `FULL`: a commit survives power loss (the default).
+    #[default]
+    Full,
+    /// `NORMAL`: in WAL mode the last commits may be lost on power loss.
+    Normal,
+}
+
+/// The most jobs one transaction takes.
+const MAX_GROUP: usize = 512;
+
+/// Opens the writer's connection: WAL, the chosen durability, a busy timeout for other processes.
+pub(super) fn open(settings: &DbSettings) -> Result<Connection, IngestError> {
+    if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| IngestError::Database(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let conn = Connection::open(&settings.path)
+        .map_err(|e| IngestError::Database(format!("{}: {e}", settings.path.display())))?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(IngestError::Database(format!(
+            "{} cannot use WAL mode",
+            settings.path.display()
+        )));
+    }
+    let sync = match settings.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// One queued job.
+trait Job: Send {
+    /// Runs the job in the open transaction, inside its own savepoint.
+    fn run(&mut self, conn: &Connection);
+    /// Answers the caller, given how the transaction ended.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+/// A closure, its result once run, and the caller waiting for it.
+struct Pending<T, F> {
+    job: Option<F>,
+    result: Option<Result<T, IngestError>>,
+    reply: oneshot::Sender<Result<T, IngestError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, IngestError> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(job) = self.job.take() else { return };
+        let result = match conn.execute_batch("SAVEPOINT job") {
+            Ok(()) => {
+                let result = job(conn);
+                let end =
+                    if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                match conn.execute_batch(end) {
+                    Ok(()) => result,
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        self.result = Some(result);
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let result = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Err(e)) => Err(IngestError::Database(format!("commit failed: {e}"))),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (None, Err(e)) => Err(IngestError::Database(e)),
+            (None, Ok(())) => Err(IngestError::Database("the job did not run".into())),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The sending side of the writer thread.
+#[derive(Clone)]
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`; it stops when every handle is dropped.
+    pub(super) fn start(conn: Connection) -> Result<Self, IngestError> {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("ingest-db-writer".into())
+            .spawn(move || write_loop(&conn, &queue))
+            .map_err(|e| IngestError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Queues `job` and waits for its committed result.
+    pub(super) async fn write<T, F>(&self, job: F) -> Result<T, IngestError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, IngestError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { job: Some(job), result: None, reply };
+        self.jobs
+            .send(Box::new(pending))
+            .map_err(|_| IngestError::Database("the writer thread has stopped".into()))?;
+        answer.await.map_err(|_| IngestError::Database("the writer thread has stopped".into()))?
+    }
+}
+
+fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_group(conn, &mut group);
+        for job in group {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    for job in group.iter_mut() {
+        job.run(conn);
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
+}

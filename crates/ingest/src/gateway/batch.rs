@@ -1,0 +1,247 @@
+//! `POST /ingest/batch`: newline-delimited JSON. Bad lines are reported by number and the good
+//! ones stored; their status rows are written in one transaction, then the publishes are
+//! pipelined with a bounded window of acknowledgements in flight.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::message::{IngestQuery, RequestMeta, parse_json};
+use super::{Gateway, GatewayError};
+use crate::db::messages::{self, Accepted};
+use crate::envelope::{self, MessageEnvelope};
+use crate::status::MessageStatus;
+
+/// A line the batch could not store.
+#[derive(Debug, Serialize)]
+struct LineError {
+    line: usize,
+    error: String,
+}
+
+/// A stored line and its message id.
+#[derive(Debug, Serialize)]
+struct LineStored {
+    line: usize,
+    message_id: Uuid,
+}
+
+/// The batch's answer.
+#[derive(Debug, Serialize)]
+struct BatchReply {
+    /// `success` (every line stored), `partial` or `failed` (none stored).
+    status: &'static str,
+    /// Non-blank lines read.
+    processed: usize,
+    /// Lines stored in JetStream (duplicates of earlier messages included).
+    inserted: usize,
+    /// Lines JetStream already had (same id within the duplicate window, or seen by a worker).
+    duplicates: usize,
+    /// Lines not stored.
+    failed: usize,
+    /// Why each failed line failed.
+    errors: Vec<LineError>,
+    /// The id of each stored line.
+    messages: Vec<LineStored>,
+    /// Time spent on the request.
+    duration_ms: u128,
+}
+
+/// One parsed line, ready to publish.
+struct Ready {
+    line: usize,
+    envelope: MessageEnvelope,
+    row: Accepted,
+}
+
+/// Publishes one line unless a worker has already seen its id; `Ok(duplicate)`.
+async fn publish_one(
+    shared: &super::Shared,
+    envelope: &MessageEnvelope,
+    existing: Option<MessageStatus>,
+) -> Result<bool, GatewayError> {
+    match existing {
+        Some(status) if status != MessageStatus::Accepted => Ok(true),
+        _ => shared.publish(envelope).await.map(|stored| stored.duplicate),
+    }
+}
+
+/// `POST /ingest/batch`.
+pub(super) async fn ingest(
+    State(gateway): State<Gateway>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let start = Instant::now();
+    match run(&gateway, query, &headers, body, start).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(
+    gateway: &Gateway,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    start: Instant,
+) -> Result<Response, GatewayError> {
+    let shared = &gateway.shared;
+    let Query(query) = query.map_err(|e| GatewayError::bad_request(format!("query: {e}")))?;
+    let body =
+        body.map_err(|e| GatewayError { status: e.status(), message: format!("body: {e}") })?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| GatewayError::bad_request(format!("body: not UTF-8: {e}")))?;
+    let meta = RequestMeta::read(query, headers)?;
+    let received_at = shared.clock.now_ms();
+
+    let mut errors = Vec::new();
+    let mut ready = Vec::new();
+    let mut processed = 0;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        processed += 1;
+        if processed > shared.settings.max_batch_lines {
+            return Err(GatewayError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!(
+                    "the batch has more than {} lines; split it",
+                    shared.settings.max_batch_lines
+                ),
+            });
+        }
+        let number = index + 1;
+        let parsed = parse_json(line).and_then(|value| meta.entity_type_of(&value));
+        match parsed {
+            Err(error) => errors.push(LineError { line: number, error }),
+            Ok(entity_type) => {
+                let message_id = envelope::message_id(meta.key.as_deref(), Some(number));
+                ready.push(Ready {
+                    line: number,
+                    envelope: MessageEnvelope {
+                        message_id,
+                        body: line.to_owned(),
+                        entity_type: Some(entity_type.clone()),
+                        received_at: crate::time::datetime(received_at),
+                        retry_count: 0,
+                        source: meta.source.clone(),
+                    },
+                    row: Accepted {
+                        message_id,
+                        entity_type,
+                        source: meta.source.clone(),
+                        received_at,
+                    },
+                });
+            }
+        }
+    }
+    if processed == 0 {
+        return Err(GatewayError::bad_request(
+            "body: no messages (expected one JSON value per line)",
+        ));
+    }
+    if !ready.is_empty() && !shared.connected() {
+        return Err(GatewayError::unavailable("NATS is not connected; nothing was stored"));
+    }
+
+    let rows: Vec<Accepted> = ready.iter().map(|r| r.row.clone()).collect();
+    let existing = shared
+        .db
+        .write(move |conn| {
+            rows.iter()
+                .map(|row| messages::insert_accepted(conn, row))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| GatewayError::unavailable(format!("cannot record the messages: {e}")))?;
+
+    let window = shared.settings.publish_window.max(1);
+    let publishes: Vec<_> = ready
+        .iter()
+        .zip(&existing)
+        .map(|(item, existing)| publish_one(shared, &item.envelope, *existing))
+        .collect();
+    let outcomes: Vec<_> = futures::stream::iter(publishes).buffered(window).collect().await;
+
+    let mut stored = Vec::new();
+    let mut unstored = Vec::new();
+    let mut rewrite = Vec::new();
+    let mut duplicates = 0;
+    let mut all_unavailable = !outcomes.is_empty();
+    for ((item, existing), outcome) in ready.iter().zip(&existing).zip(outcomes) {
+        match outcome {
+            Ok(duplicate) => {
+                duplicates += usize::from(duplicate);
+                stored.push(LineStored { line: item.line, message_id: item.envelope.message_id });
+                if *existing == Some(MessageStatus::Accepted) {
+                    rewrite.push(item.row.clone());
+                }
+                all_unavailable = false;
+            }
+            Err(e) => {
+                all_unavailable &= e.status == StatusCode::SERVICE_UNAVAILABLE;
+                if existing.is_none() {
+                    unstored.push(item.envelope.message_id);
+                }
+                errors.push(LineError { line: item.line, error: e.message });
+            }
+        }
+    }
+    if !unstored.is_empty() || !rewrite.is_empty() {
+        let _ = shared
+            .db
+            .write(move |conn| {
+                messages::forget_unstored(conn, &unstored)?;
+                for row in &rewrite {
+                    messages::insert_accepted(conn, row)?;
+                }
+                Ok(())
+            })
+            .await;
+    }
+    errors.sort_by_key(|e| e.line);
+
+    let inserted = stored.len();
+    let failed = processed - inserted;
+    let reply = BatchReply {
+        status: match (inserted, failed) {
+            (_, 0) => "success",
+            (0, _) => "failed",
+            _ => "partial",
+        },
+        processed,
+        inserted,
+        duplicates,
+        failed,
+        errors,
+        messages: stored,
+        duration_ms: start.elapsed().as_millis(),
+    };
+    let code = if inserted > 0 {
+        StatusCode::ACCEPTED
+    } else if all_unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut response = (code, Json(reply)).into_response();
+    if code == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(super::error::RETRY_AFTER_SECONDS),
+        );
+    }
+    Ok(response)
+}

@@ -1,0 +1,46 @@
+//! The gateway's error responses: `{"error":{"code","message"}}` with the HTTP status, and
+//! `Retry-After` when the client should try again.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A refused request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct GatewayError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, naming the input at fault.
+    pub message: String,
+}
+
+impl GatewayError {
+    /// A 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        GatewayError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    /// A 503: try again later (the response carries `Retry-After`).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        GatewayError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
+    }
+}
+
+/// Seconds a client should wait before retrying after a 503.
+pub(super) const RETRY_AFTER_SECONDS: &str = "1";
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let code = u32::from(self.status.as_u16()) * 100;
+        let body = Json(json!({"error": {"code": code, "message": self.message}}));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

@@ -1,0 +1,164 @@
+//! `POST /ingest/message`: one JSON body, stored in JetStream, answered 202 with its id.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Gateway, GatewayError};
+use crate::db::messages::{self, Accepted};
+use crate::envelope::{self, DEFAULT_ENTITY_TYPE, MessageEnvelope};
+use crate::status::MessageStatus;
+
+/// The query parameters both ingest routes take.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct IngestQuery {
+    /// The entity type of messages that name none themselves.
+    pub entity_type: Option<String>,
+}
+
+/// How a request describes its messages: entity type, source and idempotency key.
+pub(super) struct RequestMeta {
+    /// The entity type from the query or the `Entity-Type` header.
+    pub entity_type: Option<String>,
+    /// The `Source` header.
+    pub source: Option<String>,
+    /// The `Idempotency-Key` header.
+    pub key: Option<String>,
+}
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 256;
+
+impl RequestMeta {
+    /// Reads the query and headers; a header that is not visible ASCII, or a key that is too long,
+    /// is a 400.
+    pub fn read(query: IngestQuery, headers: &HeaderMap) -> Result<Self, GatewayError> {
+        let text = |name: &str| -> Result<Option<String>, GatewayError> {
+            headers
+                .get(name)
+                .map(|v| {
+                    v.to_str().map(str::to_owned).map_err(|_| {
+                        GatewayError::bad_request(format!("header {name}: not visible ASCII"))
+                    })
+                })
+                .transpose()
+        };
+        let key = text("idempotency-key")?;
+        if let Some(key) = &key
+            && (key.is_empty() || key.len() > MAX_KEY_LEN)
+        {
+            return Err(GatewayError::bad_request(format!(
+                "header Idempotency-Key: must be 1 to {MAX_KEY_LEN} characters"
+            )));
+        }
+        let entity_type = query.entity_type.or(text("entity-type")?);
+        Ok(RequestMeta {
+            entity_type,
+            source: Some(text("source")?.unwrap_or_else(|| "http".into())),
+            key,
+        })
+    }
+
+    /// The entity type of `body`: the request's, else the body's top-level `entity_type`
+    /// string, else `default`; checked to be one safe subject token.
+    pub fn entity_type_of(&self, body: &serde_json::Value) -> Result<String, String> {
+        let from_body = match body.get("entity_type") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.as_str()),
+            Some(other) => return Err(format!("entity_type: expected a string, got {other}")),
+        };
+        let chosen = self.entity_type.as_deref().or(from_body).unwrap_or(DEFAULT_ENTITY_TYPE);
+        envelope::check_entity_type(chosen)?;
+        Ok(chosen.to_owned())
+    }
+}
+
+/// Parses `text` as one JSON value, naming what is wrong.
+pub(super) fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+    if text.trim().is_empty() {
+        return Err("the body is empty (expected JSON)".into());
+    }
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// `POST /ingest/message`.
+pub(super) async fn ingest(
+    State(gateway): State<Gateway>,
+    query: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match accept(&gateway, query, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn accept(
+    gateway: &Gateway,
+    query: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, GatewayError> {
+    let Query(query) = query.map_err(|e| GatewayError::bad_request(format!("query: {e}")))?;
+    let body =
+        body.map_err(|e| GatewayError { status: e.status(), message: format!("body: {e}") })?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| GatewayError::bad_request(format!("body: not UTF-8: {e}")))?;
+    let value = parse_json(text).map_err(|e| GatewayError::bad_request(format!("body: {e}")))?;
+    let meta = RequestMeta::read(query, headers)?;
+    let entity_type = meta.entity_type_of(&value).map_err(GatewayError::bad_request)?;
+    let shared = &gateway.shared;
+    let received_at = shared.clock.now_ms();
+    let envelope = MessageEnvelope {
+        message_id: envelope::message_id(meta.key.as_deref(), None),
+        body: text.to_owned(),
+        entity_type: Some(entity_type.clone()),
+        received_at: crate::time::datetime(received_at),
+        retry_count: 0,
+        source: meta.source.clone(),
+    };
+    if !shared.connected() {
+        return Err(GatewayError::unavailable("NATS is not connected; the message was not stored"));
+    }
+    let row =
+        Accepted { message_id: envelope.message_id, entity_type, source: meta.source, received_at };
+    let row_for_db = row.clone();
+    let existing = shared
+        .db
+        .write(move |conn| messages::insert_accepted(conn, &row_for_db))
+        .await
+        .map_err(|e| GatewayError::unavailable(format!("cannot record the message: {e}")))?;
+    let stored = match existing {
+        // A worker has seen it: JetStream has it already.
+        Some(status) if status != MessageStatus::Accepted => None,
+        _ => match shared.publish(&envelope).await {
+            Ok(stored) => Some(stored),
+            Err(e) => {
+                if existing.is_none() {
+                    let id = row.message_id;
+                    let _ =
+                        shared.db.write(move |conn| messages::forget_unstored(conn, &[id])).await;
+                }
+                return Err(e);
+            }
+        },
+    };
+    if existing == Some(MessageStatus::Accepted) {
+        // A concurrent attempt with the same key may have failed and removed the row.
+        let _ = shared.db.write(move |conn| messages::insert_accepted(conn, &row)).await;
+    }
+    let body = json!({
+        "message_id": envelope.message_id,
+        "status": "accepted",
+        "timestamp": crate::time::rfc3339(received_at),
+        "duplicate": stored.is_none_or(|s| s.duplicate) ,
+        "stream_sequence": stored.map(|s| s.sequence),
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}

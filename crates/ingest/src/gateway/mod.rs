@@ -1,0 +1,106 @@
+//! The ingest gateway: HTTP in, JetStream out. A message is answered 202 only after JetStream has
+//! acknowledged storing it, and its status row exists before it is published, so a worker can
+//! never process a message whose row is still to come.
+
+mod batch;
+mod error;
+mod health;
+mod message;
+mod publish;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use natsapi_core::Clock;
+
+use crate::db::IngestDb;
+use crate::error::IngestError;
+use crate::stream::{StreamSettings, ensure_streams};
+
+pub use error::GatewayError;
+
+/// Limits of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// Largest body of `POST /ingest/message`, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest body of `POST /ingest/batch`, in bytes.
+    pub max_batch_bytes: usize,
+    /// Most lines in one batch.
+    pub max_batch_lines: usize,
+    /// Most JetStream acknowledgements a batch waits for at once.
+    pub publish_window: usize,
+    /// How long a publish waits for JetStream's acknowledgement before the request fails.
+    pub publish_timeout: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            max_message_bytes: 1 << 20,
+            max_batch_bytes: 64 << 20,
+            max_batch_lines: 100_000,
+            publish_window: 256,
+            publish_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the handlers share.
+struct Shared {
+    nats: async_nats::Client,
+    js: jetstream::Context,
+    db: IngestDb,
+    streams: StreamSettings,
+    settings: GatewaySettings,
+    clock: Arc<dyn Clock>,
+}
+
+/// A running gateway's state; [`Gateway::router`] serves it.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// Creates (or checks) the streams and returns the gateway. `nats` should be a connection of
+    /// its own: heavy publishing starves a consumer on the same connection.
+    pub async fn start(
+        nats: async_nats::Client,
+        db: IngestDb,
+        streams: StreamSettings,
+        settings: GatewaySettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, IngestError> {
+        let js = jetstream::ContextBuilder::new()
+            .timeout(settings.publish_timeout)
+            .max_ack_inflight(settings.publish_window.max(1) * 16)
+            .build(nats.clone());
+        ensure_streams(&js, &streams).await?;
+        Ok(Gateway { shared: Arc::new(Shared { nats, js, db, streams, settings, clock }) })
+    }
+
+    /// The routes: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,
+    /// `GET /health` and `GET /ready`.
+    pub fn router(&self) -> Router {
+        let settings = &self.shared.settings;
+        Router::new()
+            .route(
+                "/ingest/message",
+                post(message::ingest).layer(DefaultBodyLimit::max(settings.max_message_bytes)),
+            )
+            .route(
+                "/ingest/batch",
+                post(batch::ingest).layer(DefaultBodyLimit::max(settings.max_batch_bytes)),
+            )
+            .route("/ingest/status/{message_id}", get(status::show))
+            .route("/health", get(health::health))
+            .route("/ready", get(health::ready))
+            .with_state(self.clone())
+    }
+}

@@ -1,0 +1,24 @@
+//! natsapi ingest (seed 004, done right): an HTTP gateway that stores every message in JetStream
+//! before it answers, and a worker that applies each stored message to the database exactly once.
+//!
+//! - [`gateway`]: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,
+//!   `GET /health`, `GET /ready`.
+//! - [`worker`]: a durable pull consumer; batches applied in one transaction, acked after commit,
+//!   retried with back-off, dead-lettered after `max_deliver` attempts.
+//! - [`db`]: the `messages` table (the status of every message) and the typed tables of
+//!   [`mapping`]; [`handler`] is the hook for custom processing.
+
+pub mod db;
+pub mod envelope;
+pub mod error;
+pub mod gateway;
+pub mod handler;
+pub mod mapping;
+pub mod status;
+pub mod stream;
+pub mod time;
+pub mod worker;
+
+pub use envelope::MessageEnvelope;
+pub use error::IngestError;
+pub use stream::StreamSettings;

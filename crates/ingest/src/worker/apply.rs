@@ -1,0 +1,113 @@
+//! The database side of a batch: mark the messages `processing` (one commit), then apply them
+//! (one commit). A message is applied once: a redelivery of one already processed changes
+//! nothing, and its handlers do not run again.
+
+use super::Shared;
+use crate::db::messages::{self, Delivered};
+use crate::error::IngestError;
+use crate::handler::{ApplyError, Message};
+use crate::status::MessageStatus;
+
+/// A readable message: its row data, parsed body and body text.
+#[derive(Debug, Clone)]
+pub(super) struct Parsed {
+    /// Row data.
+    pub delivered: Delivered,
+    /// The body.
+    pub body: serde_json::Value,
+    /// The body as sent.
+    pub text: String,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Applied now or by an earlier delivery: ack.
+    Applied,
+    /// Failed in a way that may pass: retry until the attempt limit.
+    Retry(String),
+    /// Can never succeed: dead-letter now.
+    DeadLetter(String),
+}
+
+/// Marks `batch` processing, then applies it; one outcome per message, in order. An error means
+/// the apply transaction did not commit.
+pub(super) async fn run(shared: &Shared, batch: Vec<Parsed>) -> Result<Vec<Outcome>, IngestError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = shared.clock.now_ms();
+    let rows: Vec<Delivered> = batch.iter().map(|p| p.delivered.clone()).collect();
+    shared
+        .db
+        .write(move |conn| {
+            for row in &rows {
+                messages::set_status(conn, row, MessageStatus::Processing, None, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let handlers = shared.handlers.clone();
+    let max_attempts = shared.settings.max_attempts;
+    let now = shared.clock.now_ms();
+    shared
+        .db
+        .write(move |conn| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for parsed in &batch {
+                conn.execute_batch("SAVEPOINT message")?;
+                let result = apply_one(conn, &handlers, parsed, now);
+                let outcome = match result {
+                    Ok(()) => {
+                        conn.execute_batch("RELEASE message")?;
+                        Outcome::Applied
+                    }
+                    Err(e) => {
+                        conn.execute_batch("ROLLBACK TO message; RELEASE message")?;
+                        let (outcome, text) = match e {
+                            ApplyError::Permanent(m) => (Outcome::DeadLetter(m.clone()), m),
+                            ApplyError::Transient(m) => (Outcome::Retry(m.clone()), m),
+                        };
+                        let row = &parsed.delivered;
+                        // A message that will be retried shows `failed` with its error; one that
+                        // is going to the dead-letter stream keeps `processing` until it is there.
+                        if matches!(outcome, Outcome::Retry(_)) && row.attempts < max_attempts {
+                            messages::set_status(
+                                conn,
+                                row,
+                                MessageStatus::Failed,
+                                Some(&text),
+                                now,
+                            )?;
+                        }
+                        outcome
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        })
+        .await
+}
+
+fn apply_one(
+    conn: &rusqlite::Connection,
+    handlers: &[std::sync::Arc<dyn crate::handler::MessageHandler>],
+    parsed: &Parsed,
+    now: i64,
+) -> Result<(), ApplyError> {
+    let row = &parsed.delivered;
+    let first = messages::mark_processed(conn, row, &parsed.text, now)
+        .map_err(|e| ApplyError::Transient(e.to_string()))?;
+    if !first {
+        return Ok(());
+    }
+    let message = Message {
+        message_id: row.message_id,
+        entity_type: &row.entity_type,
+        body: &parsed.body,
+        source: row.source.as_deref(),
+        attempts: row.attempts,
+    };
+    handlers.iter().try_for_each(|h| h.apply(conn, &message))
+}

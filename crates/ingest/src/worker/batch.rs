@@ -1,0 +1,118 @@
+//! One batch: parse, mark `processing`, apply in one transaction, then ack, retry or dead-letter
+//! each message according to its outcome.
+
+use async_nats::jetstream::{self, AckKind};
+use uuid::Uuid;
+
+use super::Shared;
+use super::apply::{self, Outcome, Parsed};
+use crate::db::messages::Delivered;
+use crate::envelope::MessageEnvelope;
+
+/// A delivered message and what the worker made of it.
+pub(super) struct Incoming {
+    /// The JetStream message (for ack, nak and its payload).
+    pub message: jetstream::Message,
+    /// Delivery count and stream sequence.
+    pub attempts: i64,
+    /// The stream sequence.
+    pub stream_seq: u64,
+    /// The envelope and body, or why they could not be read.
+    pub parsed: Result<Parsed, Unreadable>,
+}
+
+/// A message that cannot be applied as sent.
+pub(super) struct Unreadable {
+    /// Its id, when the envelope could be read.
+    pub delivered: Option<Delivered>,
+    /// What is wrong.
+    pub error: String,
+}
+
+fn parse(message: jetstream::Message) -> Incoming {
+    let (attempts, stream_seq) =
+        message.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
+    let parsed = match serde_json::from_slice::<MessageEnvelope>(&message.payload) {
+        Err(e) => {
+            Err(Unreadable { delivered: None, error: format!("not a message envelope: {e}") })
+        }
+        Ok(envelope) => {
+            let delivered = Delivered {
+                message_id: envelope.message_id,
+                entity_type: envelope
+                    .entity_type
+                    .clone()
+                    .unwrap_or_else(|| crate::envelope::DEFAULT_ENTITY_TYPE.to_owned()),
+                source: envelope.source.clone(),
+                received_at: envelope.received_at.timestamp_millis(),
+                attempts,
+                stream_seq,
+            };
+            match serde_json::from_str::<serde_json::Value>(&envelope.body) {
+                Ok(body) => Ok(Parsed { delivered, body, text: envelope.body }),
+                Err(e) => Err(Unreadable {
+                    delivered: Some(delivered),
+                    error: format!("the body is not JSON: {e}"),
+                }),
+            }
+        }
+    };
+    Incoming { message, attempts, stream_seq, parsed }
+}
+
+/// Processes one batch of delivered messages.
+pub(super) async fn process(shared: &Shared, messages: Vec<jetstream::Message>) {
+    if messages.is_empty() {
+        return;
+    }
+    let incoming: Vec<Incoming> = messages.into_iter().map(parse).collect();
+    let readable: Vec<Parsed> =
+        incoming.iter().filter_map(|i| i.parsed.as_ref().ok().cloned()).collect();
+    let outcomes = match apply::run(shared, readable).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            // Nothing was committed: every message comes back after the back-off.
+            tracing::warn!(error = %e, count = incoming.len(), "the batch was not applied");
+            for item in &incoming {
+                let delay = shared.settings.retry_delay(item.attempts);
+                if let Err(e) = item.message.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "nak failed; the message comes back after ack_wait");
+                }
+            }
+            return;
+        }
+    };
+    let mut outcomes = outcomes.into_iter();
+    for item in incoming {
+        let outcome = match &item.parsed {
+            Ok(_) => outcomes.next().unwrap_or(Outcome::Retry("no outcome".into())),
+            Err(bad) => Outcome::DeadLetter(bad.error.clone()),
+        };
+        finish(shared, item, outcome).await;
+    }
+}
+
+async fn finish(shared: &Shared, item: Incoming, outcome: Outcome) {
+    let result = match outcome {
+        Outcome::Applied => item.message.ack().await,
+        Outcome::Retry(error) if item.attempts < shared.settings.max_attempts => {
+            let delay = shared.settings.retry_delay(item.attempts);
+            tracing::info!(attempts = item.attempts, ?delay, %error, "message will be retried");
+            item.message.ack_with(AckKind::Nak(Some(delay))).await
+        }
+        Outcome::Retry(error) | Outcome::DeadLetter(error) => {
+            match super::dead_letter::send(shared, &item, &error).await {
+                Ok(()) => item.message.ack().await,
+                Err(e) => {
+                    let delay = shared.settings.retry_delay(item.attempts);
+                    tracing::warn!(error = %e, ?delay, "dead-lettering failed; will try again");
+                    item.message.ack_with(AckKind::Nak(Some(delay))).await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        let id = item.parsed.as_ref().ok().map(|p| p.delivered.message_id).unwrap_or(Uuid::nil());
+        tracing::warn!(error = %e, message_id = %id, "ack failed; the message will be redelivered");
+    }
+}

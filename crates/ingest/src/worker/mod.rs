@@ -1,0 +1,206 @@
+//! The worker: a durable pull consumer with explicit ack on the message stream. Each batch of
+//! ready messages is marked `processing`, applied in one database transaction (each message in a
+//! savepoint), and acknowledged only after that transaction committed. A failed message is
+//! retried with back-off; after `max_attempts` deliveries, or at once when it can never succeed,
+//! it is published to the dead-letter stream (and that publish acknowledged) before the original
+//! is acknowledged.
+//!
+//! The attempt limit is enforced here rather than with the consumer's `max_deliver`, which would
+//! leave a message whose dead-letter publish failed unacknowledged and never delivered again.
+
+mod apply;
+mod batch;
+mod dead_letter;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use natsapi_core::Clock;
+
+use crate::db::IngestDb;
+use crate::error::IngestError;
+use crate::handler::MessageHandler;
+use crate::stream::{StreamSettings, ensure_streams};
+
+/// How the worker consumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// The durable consumer's name; workers with the same name share the messages.
+    pub consumer: String,
+    /// Most messages applied in one transaction.
+    pub batch_size: usize,
+    /// How long JetStream waits for an ack before redelivering; longer than any transaction.
+    pub ack_wait: Duration,
+    /// Deliveries before a message that keeps failing is dead-lettered.
+    pub max_attempts: i64,
+    /// Delay before the n-th retry (the last one repeats).
+    pub retry_delays: Vec<Duration>,
+    /// Most unacknowledged messages the consumer hands out.
+    pub max_ack_pending: i64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            consumer: "natsapi-worker".into(),
+            batch_size: 256,
+            ack_wait: Duration::from_secs(30),
+            max_attempts: 5,
+            retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+            ],
+            max_ack_pending: 4096,
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The delay before retrying a message delivered `attempts` times.
+    pub fn retry_delay(&self, attempts: i64) -> Duration {
+        let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
+        self.retry_delays
+            .get(index)
+            .or(self.retry_delays.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// What a worker works with.
+pub(crate) struct Shared {
+    pub js: jetstream::Context,
+    pub db: IngestDb,
+    pub streams: StreamSettings,
+    pub settings: WorkerSettings,
+    pub handlers: Vec<Arc<dyn MessageHandler>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A worker, ready to run.
+pub struct Worker {
+    shared: Arc<Shared>,
+    consumer: consumer::PullConsumer,
+}
+
+impl Worker {
+    /// Creates (or checks) the streams and the durable consumer, and prepares the handlers'
+    /// tables. `nats` should be a connection of its own.
+    pub async fn start(
+        nats: async_nats::Client,
+        db: IngestDb,
+        streams: StreamSettings,
+        settings: WorkerSettings,
+        handlers: Vec<Arc<dyn MessageHandler>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, IngestError> {
+        let js = jetstream::new(nats);
+        ensure_streams(&js, &streams).await?;
+        let prepare = handlers.clone();
+        db.write(move |conn| prepare.iter().try_for_each(|h| h.prepare(conn))).await?;
+        let consumer = open_consumer(&js, &streams, &settings).await?;
+        Ok(Worker {
+            shared: Arc::new(Shared { js, db, streams, settings, handlers, clock }),
+            consumer,
+        })
+    }
+
+    /// Consumes until `shutdown` resolves; a batch in progress is finished first.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let batch = self.shared.settings.batch_size.max(1);
+        loop {
+            let messages = self
+                .consumer
+                .stream()
+                .max_messages_per_batch(batch)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await;
+            let messages = match messages {
+                Ok(messages) => messages,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot pull messages; retrying in 1 s");
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            let mut chunks = messages.ready_chunks(batch);
+            loop {
+                let chunk = tokio::select! {
+                    () = &mut shutdown => return,
+                    chunk = chunks.next() => chunk,
+                };
+                let Some(chunk) = chunk else { break };
+                let mut ok = Vec::with_capacity(chunk.len());
+                let mut failed = None;
+                for item in chunk {
+                    match item {
+                        Ok(message) => ok.push(message),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                batch::process(&self.shared, ok).await;
+                if let Some(e) = failed {
+                    tracing::warn!(error = %e, "the message stream failed; pulling again");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Gets or creates the durable consumer; an existing one configured otherwise is an error.
+async fn open_consumer(
+    js: &jetstream::Context,
+    streams: &StreamSettings,
+    settings: &WorkerSettings,
+) -> Result<consumer::PullConsumer, IngestError> {
+    let stream = js
+        .get_stream(&streams.name)
+        .await
+        .map_err(|e| IngestError::Stream(format!("cannot open stream {}: {e}", streams.name)))?;
+    let want = consumer::pull::Config {
+        durable_name: Some(settings.consumer.clone()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        max_deliver: -1,
+        max_ack_pending: settings.max_ack_pending,
+        filter_subject: format!("{}.>", streams.subject_prefix),
+        ..Default::default()
+    };
+    let consumer: consumer::PullConsumer =
+        stream.get_or_create_consumer(&settings.consumer, want.clone()).await.map_err(|e| {
+            IngestError::Stream(format!("cannot create consumer {}: {e}", settings.consumer))
+        })?;
+    let have = &consumer.cached_info().config;
+    let mut differences = Vec::new();
+    if have.filter_subject != want.filter_subject {
+        differences
+            .push(format!("filter {:?} (want {:?})", have.filter_subject, want.filter_subject));
+    }
+    if have.ack_wait != want.ack_wait {
+        differences.push(format!("ack_wait {:?} (want {:?})", have.ack_wait, want.ack_wait));
+    }
+    if have.max_deliver != want.max_deliver {
+        differences.push(format!("max_deliver {} (want {})", have.max_deliver, want.max_deliver));
+    }
+    if !differences.is_empty() {
+        return Err(IngestError::Stream(format!(
+            "consumer {} exists with another configuration: {}; change the settings or delete \
+             the consumer (nats consumer rm {} {})",
+            settings.consumer,
+            differences.join("; "),
+            streams.name,
+            settings.consumer
+        )));
+    }
+    Ok(consumer)
+}
