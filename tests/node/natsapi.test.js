@@ -72,7 +72,8 @@ class Natsapi {
     this.child = spawn(
       NATSAPI_BIN,
       ['dev', '--api-nats-addr', this.url, '--api-http-addr', '127.0.0.1:0',
-        '--poll-addr', '127.0.0.1:0'],
+        '--poll-addr', '127.0.0.1:0', '--ingest-addr', '127.0.0.1:0',
+        '--ingest-db', path.join(path.dirname(this.logPath), 'natsapi-ingest.db')],
       { env, stdio: ['ignore', log, log], detached: true },
     );
     fs.closeSync(log);

@@ -92,6 +92,8 @@ class NatsapiProcess:
                 "127.0.0.1:0",
                 "--poll-addr",
                 "127.0.0.1:0",
+                "--ingest-addr",
+                "127.0.0.1:0",
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

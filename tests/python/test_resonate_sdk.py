@@ -84,6 +84,8 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
             f"127.0.0.1:{http_port}",
             "--poll-addr",
             f"127.0.0.1:{poll_port}",
+            "--ingest-addr",
+            "127.0.0.1:0",
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,

@@ -30,6 +30,11 @@ enum Command {
     /// Run the server for development: in-memory store, and a nats-server child when nothing
     /// answers at the NATS address.
     Dev(commands::dev::DevArgs),
+    /// Run the ingest gateway: HTTP `/ingest/*` to JetStream (the seed's NATS_URL, NATS_STREAM
+    /// and PORT apply).
+    Ingest(natsapi_config::ServerArgs),
+    /// Run a worker: apply ingested messages to the database exactly once.
+    Worker(natsapi_config::ServerArgs),
     /// Send one request to a natsapi server and print the reply.
     Req(commands::req::ReqArgs),
     /// Measure promises.create and promises.read against a NATS echo responder.
@@ -44,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Dev(args) => commands::dev::run(args),
+        Command::Ingest(args) => commands::ingest::run(commands::ingest::Role::Gateway, args),
+        Command::Worker(args) => commands::ingest::run(commands::ingest::Role::Worker, args),
         Command::Req(args) => commands::req::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Echo(args) => commands::echo::run(args),

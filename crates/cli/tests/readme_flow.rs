@@ -48,8 +48,12 @@ fn wait_for_server(url: &str) {
 fn dev_starts_nats_and_answers_the_seed_examples() {
     let port = free_port();
     let url = format!("nats://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
     let dev = natsapi()
         .args(["dev", "--api-nats-addr", &url, "--api-http-addr", "127.0.0.1:0"])
+        .args(["--ingest-addr", "127.0.0.1:0"])
+        .arg("--ingest-db")
+        .arg(dir.path().join("ingest.db"))
         .args(["--poll-addr", "127.0.0.1:0"])
         .stderr(Stdio::null())
         .spawn()

@@ -120,4 +120,40 @@ pub struct ServerArgs {
     /// Tokio worker threads, or auto: half the cores rounded up (1 on 2 cores, 4 on 8); 1 runs a single-threaded runtime, fastest on small machines [default: auto]
     #[arg(long, env = "NATSAPI_WORKER_THREADS", value_name = "N", value_parser = parse::worker_threads)]
     pub worker_threads: Option<WorkerThreads>,
+
+    /// Run the ingest gateway (`/ingest/*` to JetStream) [default: true for `dev`, false for `serve`]
+    #[arg(
+        long,
+        env = "NATSAPI_INGEST_ENABLE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub ingest_enable: Option<bool>,
+
+    /// Ingest gateway listen address as IP:PORT [default: 0.0.0.0:8080]
+    #[arg(long, env = "NATSAPI_INGEST_ADDR", value_name = "ADDR", value_parser = parse::http_addr)]
+    pub ingest_addr: Option<String>,
+
+    /// Run a worker applying ingested messages to the database [default: true for `dev`, false for `serve`]
+    #[arg(
+        long,
+        env = "NATSAPI_WORKER_ENABLE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub worker_enable: Option<bool>,
+
+    /// JetStream stream of ingested messages [default: MESSAGES]
+    #[arg(long, env = "NATSAPI_INGEST_STREAM", value_name = "NAME", value_parser = crate::ingest::stream_name)]
+    pub ingest_stream: Option<String>,
+
+    /// SQLite file of the ingest status and mapped tables [default: natsapi-ingest.db]
+    #[arg(long, env = "NATSAPI_INGEST_DB", value_name = "PATH", value_parser = parse::path)]
+    pub ingest_db: Option<PathBuf>,
 }

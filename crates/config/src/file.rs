@@ -20,6 +20,7 @@ pub(crate) struct FileConfig {
     pub log: Option<FileLog>,
     pub runtime: Option<FileRuntime>,
     pub targets: Option<BTreeMap<String, FileTarget>>,
+    pub ingest: Option<crate::ingest::FileIngest>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]

@@ -30,6 +30,7 @@
 mod args;
 mod error;
 mod file;
+mod ingest;
 mod load;
 pub mod parse;
 mod settings;
@@ -37,6 +38,10 @@ mod settings;
 pub use args::ServerArgs;
 pub use error::ConfigError;
 pub use file::example_yaml;
+pub use ingest::{
+    ColumnSettings, DEFAULT_INGEST_ADDR, DEFAULT_INGEST_DB, EntitySettings, IngestSettings,
+    stream_name,
+};
 pub use load::{load, load_from};
 pub use settings::{
     ApiSettings, DEFAULT_HTTP_ADDR, DEFAULT_LOG_LEVEL, DEFAULT_NATS_ADDR,

@@ -116,6 +116,9 @@ fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), 
     set(&mut s.log.format, log.format);
     let runtime = f.runtime.unwrap_or_default();
     set(&mut s.runtime.worker_threads, runtime.worker_threads);
+    if let Some(ingest) = f.ingest {
+        ingest.apply(&mut s.ingest, path)?;
+    }
     if let Some(targets) = f.targets {
         s.targets = targets.into_iter().map(|(name, target)| (name, target.0)).collect();
     }
@@ -150,6 +153,13 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
     check(&mut s.log.level, a.log_level.as_deref(), "log_level", parse::log_level)?;
     set(&mut s.log.format, a.log_format);
     set(&mut s.runtime.worker_threads, a.worker_threads);
+    let i = &mut s.ingest;
+    set(&mut i.gateway.enabled, a.ingest_enable);
+    check(&mut i.gateway.addr, a.ingest_addr.as_deref(), "ingest_addr", parse::http_addr)?;
+    set(&mut i.worker_enabled, a.worker_enable);
+    let stream = a.ingest_stream.as_deref();
+    check(&mut i.stream, stream, "ingest_stream", crate::ingest::stream_name)?;
+    check(&mut i.database, a.ingest_db.as_deref(), "ingest_db", non_empty_path)?;
     Ok(())
 }
 

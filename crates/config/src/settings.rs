@@ -33,6 +33,8 @@ pub struct Settings {
     /// checked by [`parse::target`](crate::parse::target)). Default empty;
     /// the name `default`, when not configured, means `poll://any@default`.
     pub targets: BTreeMap<String, String>,
+    /// The ingest gateway and worker (YAML `ingest`).
+    pub ingest: crate::IngestSettings,
 }
 
 /// The API subsystems.
@@ -290,6 +292,7 @@ impl Settings {
             log: LogSettings { level: DEFAULT_LOG_LEVEL.to_owned(), format: LogFormat::Text },
             runtime: RuntimeSettings { worker_threads: WorkerThreads::Auto },
             targets: BTreeMap::new(),
+            ingest: crate::IngestSettings::defaults(mode),
         }
     }
 }

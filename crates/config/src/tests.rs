@@ -57,7 +57,10 @@ fn defaults_differ_by_mode() {
     }
     let mut same = dev.clone();
     same.store.kind = StoreKind::Sqlite;
-    assert_eq!(same, serve, "only the store kind differs");
+    assert!(dev.ingest.gateway.enabled && dev.ingest.worker_enabled, "dev runs ingest");
+    same.ingest.gateway.enabled = false;
+    same.ingest.worker_enabled = false;
+    assert_eq!(same, serve, "only the store kind and the ingest roles differ");
 }
 
 #[test]
@@ -133,6 +136,11 @@ fn every_flag_parses() {
         "--log-level=info,natsapi=debug",
         "--log-format=json",
         "--worker-threads=4",
+        "--ingest-enable",
+        "--ingest-addr=127.0.0.1:9",
+        "--worker-enable=false",
+        "--ingest-stream=ORDERS",
+        "--ingest-db=/var/lib/natsapi/i.db",
     ]);
     assert_eq!(a.config.as_deref(), Some(Path::new("my.yaml")));
     let s = load_from(Mode::Serve, &a, None).unwrap();
@@ -163,6 +171,13 @@ fn every_flag_parses() {
             log: LogSettings { level: "info,natsapi=debug".into(), format: LogFormat::Json },
             runtime: RuntimeSettings { worker_threads: fixed(4) },
             targets: BTreeMap::new(),
+            ingest: crate::IngestSettings {
+                gateway: HttpSettings { enabled: true, addr: "127.0.0.1:9".into() },
+                worker_enabled: false,
+                stream: "ORDERS".into(),
+                database: "/var/lib/natsapi/i.db".into(),
+                ..crate::IngestSettings::defaults(Mode::Serve)
+            },
         }
     );
     // Space-separated values and case-insensitive enum names work too.
@@ -564,7 +579,7 @@ fn every_flag_declares_its_env_var_and_default() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
         assert!(help.contains("[default: "), "--{long} help does not state its default: {help}");
     }
-    assert_eq!(n, 18, "flag count");
+    assert_eq!(n, 23, "flag count");
 
     let help = Cli::command().render_long_help().to_string();
     for needle in [
@@ -725,4 +740,35 @@ fn http_credentials_come_from_the_yaml_and_are_checked() {
     assert!(yaml_err(on_poll).contains("api.subsystems.poll.auth"), "{}", yaml_err(on_poll));
     // The secret never shows in debug output.
     assert!(!format!("{:?}", crate::HttpAuth::Bearer("tok".into())).contains("tok"));
+}
+
+#[test]
+fn ingest_settings_come_from_the_file_and_bad_values_name_their_key() {
+    let yaml = r#"
+ingest:
+  gateway: { enabled: true, addr: "127.0.0.1:7" }
+  worker: { enabled: true, consumer: w1, batchSize: 10, maxAttempts: 2, ackWait: 5s }
+  stream: { name: ORDERS, subjectPrefix: orders.in, maxBytes: 1MiB, duplicateWindow: 1m }
+  database: /tmp/i.db
+  entities:
+    order:
+      table: orders
+      columns:
+        - { name: order_id, pointer: /order_id, type: text, required: true }
+"#;
+    let s = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), yaml))).unwrap();
+    let i = &s.ingest;
+    assert!(i.gateway.enabled && i.worker_enabled);
+    assert_eq!(i.gateway.addr, "127.0.0.1:7");
+    assert_eq!((i.consumer.as_str(), i.batch_size, i.max_attempts), ("w1", 10, 2));
+    assert_eq!(i.ack_wait, Duration::from_secs(5));
+    assert_eq!((i.stream.as_str(), i.subject_prefix.as_str()), ("ORDERS", "orders.in"));
+    assert_eq!(i.max_bytes, 1 << 20);
+    assert_eq!(i.entities["order"].columns[0].kind, "text");
+    assert!(i.entities["order"].columns[0].required);
+    assert!(!Settings::defaults(Mode::Serve).ingest.gateway.enabled);
+    assert!(Settings::defaults(Mode::Dev).ingest.worker_enabled);
+    let bad = "ingest:\n  stream: { name: a.b }\n";
+    let err = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), bad))).unwrap_err();
+    assert!(err.to_string().contains("ingest.stream.name"), "{err}");
 }

@@ -51,7 +51,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let settings = natsapi_config::load(Mode::Dev, &args.server)?;
     logging::init(&settings.log);
     let mut child = None;
-    if settings.api.nats.enabled {
+    let needs_nats = settings.api.nats.enabled
+        || settings.ingest.gateway.enabled
+        || settings.ingest.worker_enabled;
+    if needs_nats {
         let Some((host, port)) = first_host_port(&settings.api.nats.addr) else {
             bail!("cannot read a host and port from the NATS address {:?}", settings.api.nats.addr);
         };

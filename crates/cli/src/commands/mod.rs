@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod dev;
 pub mod echo;
+pub mod ingest;
 pub mod req;
 pub mod serve;
 

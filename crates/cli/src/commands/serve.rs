@@ -16,19 +16,40 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Starts the server with `settings` and runs it until a shutdown signal.
+/// The promise API runs when any of its transports is enabled; the ingest roles when theirs are.
 pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let config = settings::server_config(settings);
-    let server = RunningServer::start(config, Time::system()).await.context("cannot start")?;
-    tracing::info!(
-        nats = %if settings.api.nats.enabled { settings.api.nats.addr.as_str() } else { "disabled" },
-        subject = %settings.api.nats.subject,
-        http = ?server.http_addr(),
-        store = ?settings.store.kind,
-        "natsapi ready"
-    );
+    let api = &settings.api;
+    let server = if api.nats.enabled || api.http.enabled || api.poll.enabled {
+        let config = settings::server_config(settings);
+        let server = RunningServer::start(config, Time::system()).await.context("cannot start")?;
+        tracing::info!(
+            nats = %if api.nats.enabled { api.nats.addr.as_str() } else { "disabled" },
+            subject = %api.nats.subject,
+            http = ?server.http_addr(),
+            store = ?settings.store.kind,
+            "natsapi ready"
+        );
+        Some(server)
+    } else {
+        None
+    };
+    let ingest = match super::ingest::start(settings).await {
+        Ok(ingest) => ingest,
+        Err(e) => {
+            if let Some(server) = server {
+                server.shutdown().await;
+            }
+            return Err(e);
+        }
+    };
     shutdown_signal().await;
     tracing::info!("shutting down");
-    server.shutdown().await;
+    if let Some(ingest) = ingest {
+        ingest.shutdown().await;
+    }
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

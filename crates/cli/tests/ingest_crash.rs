@@ -1,0 +1,111 @@
+//! `natsapi ingest` and `natsapi worker` as separate processes on one nats-server and one SQLite
+//! file: the worker is SIGKILLed while it applies batches and started again, and every message
+//! is applied exactly once, to the messages table and to its mapped entity table.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use natsapi_testkit::{KillOnDrop, NatsServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_natsapi");
+const MESSAGES: usize = 6000;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(role: &str, nats: &str, dir: &Path, extra: &[&str]) -> KillOnDrop {
+    let child = Command::new(BIN)
+        .arg(role)
+        .args(["--api-nats-addr", nats, "--config"])
+        .arg(dir.join("natsapi.yaml"))
+        .arg("--ingest-db")
+        .arg(dir.join("ingest.db"))
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("natsapi starts");
+    KillOnDrop(child)
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    match rusqlite::Connection::open_with_flags(db, flags) {
+        Ok(conn) => {
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+        }
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_and_restarted_applies_every_message_exactly_once() {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("natsapi.yaml"),
+        "ingest:\n  worker:\n    batchSize: 64\n    ackWait: 2s\n  entities:\n    order:\n      table: orders\n      \
+         columns:\n        - { name: order_id, pointer: /order_id, type: text, required: true }\n",
+    )
+    .unwrap();
+    let db = dir.path().join("ingest.db");
+    let port = free_port();
+    let _gateway =
+        spawn("ingest", &nats.url(), dir.path(), &["--ingest-addr", &format!("127.0.0.1:{port}")]);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/ready")).send().await.map(|r| r.status() != 200).unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the gateway never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|i| format!("{{\"entity_type\":\"order\",\"order_id\":\"o{i}\"}}\n"))
+            .collect()
+    };
+    let post = |body: String| {
+        let request = http.post(format!("{base}/ingest/batch")).body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        }
+    };
+    post(lines(0, MESSAGES / 2)).await;
+
+    // Kill the worker while it is busy, three times, posting more in between.
+    for round in 0..3 {
+        let mut worker = spawn("worker", &nats.url(), dir.path(), &[]);
+        let before = count(&db, "SELECT COUNT(*) FROM orders");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count(&db, "SELECT COUNT(*) FROM orders") < before + 200 {
+            assert!(Instant::now() < deadline, "round {round}: the worker made no progress");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        worker.0.kill().unwrap();
+        worker.0.wait().unwrap();
+        if round == 0 {
+            post(lines(MESSAGES / 2, MESSAGES)).await;
+        }
+    }
+    let processed = count(&db, "SELECT COUNT(*) FROM messages WHERE status = 'processed'");
+    assert!(processed < MESSAGES as i64, "the kills came too late to test anything");
+
+    let _worker = spawn("worker", &nats.url(), dir.path(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&db, "SELECT COUNT(*) FROM messages WHERE status = 'processed'") < MESSAGES as i64 {
+        assert!(Instant::now() < deadline, "not every message was processed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages"), MESSAGES as i64);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM orders"), MESSAGES as i64);
+    assert_eq!(count(&db, "SELECT COUNT(DISTINCT order_id) FROM orders"), MESSAGES as i64);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages WHERE status <> 'processed'"), 0);
+}

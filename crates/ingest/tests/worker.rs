@@ -1,0 +1,181 @@
+//! The worker against a real nats-server and SQLite: messages applied once, status transitions,
+//! entity tables, retries, dead letters, and several workers sharing one consumer.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{Harness, fast_worker};
+use natsapi_ingest::handler::{ApplyError, Message, MessageHandler};
+use natsapi_ingest::mapping::{Column, ColumnType, EntityMappings, EntityTable};
+
+fn orders() -> Arc<dyn MessageHandler> {
+    let column = |name: &str, kind, required| Column {
+        name: name.into(),
+        pointer: format!("/{name}"),
+        kind,
+        required,
+    };
+    let tables = BTreeMap::from([(
+        "order".to_owned(),
+        EntityTable {
+            table: "orders".into(),
+            columns: vec![
+                column("order_id", ColumnType::Text, true),
+                column("total", ColumnType::Real, false),
+                column("paid", ColumnType::Boolean, false),
+            ],
+        },
+    )]);
+    Arc::new(EntityMappings::new(tables).unwrap())
+}
+
+#[tokio::test]
+async fn messages_are_processed_into_the_messages_table_and_the_entity_table() {
+    let h = Harness::start().await;
+    let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
+    let (code, reply) = h
+        .post(
+            "/ingest/message",
+            r#"{"entity_type":"order","order_id":"A1","total":9.5,"paid":true}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(code, 202);
+    let id = reply["message_id"].as_str().unwrap();
+    let status = h.wait_status(id, "processed").await;
+    assert_eq!(status["attempts"], 1);
+    assert!(status["processed_at"].is_string());
+    assert!(status["error"].is_null());
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM orders WHERE order_id = 'A1' AND total = 9.5 AND paid = 1")
+            .await,
+        1
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages WHERE body IS NOT NULL").await, 1);
+    // The stream is a work queue: the acknowledged message is gone from it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while h.stream_messages("MESSAGES").await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the ack never removed the message");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_many_messages_is_applied_exactly_once() {
+    let h = Harness::start().await;
+    let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
+    let body: String = (0..2000)
+        .map(|i| format!("{{\"entity_type\":\"order\",\"order_id\":\"o{i}\",\"total\":{i}}}\n"))
+        .collect();
+    let (code, reply) = h.post("/ingest/batch", &body, &[("Idempotency-Key", "b1")]).await;
+    assert_eq!(code, 202, "{reply}");
+    // The same batch again (a client retry) adds nothing.
+    let (code, _) = h.post("/ingest/batch", &body, &[("Idempotency-Key", "b1")]).await;
+    assert_eq!(code, 202);
+    let last = reply["messages"][1999]["message_id"].as_str().unwrap().to_owned();
+    h.wait_status(&last, "processed").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await < 2000 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM orders").await, 2000);
+    assert_eq!(h.count("SELECT COUNT(DISTINCT order_id) FROM orders").await, 2000);
+}
+
+#[tokio::test]
+async fn a_message_that_can_never_fit_its_table_is_dead_lettered_at_once() {
+    let h = Harness::start().await;
+    let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
+    let (_, reply) = h.post("/ingest/message", r#"{"entity_type":"order","total":1}"#, &[]).await;
+    let id = reply["message_id"].as_str().unwrap();
+    let status = h.wait_status(id, "dead_lettered").await;
+    assert_eq!(status["attempts"], 1);
+    assert!(status["error"].as_str().unwrap().contains("/order_id is missing"), "{status}");
+    assert_eq!(h.stream_messages("MESSAGES_DLQ").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM orders").await, 0);
+    // The dead letter carries the original envelope and why it failed.
+    let js = async_nats::jetstream::new(common::connect(&h.nats).await);
+    let dlq = js.get_stream("MESSAGES_DLQ").await.unwrap();
+    let raw = dlq.get_last_raw_message_by_subject("messages.dlq.order").await.unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(&raw.payload).unwrap();
+    assert_eq!(envelope["message_id"], id);
+    let error = raw.headers.get("Natsapi-Error").unwrap().to_string();
+    assert!(error.contains("order_id"), "{error}");
+}
+
+/// Fails every message whose body has `"fail": n` with a transient error until attempt n+1.
+struct Flaky {
+    calls: AtomicUsize,
+}
+
+impl MessageHandler for Flaky {
+    fn apply(&self, conn: &rusqlite::Connection, message: &Message<'_>) -> Result<(), ApplyError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        conn.execute("CREATE TABLE IF NOT EXISTS side_effects (id TEXT)", [])?;
+        conn.execute("INSERT INTO side_effects VALUES (?1)", [message.message_id.to_string()])?;
+        match message.body.get("fail").and_then(serde_json::Value::as_i64) {
+            Some(n) if message.attempts <= n => {
+                Err(ApplyError::Transient(format!("attempt {} fails", message.attempts)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_then_dead_lettered_and_roll_back_their_writes() {
+    let h = Harness::start().await;
+    let flaky = Arc::new(Flaky { calls: AtomicUsize::new(0) });
+    let (_stop, _task) = h.worker(fast_worker(), vec![flaky.clone()]).await;
+    let (_, passes) = h.post("/ingest/message", r#"{"fail":1}"#, &[]).await;
+    let (_, never) = h.post("/ingest/message", r#"{"fail":99}"#, &[]).await;
+    let passes = passes["message_id"].as_str().unwrap().to_owned();
+    let never = never["message_id"].as_str().unwrap().to_owned();
+    let status = h.wait_status(&passes, "processed").await;
+    assert_eq!(status["attempts"], 2);
+    let status = h.wait_status(&never, "dead_lettered").await;
+    assert_eq!(status["attempts"], 3, "max_attempts is 3: {status}");
+    assert_eq!(status["error"], "attempt 3 fails");
+    // A failed attempt's writes were rolled back: one side effect, from the passing attempt.
+    assert_eq!(h.count("SELECT COUNT(*) FROM side_effects").await, 1);
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn an_unreadable_message_in_the_stream_is_dead_lettered_not_lost() {
+    let h = Harness::start().await;
+    let (_stop, _task) = h.worker(fast_worker(), vec![]).await;
+    let js = async_nats::jetstream::new(common::connect(&h.nats).await);
+    js.publish("messages.ingest.default", "garbage".into()).await.unwrap().await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.stream_messages("MESSAGES_DLQ").await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn several_workers_share_one_consumer_and_apply_each_message_once() {
+    let h = Harness::start().await;
+    let calls = Arc::new(Flaky { calls: AtomicUsize::new(0) });
+    let (_a, _ta) = h.worker(fast_worker(), vec![calls.clone(), orders()]).await;
+    let (_b, _tb) = h.worker(fast_worker(), vec![calls.clone(), orders()]).await;
+    let (_c, _tc) = h.worker(fast_worker(), vec![calls.clone(), orders()]).await;
+    let body: String = (0..1500)
+        .map(|i| format!("{{\"entity_type\":\"order\",\"order_id\":\"o{i}\"}}\n"))
+        .collect();
+    let (code, _) = h.post("/ingest/batch", &body, &[]).await;
+    assert_eq!(code, 202);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await < 1500 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM orders").await, 1500);
+    assert_eq!(h.count("SELECT COUNT(*) FROM side_effects").await, 1500);
+    assert_eq!(calls.calls.load(Ordering::SeqCst), 1500);
+}
