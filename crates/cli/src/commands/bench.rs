@@ -40,6 +40,22 @@ pub struct BenchArgs {
     /// integer, or auto (half the cores rounded up, as `natsapi serve` defaults to).
     #[arg(long, default_value = "auto", value_parser = natsapi_config::parse::worker_threads)]
     worker_threads: WorkerThreads,
+    /// What to measure: api (promises.create/read against a NATS echo responder) or ingest
+    /// (the ingest gateway and worker against raw JetStream publish).
+    #[arg(long, value_enum, default_value_t = Suite::Api)]
+    suite: Suite,
+    /// Lines per request in the ingest suite's batch run.
+    #[arg(long, default_value_t = 1000)]
+    batch_lines: usize,
+}
+
+/// The benchmark suites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// The promise API over NATS.
+    Api,
+    /// The ingest gateway and worker.
+    Ingest,
 }
 
 const ECHO_SUBJECT: &str = "natsapi.bench.echo";
@@ -55,7 +71,7 @@ struct RunStats {
     responder_cpu_us: Option<f64>,
 }
 
-fn spawn_self(args: &[&str]) -> anyhow::Result<KillOnDrop> {
+pub(super) fn spawn_self(args: &[&str]) -> anyhow::Result<KillOnDrop> {
     let exe = std::env::current_exe().context("cannot find the natsapi executable")?;
     let child = Command::new(exe)
         .args(args)
@@ -70,7 +86,7 @@ fn spawn_self(args: &[&str]) -> anyhow::Result<KillOnDrop> {
 }
 
 /// Resident memory of a process in MiB, from /proc (Linux).
-fn rss_mib(pid: u32) -> Option<f64> {
+pub(super) fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -132,7 +148,7 @@ async fn drive(
 
 /// CPU time (user + system, all threads) a process has used, in µs, from /proc (Linux reports
 /// it in USER_HZ = 100 ticks per second).
-fn cpu_us(pid: u32) -> Option<f64> {
+pub(super) fn cpu_us(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -189,6 +205,17 @@ fn print_row(name: &str, stats: &RunStats, baseline: &RunStats) {
 
 /// Runs the benchmark and prints the table.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.suite == Suite::Ingest {
+        return super::bench_ingest::run(&super::bench_ingest::IngestBench {
+            server: args.server.clone(),
+            concurrency: args.concurrency,
+            requests: args.requests,
+            warmup: args.warmup,
+            batch_lines: args.batch_lines,
+            sqlite_synchronous: args.sqlite_synchronous.clone(),
+            worker_threads: args.worker_threads.resolve(),
+        });
+    }
     if !matches!(args.store.as_str(), "memory" | "sqlite") {
         bail!("--store must be memory or sqlite, got {:?}", args.store);
     }
@@ -284,6 +311,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn path_str(path: &Path) -> anyhow::Result<&str> {
+pub(super) fn path_str(path: &Path) -> anyhow::Result<&str> {
     path.to_str().context("temporary path is not UTF-8")
 }

@@ -1,0 +1,349 @@
+//! `natsapi bench --suite ingest`: the ingest gateway (`POST /ingest/message` at a fixed number
+//! of requests in flight, and `POST /ingest/batch`) beside raw JetStream publishing with the
+//! same number of acknowledgements in flight, measured in the same run on the same nats-server;
+//! and how fast a worker applies what the gateway took. The gateway and the worker run as
+//! separate `natsapi ingest` and `natsapi worker` processes, as in production.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use async_nats::jetstream;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use natsapi_testkit::NatsServer;
+
+use super::bench::{cpu_us, path_str, rss_mib, spawn_self};
+
+/// What `natsapi bench --suite ingest` was asked for.
+pub struct IngestBench {
+    /// NATS URL; a nats-server is started when absent.
+    pub server: Option<String>,
+    /// Requests (or raw publishes) in flight.
+    pub concurrency: usize,
+    /// Messages per run.
+    pub requests: usize,
+    /// Unmeasured messages before the runs.
+    pub warmup: usize,
+    /// Lines per batch request.
+    pub batch_lines: usize,
+    /// SQLite durability of the ingest database.
+    pub sqlite_synchronous: String,
+    /// Worker threads of the gateway and the worker processes.
+    pub worker_threads: usize,
+}
+
+/// Batch requests in flight at once.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// One run's figures.
+struct Run {
+    messages_per_sec: f64,
+    p50_us: u64,
+    p99_us: u64,
+    errors: usize,
+    cpu_us_per_message: Option<f64>,
+    /// Messages not yet applied when the run's last request was answered.
+    backlog: Option<u64>,
+    /// Messages per second the worker applied, from the run's start until its backlog was empty.
+    worker_per_sec: Option<f64>,
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?)
+}
+
+fn body(run: &str, i: usize) -> String {
+    format!(
+        r#"{{"entity_type":"order","order_id":"{run}-{i}","customer":"c{}","total":{}.25,"currency":"EUR","items":[{{"sku":"A-1","qty":2}}]}}"#,
+        i % 977,
+        i % 1000
+    )
+}
+
+/// Publishes `total` messages to the raw stream, `window` acknowledgements in flight.
+async fn raw_publish(js: &jetstream::Context, total: usize, window: usize) -> anyhow::Result<Run> {
+    let mut latencies = histogram()?;
+    let mut inflight = FuturesUnordered::new();
+    let (mut next, mut errors) = (0, 0);
+    let started = Instant::now();
+    while next < total || !inflight.is_empty() {
+        while next < total && inflight.len() < window {
+            let payload = body("raw", next);
+            let id = format!("raw-{next}");
+            inflight.push(async move {
+                let sent = Instant::now();
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(payload.into())
+                    .message_id(id);
+                let result = match js.send_publish("bench.raw.order", message).await {
+                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                (sent.elapsed(), result)
+            });
+            next += 1;
+        }
+        if let Some((elapsed, result)) = inflight.next().await {
+            latencies.saturating_record(elapsed.as_micros() as u64);
+            errors += usize::from(result.is_err());
+        }
+    }
+    Ok(finish(total, started, &latencies, errors))
+}
+
+fn finish(total: usize, started: Instant, latencies: &Histogram<u64>, errors: usize) -> Run {
+    Run {
+        messages_per_sec: total as f64 / started.elapsed().as_secs_f64(),
+        p50_us: latencies.value_at_quantile(0.5),
+        p99_us: latencies.value_at_quantile(0.99),
+        errors,
+        cpu_us_per_message: None,
+        backlog: None,
+        worker_per_sec: None,
+    }
+}
+
+/// POSTs `total` single messages, `concurrency` requests in flight.
+async fn singles(
+    http: &reqwest::Client,
+    base: &str,
+    run: &str,
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Run> {
+    let mut latencies = histogram()?;
+    let mut inflight = FuturesUnordered::new();
+    let (mut next, mut errors) = (0, 0);
+    let started = Instant::now();
+    let url = format!("{base}/ingest/message");
+    while next < total || !inflight.is_empty() {
+        while next < total && inflight.len() < concurrency {
+            let request = http.post(&url).body(body(run, next));
+            inflight.push(async move {
+                let sent = Instant::now();
+                let ok = matches!(request.send().await, Ok(r) if r.status() == 202);
+                (sent.elapsed(), ok)
+            });
+            next += 1;
+        }
+        if let Some((elapsed, ok)) = inflight.next().await {
+            latencies.saturating_record(elapsed.as_micros() as u64);
+            errors += usize::from(!ok);
+        }
+    }
+    Ok(finish(total, started, &latencies, errors))
+}
+
+/// POSTs `total` messages as batches of `lines`, [`BATCHES_IN_FLIGHT`] requests in flight.
+async fn batches(
+    http: &reqwest::Client,
+    base: &str,
+    total: usize,
+    lines: usize,
+) -> anyhow::Result<Run> {
+    let mut latencies = histogram()?;
+    let mut inflight = FuturesUnordered::new();
+    let (mut next, mut errors) = (0, 0);
+    let started = Instant::now();
+    let url = format!("{base}/ingest/batch");
+    while next < total || !inflight.is_empty() {
+        while next < total && inflight.len() < BATCHES_IN_FLIGHT {
+            let end = (next + lines).min(total);
+            let text: String = (next..end).map(|i| body("batch", i) + "\n").collect();
+            let count = end - next;
+            let request = http.post(&url).body(text);
+            inflight.push(async move {
+                let sent = Instant::now();
+                let stored = match request.send().await {
+                    Ok(r) if r.status() == 202 => r
+                        .text()
+                        .await
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                        .and_then(|v| v["inserted"].as_u64())
+                        .unwrap_or(0),
+                    _ => 0,
+                };
+                (sent.elapsed(), count.saturating_sub(stored as usize))
+            });
+            next = end;
+        }
+        if let Some((elapsed, failed)) = inflight.next().await {
+            latencies.saturating_record(elapsed.as_micros() as u64);
+            errors += failed;
+        }
+    }
+    Ok(finish(total, started, &latencies, errors))
+}
+
+/// Messages the worker's consumer has not acknowledged yet.
+async fn backlog(js: &jetstream::Context) -> anyhow::Result<u64> {
+    let stream = js.get_stream("MESSAGES").await?;
+    let info = stream.consumer_info("natsapi-worker").await?;
+    Ok(info.num_pending + info.num_ack_pending as u64)
+}
+
+/// Waits until the worker has applied everything; returns when that happened.
+async fn drained(js: &jetstream::Context) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if backlog(js).await? == 0 {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!("the worker did not drain the stream within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `ingest` and then waits for the worker, filling in the backlog and the worker's rate.
+async fn with_worker(
+    js: &jetstream::Context,
+    gateway_pid: u32,
+    total: usize,
+    ingest: impl std::future::Future<Output = anyhow::Result<Run>>,
+) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let cpu_before = cpu_us(gateway_pid);
+    let mut run = ingest.await?;
+    if let (Some(before), Some(after)) = (cpu_before, cpu_us(gateway_pid)) {
+        run.cpu_us_per_message = Some((after - before) / total as f64);
+    }
+    run.backlog = Some(backlog(js).await?);
+    let done = drained(js).await?;
+    run.worker_per_sec = Some(total as f64 / (done - started).as_secs_f64());
+    Ok(run)
+}
+
+fn row(name: &str, run: &Run, baseline: &Run) {
+    let opt =
+        |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
+    println!(
+        "{name:<22} {:>10.0} {:>10} {:>10} {:>8.0}% {:>10} {:>9} {:>12} {:>7}",
+        run.messages_per_sec,
+        run.p50_us,
+        run.p99_us,
+        100.0 * run.messages_per_sec / baseline.messages_per_sec,
+        opt(run.cpu_us_per_message, 1),
+        run.backlog.map_or("n/a".to_owned(), |b| b.to_string()),
+        opt(run.worker_per_sec, 0),
+        run.errors,
+    );
+}
+
+/// Runs the ingest suite and prints its table.
+pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
+    let (_nats, url) = match &b.server {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server = NatsServer::start().context("cannot start a nats-server for the bench")?;
+            let url = server.url();
+            (Some(server), url)
+        }
+    };
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("ingest.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let threads = b.worker_threads.to_string();
+    let common = [
+        "--api-nats-addr",
+        url.as_str(),
+        "--ingest-db",
+        path_str(&db)?,
+        "--store-sqlite-synchronous",
+        b.sqlite_synchronous.as_str(),
+        "--worker-threads",
+        threads.as_str(),
+    ];
+    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str()];
+    gateway_args.extend(common);
+    let gateway = spawn_self(&gateway_args)?;
+    let gateway_pid = gateway.0.id();
+    let base = format!("http://{addr}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(b.concurrency).build()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(http.get(format!("{base}/ready")).send().await, Ok(r) if r.status() == 200)
+        {
+            if Instant::now() > deadline {
+                bail!("the ingest gateway did not become ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut worker_args = vec!["worker"];
+        worker_args.extend(common);
+        let _worker = spawn_self(&worker_args)?;
+        let client = async_nats::connect(&url).await.with_context(|| format!("connect {url}"))?;
+        let js = jetstream::new(client);
+        js.create_stream(jetstream::stream::Config {
+            name: "BENCH_RAW".into(),
+            subjects: vec!["bench.raw.>".into()],
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while backlog(&js).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("the worker did not create its consumer within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let idle_rss = rss_mib(gateway_pid);
+        let (n, c) = (b.requests, b.concurrency);
+
+        raw_publish(&js, b.warmup, c).await?;
+        singles(&http, &base, "warm", b.warmup, c).await?;
+        drained(&js).await?;
+        let raw = raw_publish(&js, n, c).await?;
+        let single =
+            with_worker(&js, gateway_pid, n, singles(&http, &base, "single", n, c)).await?;
+        let batch =
+            with_worker(&js, gateway_pid, n, batches(&http, &base, n, b.batch_lines)).await?;
+        let loaded_rss = rss_mib(gateway_pid);
+
+        println!(
+            "natsapi bench --suite ingest: {n} messages per run, {c} requests (or acks) in flight, \
+             batches of {} lines ({BATCHES_IN_FLIGHT} in flight), ingest database \
+             synchronous={}, {threads} worker thread(s), NATS at {url}",
+            b.batch_lines, b.sqlite_synchronous
+        );
+        println!(
+            "{:<22} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9} {:>12} {:>7}",
+            "run",
+            "msgs/s",
+            "p50 µs",
+            "p99 µs",
+            "of raw",
+            "cpu µs/msg",
+            "backlog",
+            "worker msg/s",
+            "errors"
+        );
+        row("raw publish (baseline)", &raw, &raw);
+        row("POST /ingest/message", &single, &raw);
+        row("POST /ingest/batch", &batch, &raw);
+        let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
+        println!(
+            "natsapi ingest RSS: idle {}; after {} messages {}",
+            mib(idle_rss),
+            2 * n + b.warmup,
+            mib(loaded_rss)
+        );
+        println!(
+            "(latency: per message for raw and single, per request of {} lines for batch; \
+             backlog: messages not yet applied when the run's last request was answered)",
+            b.batch_lines
+        );
+        if raw.errors + single.errors + batch.errors > 0 {
+            bail!("{} messages failed", raw.errors + single.errors + batch.errors);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
