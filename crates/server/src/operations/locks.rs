@@ -6,25 +6,38 @@ use futures::future::BoxFuture;
 use natsapi_core::locks::{AcquireLock, HeartbeatLocks, ReleaseLock};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
 use crate::timer::Timer;
 
-#[derive(Deserialize)]
+/// The payload of `locks.acquire` and body of `POST /locks/acquire`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AcquirePayload {
+#[schema(as = AcquireLockRequest)]
+pub(crate) struct AcquirePayload {
+    /// What to lock.
     resource_id: String,
+    /// Who holds it; acquiring again with the same execution id is re-entrant.
     execution_id: String,
+    /// The process the holder runs in; heartbeats go by process.
     process_id: String,
+    /// How long the lock lasts without a heartbeat, ms (required; the older name
+    /// `expiryInMilliseconds` is accepted too).
     #[serde(default, alias = "expiryInMilliseconds")]
+    #[schema(required = true)]
     ttl: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// The payload of `locks.release` and body of `POST /locks/release`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ReleasePayload {
+#[schema(as = ReleaseLockRequest)]
+pub(crate) struct ReleasePayload {
+    /// The locked resource.
     resource_id: String,
+    /// The execution that holds it.
     execution_id: String,
 }
 

@@ -1,10 +1,10 @@
 //! The operation table: one entry per operation name, each decoding its payload, running the
 //! domain operation and encoding the resource. Every transport dispatches through here.
 
-mod locks;
-mod promises;
-mod schedules;
-mod tasks;
+pub(crate) mod locks;
+pub(crate) mod promises;
+pub(crate) mod schedules;
+pub(crate) mod tasks;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -99,10 +99,11 @@ pub fn fenced<O>(fence: Option<FencePayload>, op: O) -> natsapi_core::fence::Fen
 }
 
 /// The payload of `tasks.heartbeat` and `locks.heartbeat`: the process whose leases to extend.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = HeartbeatRequest)]
 pub(crate) struct HeartbeatPayload {
-    /// The worker process.
+    /// The worker process whose claims (or locks) to extend.
     pub process_id: String,
 }
 

@@ -10,6 +10,7 @@ use natsapi_core::promises::{
 use natsapi_core::{PromiseState, Value};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
@@ -21,36 +22,58 @@ struct ReadPayload {
     id: String,
 }
 
-#[derive(Deserialize)]
+/// The payload of `promises.create`, and the body of `POST /promises` (where the idempotency key,
+/// strictness and fence come from headers instead).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CreatePayload {
+#[schema(as = CreatePromiseRequest)]
+pub(crate) struct CreatePayload {
+    /// The promise id; may contain `/`.
     id: String,
     #[serde(default)]
+    #[schema(ignore)]
     fence: Option<super::FencePayload>,
     #[serde(default)]
+    #[schema(ignore)]
     idempotency_key: Option<String>,
     #[serde(default)]
+    #[schema(ignore)]
     strict: Option<bool>,
+    /// What the promise is created with.
     #[serde(default)]
+    #[schema(value_type = crate::http::openapi::schemas::PromiseValue)]
     param: Value,
+    /// Absolute deadline, epoch ms (absent: 0, so the promise times out at once).
     #[serde(default)]
     timeout: Option<i64>,
+    /// Free-form string tags (`resonate:invoke` names the receiver of its invoke task).
     #[serde(default)]
     tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Deserialize)]
+/// The payload of `promises.complete`, and the body of `PATCH /promises/{id}` (where the id is
+/// the path's and the idempotency key, strictness and fence come from headers).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CompletePayload {
+#[schema(as = CompletePromiseRequest)]
+pub(crate) struct CompletePayload {
+    #[schema(ignore)]
     id: String,
     #[serde(default)]
+    #[schema(ignore)]
     fence: Option<super::FencePayload>,
     #[serde(default)]
+    #[schema(ignore)]
     idempotency_key: Option<String>,
     #[serde(default)]
+    #[schema(ignore)]
     strict: Option<bool>,
+    /// The state to complete to (over HTTP: RESOLVED, REJECTED or REJECTED_CANCELED).
+    #[schema(value_type = crate::http::openapi::schemas::CompletionState)]
     state: PromiseState,
+    /// What the promise is completed with.
     #[serde(default)]
+    #[schema(value_type = crate::http::openapi::schemas::PromiseValue)]
     value: Value,
 }
 

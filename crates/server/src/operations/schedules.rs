@@ -9,6 +9,7 @@ use natsapi_core::Value;
 use natsapi_core::schedules::{CreateSchedule, DeleteSchedule, ReadSchedule, SearchSchedules};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::promises::check_write_size;
 use super::{decode, run_and_respond};
@@ -21,23 +22,35 @@ struct IdPayload {
     id: String,
 }
 
-#[derive(Deserialize)]
+/// The payload of `schedules.create`, and the body of `POST /schedules` (where the idempotency
+/// key comes from the header).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CreatePayload {
+#[schema(as = CreateScheduleRequest)]
+pub(crate) struct CreatePayload {
+    /// The schedule id.
     id: String,
-    /// The seed says `description`; Resonate's own JSON says `desc`.
+    /// Free text. The seed says `description`; Resonate's own JSON says `desc` (both accepted).
     #[serde(default, alias = "desc")]
     description: Option<String>,
+    /// A cron expression (5 or 6 fields) or descriptor (`@daily`, `@every 1m`), in UTC.
     cron: String,
+    /// Free-form string tags of the schedule.
     #[serde(default)]
     tags: Option<BTreeMap<String, String>>,
+    /// The template each promise id is rendered from (`{{.id}}`, `{{.timestamp}}`).
     promise_id: String,
+    /// How long each promise may stay pending, ms after its tick.
     promise_timeout: i64,
+    /// Each promise's `param`.
     #[serde(default)]
+    #[schema(value_type = crate::http::openapi::schemas::PromiseValue)]
     promise_param: Value,
+    /// Each promise's tags.
     #[serde(default)]
     promise_tags: Option<BTreeMap<String, String>>,
     #[serde(default)]
+    #[schema(ignore)]
     idempotency_key: Option<String>,
 }
 

@@ -14,18 +14,23 @@ use natsapi_core::tasks::{
 use natsapi_core::{MessageKind, PromiseState, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::promises::check_write_size;
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
 use crate::timer::Timer;
 
-/// A receiver as clients give it: a name or URL, or `{type, data}`.
-#[derive(Deserialize)]
+/// A receiver as clients give it: a name or URL (`poll://any@group`, `http://…`, a configured
+/// target name), or `{type, data}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-enum RecvPayload {
+#[schema(as = Recv)]
+pub(crate) enum RecvPayload {
+    /// A receiver name or URL.
     Name(String),
-    Object(serde_json::Map<String, serde_json::Value>),
+    /// A receiver object `{type, data}`.
+    Object(BTreeMap<String, serde_json::Value>),
 }
 
 impl RecvPayload {
@@ -34,7 +39,9 @@ impl RecvPayload {
     fn into_stored(self, api: &Api) -> Result<String, ApiError> {
         let stored = match self {
             RecvPayload::Name(name) => serde_json::Value::String(name).to_string(),
-            RecvPayload::Object(object) => serde_json::Value::Object(object).to_string(),
+            RecvPayload::Object(object) => {
+                serde_json::Value::Object(object.into_iter().collect()).to_string()
+            }
         };
         api.check_recv("payload.recv", &stored)?;
         Ok(stored)
@@ -118,14 +125,22 @@ pub fn create_task<'a>(
     .boxed()
 }
 
-#[derive(Deserialize)]
+/// The payload of `promises.callback`, and the body of the deprecated `POST /callbacks` (where
+/// the fence comes from headers).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CallbackPayload {
+#[schema(as = CallbackRequest)]
+pub(crate) struct CallbackPayload {
+    /// The promise to wait on (the leaf).
     promise_id: String,
     #[serde(default)]
+    #[schema(ignore)]
     fence: Option<super::FencePayload>,
+    /// The execution to resume; must differ from `promiseId`.
     root_promise_id: String,
+    /// Where the resume task goes.
     recv: RecvPayload,
+    /// The deadline the task inherits, epoch ms (default: the promise's).
     #[serde(default)]
     timeout: Option<i64>,
 }
@@ -150,12 +165,18 @@ pub fn callback<'a>(
     .boxed()
 }
 
-#[derive(Deserialize)]
+/// The payload of `promises.subscribe`, and the body of the deprecated `POST /subscriptions`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SubscribePayload {
+#[schema(as = SubscriptionRequest)]
+pub(crate) struct SubscribePayload {
+    /// The promise to watch.
     promise_id: String,
+    /// The subscription's id, unique per promise.
     id: String,
+    /// Where the notify task goes.
     recv: RecvPayload,
+    /// The deadline the task inherits, epoch ms (default: the promise's).
     #[serde(default)]
     timeout: Option<i64>,
 }
@@ -180,36 +201,54 @@ pub fn subscribe<'a>(
     .boxed()
 }
 
-#[derive(Deserialize)]
+/// The payload of `tasks.claim` and body of `POST /tasks/claim`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ClaimPayload {
+#[schema(as = ClaimTaskRequest)]
+pub(crate) struct ClaimPayload {
+    /// The task id.
     id: String,
+    /// The counter the task was delivered with.
     counter: i64,
+    /// The claiming worker process (default `<id>/<counter>`).
     #[serde(default)]
     process_id: Option<String>,
+    /// The lease, ms (default a minute; also accepted as `frequency`).
     #[serde(default, alias = "frequency")]
     ttl: Option<i64>,
 }
 
 /// One promise of a claim's answer.
-#[derive(Serialize)]
-struct ClaimedPromise<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ClaimedPromise)]
+pub(crate) struct ClaimedPromise<'a> {
+    /// The promise id.
     id: &'a str,
+    /// The promise.
+    #[schema(value_type = crate::http::openapi::schemas::Promise)]
     data: &'a natsapi_core::Promise,
 }
 
-#[derive(Serialize)]
-struct ClaimedPromises<'a> {
+/// The promises of a claim's answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ClaimedPromises)]
+pub(crate) struct ClaimedPromises<'a> {
+    /// The promise of the execution.
     root: ClaimedPromise<'a>,
+    /// The promise whose completion resumes it (resume tasks only).
     #[serde(skip_serializing_if = "Option::is_none")]
     leaf: Option<ClaimedPromise<'a>>,
 }
 
 /// The answer to a claim, in the Resonate server's shape.
-#[derive(Serialize)]
-struct ClaimAnswer<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ClaimResponse)]
+pub(crate) struct ClaimAnswer<'a> {
+    /// What the task asks for.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::http::openapi::schemas::MessageKind)]
     kind: MessageKind,
+    /// The root promise, and for a resume the leaf.
     promises: ClaimedPromises<'a>,
 }
 
@@ -245,10 +284,14 @@ pub fn claim<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Re
     .boxed()
 }
 
-#[derive(Deserialize)]
+/// The payload of `tasks.complete` and `tasks.drop`, and their POST bodies.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TaskRefPayload {
+#[schema(as = TaskRefRequest)]
+pub(crate) struct TaskRefPayload {
+    /// The task id.
     id: String,
+    /// The counter of the caller's claim.
     counter: i64,
 }
 
