@@ -48,7 +48,9 @@ pub trait MessageHandler: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Applies `message`. Called once per message id: a redelivered message that was applied
-    /// before is not passed again. An error rolls back this handler's writes for the message.
+    /// Applies `message`. A message that was applied before (a redelivery) is not passed again.
+    /// An error rolls back the writes made for the message. The call may repeat for the same
+    /// delivery: when another message of its batch fails, the batch is undone and applied again
+    /// message by message; only the writes of the call that commits remain.
     fn apply(&self, conn: &Connection, message: &Message<'_>) -> Result<(), ApplyError>;
 }

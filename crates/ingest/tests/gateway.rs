@@ -69,7 +69,7 @@ async fn bad_input_is_refused_with_a_named_error_and_nothing_is_stored() {
     let (code, _) = h.post("/ingest/message", "{}", &[("Idempotency-Key", &long_key)]).await;
     assert_eq!(code, 400);
     assert_eq!(h.stream_messages("MESSAGES").await, 0);
-    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 0);
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
 }
 
 #[tokio::test]
@@ -164,14 +164,13 @@ async fn an_existing_stream_with_another_configuration_is_reported() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let db = natsapi_ingest::db::IngestDb::open(&natsapi_ingest::db::DbSettings {
+    let data = natsapi_ingest::db::DbSettings {
         path: dir.path().join("i.db"),
         durability: Default::default(),
-    })
-    .unwrap();
+    };
     let err = natsapi_ingest::gateway::Gateway::start(
         client,
-        db,
+        &data,
         Default::default(),
         Default::default(),
         std::sync::Arc::new(natsapi_core::SystemClock),

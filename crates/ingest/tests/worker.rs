@@ -142,7 +142,9 @@ async fn transient_failures_are_retried_and_then_dead_lettered_and_roll_back_the
     assert_eq!(status["error"], "attempt 3 fails");
     // A failed attempt's writes were rolled back: one side effect, from the passing attempt.
     assert_eq!(h.count("SELECT COUNT(*) FROM side_effects").await, 1);
-    assert_eq!(flaky.calls.load(Ordering::SeqCst), 5);
+    // Five attempts in all (two for one, three for the other); a call may repeat when the other
+    // message of its batch failed and the batch was applied again message by message.
+    assert!(flaky.calls.load(Ordering::SeqCst) >= 5);
 }
 
 #[tokio::test]
@@ -177,5 +179,5 @@ async fn several_workers_share_one_consumer_and_apply_each_message_once() {
     }
     assert_eq!(h.count("SELECT COUNT(*) FROM orders").await, 1500);
     assert_eq!(h.count("SELECT COUNT(*) FROM side_effects").await, 1500);
-    assert_eq!(calls.calls.load(Ordering::SeqCst), 1500);
+    assert_eq!(calls.calls.load(Ordering::SeqCst), 1500, "no batch failed, so no call repeated");
 }

@@ -47,6 +47,9 @@ pub struct BenchArgs {
     /// Lines per request in the ingest suite's batch run.
     #[arg(long, default_value_t = 1000)]
     batch_lines: usize,
+    /// Ingest suite: run no worker, to measure the gateway alone.
+    #[arg(long)]
+    gateway_only: bool,
 }
 
 /// The benchmark suites.
@@ -214,6 +217,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             batch_lines: args.batch_lines,
             sqlite_synchronous: args.sqlite_synchronous.clone(),
             worker_threads: args.worker_threads.resolve(),
+            gateway_only: args.gateway_only,
         });
     }
     if !matches!(args.store.as_str(), "memory" | "sqlite") {

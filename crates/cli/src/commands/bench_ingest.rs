@@ -32,6 +32,8 @@ pub struct IngestBench {
     pub sqlite_synchronous: String,
     /// Worker threads of the gateway and the worker processes.
     pub worker_threads: usize,
+    /// Measure the gateway alone: no worker runs while messages are ingested.
+    pub gateway_only: bool,
 }
 
 /// Batch requests in flight at once.
@@ -48,6 +50,8 @@ struct Run {
     backlog: Option<u64>,
     /// Messages per second the worker applied, from the run's start until its backlog was empty.
     worker_per_sec: Option<f64>,
+    /// The worker process's CPU time per message over the same span.
+    worker_cpu_us: Option<f64>,
 }
 
 fn histogram() -> anyhow::Result<Histogram<u64>> {
@@ -102,10 +106,12 @@ fn finish(total: usize, started: Instant, latencies: &Histogram<u64>, errors: us
         cpu_us_per_message: None,
         backlog: None,
         worker_per_sec: None,
+        worker_cpu_us: None,
     }
 }
 
-/// POSTs `total` single messages, `concurrency` requests in flight.
+/// POSTs `total` single messages, `concurrency` requests in flight; with `run` = `health`,
+/// GETs `/health` instead (the HTTP round trip alone, no JetStream or database).
 async fn singles(
     http: &reqwest::Client,
     base: &str,
@@ -120,10 +126,14 @@ async fn singles(
     let url = format!("{base}/ingest/message");
     while next < total || !inflight.is_empty() {
         while next < total && inflight.len() < concurrency {
-            let request = http.post(&url).body(body(run, next));
+            let (request, want) = if run == "health" {
+                (http.get(format!("{base}/health")), 200)
+            } else {
+                (http.post(&url).body(body(run, next)), 202)
+            };
             inflight.push(async move {
                 let sent = Instant::now();
-                let ok = matches!(request.send().await, Ok(r) if r.status() == 202);
+                let ok = matches!(request.send().await, Ok(r) if r.status() == want);
                 (sent.elapsed(), ok)
             });
             next += 1;
@@ -202,19 +212,25 @@ async fn drained(js: &jetstream::Context) -> anyhow::Result<Instant> {
 /// Runs `ingest` and then waits for the worker, filling in the backlog and the worker's rate.
 async fn with_worker(
     js: &jetstream::Context,
-    gateway_pid: u32,
+    (gateway_pid, worker_pid): (u32, Option<u32>),
     total: usize,
     ingest: impl std::future::Future<Output = anyhow::Result<Run>>,
 ) -> anyhow::Result<Run> {
     let started = Instant::now();
     let cpu_before = cpu_us(gateway_pid);
+    let worker_before = worker_pid.and_then(cpu_us);
     let mut run = ingest.await?;
     if let (Some(before), Some(after)) = (cpu_before, cpu_us(gateway_pid)) {
         run.cpu_us_per_message = Some((after - before) / total as f64);
     }
-    run.backlog = Some(backlog(js).await?);
-    let done = drained(js).await?;
-    run.worker_per_sec = Some(total as f64 / (done - started).as_secs_f64());
+    if let Ok(backlog) = backlog(js).await {
+        run.backlog = Some(backlog);
+        let done = drained(js).await?;
+        run.worker_per_sec = Some(total as f64 / (done - started).as_secs_f64());
+        if let (Some(before), Some(after)) = (worker_before, worker_pid.and_then(cpu_us)) {
+            run.worker_cpu_us = Some((after - before) / total as f64);
+        }
+    }
     Ok(run)
 }
 
@@ -222,7 +238,7 @@ fn row(name: &str, run: &Run, baseline: &Run) {
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
     println!(
-        "{name:<22} {:>10.0} {:>10} {:>10} {:>8.0}% {:>10} {:>9} {:>12} {:>7}",
+        "{name:<24} {:>10.0} {:>10} {:>10} {:>8.0}% {:>10} {:>9} {:>12} {:>10} {:>7}",
         run.messages_per_sec,
         run.p50_us,
         run.p99_us,
@@ -230,6 +246,7 @@ fn row(name: &str, run: &Run, baseline: &Run) {
         opt(run.cpu_us_per_message, 1),
         run.backlog.map_or("n/a".to_owned(), |b| b.to_string()),
         opt(run.worker_per_sec, 0),
+        opt(run.worker_cpu_us, 1),
         run.errors,
     );
 }
@@ -278,7 +295,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         }
         let mut worker_args = vec!["worker"];
         worker_args.extend(common);
-        let _worker = spawn_self(&worker_args)?;
+        let _worker = if b.gateway_only { None } else { Some(spawn_self(&worker_args)?) };
         let client = async_nats::connect(&url).await.with_context(|| format!("connect {url}"))?;
         let js = jetstream::new(client);
         js.create_stream(jetstream::stream::Config {
@@ -289,23 +306,29 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         })
         .await?;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while backlog(&js).await.is_err() {
+        while !b.gateway_only && backlog(&js).await.is_err() {
             if Instant::now() > deadline {
                 bail!("the worker did not create its consumer within 30 s");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let idle_rss = rss_mib(gateway_pid);
+        let pids = (gateway_pid, _worker.as_ref().map(|w| w.0.id()));
         let (n, c) = (b.requests, b.concurrency);
 
         raw_publish(&js, b.warmup, c).await?;
         singles(&http, &base, "warm", b.warmup, c).await?;
-        drained(&js).await?;
+        if !b.gateway_only {
+            drained(&js).await?;
+        }
         let raw = raw_publish(&js, n, c).await?;
-        let single =
-            with_worker(&js, gateway_pid, n, singles(&http, &base, "single", n, c)).await?;
-        let batch =
-            with_worker(&js, gateway_pid, n, batches(&http, &base, n, b.batch_lines)).await?;
+        let floor_cpu = cpu_us(gateway_pid);
+        let mut floor = singles(&http, &base, "health", n, c).await?;
+        if let (Some(before), Some(after)) = (floor_cpu, cpu_us(gateway_pid)) {
+            floor.cpu_us_per_message = Some((after - before) / n as f64);
+        }
+        let single = with_worker(&js, pids, n, singles(&http, &base, "single", n, c)).await?;
+        let batch = with_worker(&js, pids, n, batches(&http, &base, n, b.batch_lines)).await?;
         let loaded_rss = rss_mib(gateway_pid);
 
         println!(
@@ -315,7 +338,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             b.batch_lines, b.sqlite_synchronous
         );
         println!(
-            "{:<22} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9} {:>12} {:>7}",
+            "{:<24} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9} {:>12} {:>10} {:>7}",
             "run",
             "msgs/s",
             "p50 µs",
@@ -324,9 +347,11 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             "cpu µs/msg",
             "backlog",
             "worker msg/s",
+            "worker cpu",
             "errors"
         );
         row("raw publish (baseline)", &raw, &raw);
+        row("GET /health (HTTP floor)", &floor, &raw);
         row("POST /ingest/message", &single, &raw);
         row("POST /ingest/batch", &batch, &raw);
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));

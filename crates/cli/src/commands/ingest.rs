@@ -140,8 +140,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
         natsapi_config::Synchronous::Full => Durability::Full,
         natsapi_config::Synchronous::Normal => Durability::Normal,
     };
-    let db = IngestDb::open(&DbSettings { path: ingest.database.clone(), durability })
-        .with_context(|| format!("ingest database {}", ingest.database.display()))?;
+    let data = DbSettings { path: ingest.database.clone(), durability };
     let streams = StreamSettings {
         name: ingest.stream.clone(),
         subject_prefix: ingest.subject_prefix.clone(),
@@ -159,9 +158,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
             max_attempts: i64::try_from(ingest.max_attempts).unwrap_or(i64::MAX),
             ..WorkerSettings::default()
         };
+        let db = IngestDb::open(&data)
+            .with_context(|| format!("ingest database {}", ingest.database.display()))?;
         let worker = Worker::start(
             connect(settings, "natsapi-worker").await?,
-            db.clone(),
+            db,
             streams.clone(),
             settings_for_worker,
             handlers(settings)?,
@@ -179,7 +180,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
     if ingest.gateway.enabled {
         let gateway = Gateway::start(
             connect(settings, "natsapi-ingest").await?,
-            db,
+            &data,
             streams,
             GatewaySettings::default(),
             Arc::new(SystemClock),

@@ -14,5 +14,3 @@ CREATE TABLE messages (
     processed_at INTEGER,
     stream_seq   INTEGER
 ) WITHOUT ROWID;
-
-CREATE INDEX messages_status ON messages (status, updated_at);

@@ -1,14 +1,17 @@
-//! The ingest database (SQLite): one writer thread that commits queued jobs in groups, each job
-//! inside its own savepoint, and a read connection for status lookups.
+//! The ingest databases (SQLite): one writer thread per file that commits queued jobs in groups,
+//! each job inside its own savepoint, and a read connection for status lookups.
 //!
-//! The gateway and the worker of one process share one [`IngestDb`]; separate processes on one
-//! file wait for each other through SQLite's busy timeout.
+//! The worker owns the data file (the `messages` table and the mapped tables). A gateway records
+//! the messages it accepts in a file of its own beside it ([`gateway_path`]), with the same
+//! schema, and reads the data file only to look statuses up. Two writers on one SQLite file
+//! would take turns at its write lock and, worse, throw away each other's page cache at every
+//! commit; with a file each they never touch the same file for writing.
 
 pub mod messages;
 mod schema;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
@@ -26,7 +29,62 @@ pub struct DbSettings {
     pub durability: Durability,
 }
 
-/// A handle on the ingest database; cheap to clone.
+/// The file where a gateway records the messages it accepted: beside the data file `data`, named
+/// `<stem>-gateway.<extension>` (`natsapi-ingest.db` → `natsapi-ingest-gateway.db`).
+pub fn gateway_path(data: &Path) -> PathBuf {
+    let stem = data.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match data.extension() {
+        Some(ext) => format!("{stem}-gateway.{}", ext.to_string_lossy()),
+        None => format!("{stem}-gateway"),
+    };
+    data.with_file_name(name)
+}
+
+/// A read-only view of a database another process may not have created yet: opened on first
+/// use, and a missing file or table reads as "no row".
+#[derive(Clone)]
+pub struct ReadOnlyDb {
+    path: PathBuf,
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+impl ReadOnlyDb {
+    /// A view of the file at `path`.
+    pub fn new(path: PathBuf) -> Self {
+        ReadOnlyDb { path, conn: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Runs `query` off the async threads; `None` while the file or its schema does not exist.
+    pub async fn read<T, F>(&self, query: F) -> Result<Option<T>, IngestError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, IngestError> + Send + 'static,
+    {
+        let (path, slot) = (self.path.clone(), Arc::clone(&self.conn));
+        tokio::task::spawn_blocking(move || {
+            let mut conn =
+                slot.lock().map_err(|_| IngestError::Database("reader poisoned".into()))?;
+            if conn.is_none() {
+                if !path.exists() {
+                    return Ok(None);
+                }
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let mut opened = Connection::open_with_flags(&path, flags)?;
+                opened.busy_handler(Some(writer::wait_for_lock))?;
+                *conn = Some(opened);
+            }
+            let Some(conn) = conn.as_ref() else { return Ok(None) };
+            match query(conn) {
+                Err(IngestError::Database(e)) if e.contains("no such table") => Ok(None),
+                other => other.map(Some),
+            }
+        })
+        .await
+        .map_err(|e| IngestError::Database(format!("read task failed: {e}")))?
+    }
+}
+
+/// A handle on an ingest database; cheap to clone.
 #[derive(Clone)]
 pub struct IngestDb {
     writer: writer::Writer,
@@ -39,8 +97,8 @@ impl IngestDb {
         let mut conn = writer::open(settings)?;
         schema::migrate(&mut conn)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let reader = Connection::open_with_flags(&settings.path, flags)?;
-        reader.pragma_update(None, "busy_timeout", 5000)?;
+        let mut reader = Connection::open_with_flags(&settings.path, flags)?;
+        reader.busy_handler(Some(writer::wait_for_lock))?;
         Ok(IngestDb { writer: writer::Writer::start(conn)?, reader: Arc::new(Mutex::new(reader)) })
     }
 

@@ -10,15 +10,14 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::message::{IngestQuery, RequestMeta, parse_json};
+use super::store::{Ready, store_all};
 use super::{Gateway, GatewayError};
-use crate::db::messages::{self, Accepted};
+use crate::db::messages::Accepted;
 use crate::envelope::{self, MessageEnvelope};
-use crate::status::MessageStatus;
 
 /// A line the batch could not store.
 #[derive(Debug, Serialize)]
@@ -53,25 +52,6 @@ struct BatchReply {
     messages: Vec<LineStored>,
     /// Time spent on the request.
     duration_ms: u128,
-}
-
-/// One parsed line, ready to publish.
-struct Ready {
-    line: usize,
-    envelope: MessageEnvelope,
-    row: Accepted,
-}
-
-/// Publishes one line unless a worker has already seen its id; `Ok(duplicate)`.
-async fn publish_one(
-    shared: &super::Shared,
-    envelope: &MessageEnvelope,
-    existing: Option<MessageStatus>,
-) -> Result<bool, GatewayError> {
-    match existing {
-        Some(status) if status != MessageStatus::Accepted => Ok(true),
-        _ => shared.publish(envelope).await.map(|stored| stored.duplicate),
-    }
 }
 
 /// `POST /ingest/batch`.
@@ -127,23 +107,25 @@ async fn run(
             Err(error) => errors.push(LineError { line: number, error }),
             Ok(entity_type) => {
                 let message_id = envelope::message_id(meta.key.as_deref(), Some(number));
-                ready.push(Ready {
-                    line: number,
-                    envelope: MessageEnvelope {
-                        message_id,
-                        body: line.to_owned(),
-                        entity_type: Some(entity_type.clone()),
-                        received_at: crate::time::datetime(received_at),
-                        retry_count: 0,
-                        source: meta.source.clone(),
+                ready.push((
+                    number,
+                    Ready {
+                        envelope: MessageEnvelope {
+                            message_id,
+                            body: line.to_owned(),
+                            entity_type: Some(entity_type.clone()),
+                            received_at: crate::time::datetime(received_at),
+                            retry_count: 0,
+                            source: meta.source.clone(),
+                        },
+                        row: Accepted {
+                            message_id,
+                            entity_type,
+                            source: meta.source.clone(),
+                            received_at,
+                        },
                     },
-                    row: Accepted {
-                        message_id,
-                        entity_type,
-                        source: meta.source.clone(),
-                        received_at,
-                    },
-                });
+                ));
             }
         }
     }
@@ -156,60 +138,24 @@ async fn run(
         return Err(GatewayError::unavailable("NATS is not connected; nothing was stored"));
     }
 
-    let rows: Vec<Accepted> = ready.iter().map(|r| r.row.clone()).collect();
-    let existing = shared
-        .db
-        .write(move |conn| {
-            rows.iter()
-                .map(|row| messages::insert_accepted(conn, row))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| GatewayError::unavailable(format!("cannot record the messages: {e}")))?;
-
-    let window = shared.settings.publish_window.max(1);
-    let publishes: Vec<_> = ready
-        .iter()
-        .zip(&existing)
-        .map(|(item, existing)| publish_one(shared, &item.envelope, *existing))
-        .collect();
-    let outcomes: Vec<_> = futures::stream::iter(publishes).buffered(window).collect().await;
+    let items: Vec<Ready> = ready.iter().map(|(_, r)| r.clone()).collect();
+    let outcomes = store_all(shared, &items, shared.settings.publish_window).await?;
 
     let mut stored = Vec::new();
-    let mut unstored = Vec::new();
-    let mut rewrite = Vec::new();
     let mut duplicates = 0;
     let mut all_unavailable = !outcomes.is_empty();
-    for ((item, existing), outcome) in ready.iter().zip(&existing).zip(outcomes) {
+    for ((line, item), outcome) in ready.iter().zip(outcomes) {
         match outcome {
-            Ok(duplicate) => {
-                duplicates += usize::from(duplicate);
-                stored.push(LineStored { line: item.line, message_id: item.envelope.message_id });
-                if *existing == Some(MessageStatus::Accepted) {
-                    rewrite.push(item.row.clone());
-                }
+            Ok(publish) => {
+                duplicates += usize::from(publish.duplicate);
+                stored.push(LineStored { line: *line, message_id: item.envelope.message_id });
                 all_unavailable = false;
             }
             Err(e) => {
                 all_unavailable &= e.status == StatusCode::SERVICE_UNAVAILABLE;
-                if existing.is_none() {
-                    unstored.push(item.envelope.message_id);
-                }
-                errors.push(LineError { line: item.line, error: e.message });
+                errors.push(LineError { line: *line, error: e.message });
             }
         }
-    }
-    if !unstored.is_empty() || !rewrite.is_empty() {
-        let _ = shared
-            .db
-            .write(move |conn| {
-                messages::forget_unstored(conn, &unstored)?;
-                for row in &rewrite {
-                    messages::insert_accepted(conn, row)?;
-                }
-                Ok(())
-            })
-            .await;
     }
     errors.sort_by_key(|e| e.line);
 

@@ -7,12 +7,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::json;
 
+use super::store::Ready;
 use super::{Gateway, GatewayError};
-use crate::db::messages::{self, Accepted};
+use crate::db::messages::Accepted;
 use crate::envelope::{self, DEFAULT_ENTITY_TYPE, MessageEnvelope};
-use crate::status::MessageStatus;
 
 /// The query parameters both ingest routes take.
 #[derive(Debug, Default, Deserialize)]
@@ -66,8 +67,8 @@ impl RequestMeta {
 
     /// The entity type of `body`: the request's, else the body's top-level `entity_type`
     /// string, else `default`; checked to be one safe subject token.
-    pub fn entity_type_of(&self, body: &serde_json::Value) -> Result<String, String> {
-        let from_body = match body.get("entity_type") {
+    pub fn entity_type_of(&self, body: &BodyHint) -> Result<String, String> {
+        let from_body = match &body.entity_type {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) => Some(s.as_str()),
             Some(other) => return Err(format!("entity_type: expected a string, got {other}")),
@@ -78,8 +79,71 @@ impl RequestMeta {
     }
 }
 
-/// Parses `text` as one JSON value, naming what is wrong.
-pub(super) fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+/// What the gateway needs of a body: that it is JSON, and its top-level `entity_type`. Read
+/// without building the whole document in memory.
+pub(super) struct BodyHint {
+    entity_type: Option<serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for BodyHint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(HintVisitor)
+    }
+}
+
+struct HintVisitor;
+
+impl<'de> Visitor<'de> for HintVisitor {
+    type Value = BodyHint;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<BodyHint, E> {
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<BodyHint, E> {
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<BodyHint, E> {
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<BodyHint, E> {
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<BodyHint, E> {
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<BodyHint, E> {
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BodyHint, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(BodyHint { entity_type: None })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BodyHint, A::Error> {
+        let mut entity_type = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "entity_type" {
+                entity_type = Some(map.next_value::<serde_json::Value>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(BodyHint { entity_type })
+    }
+}
+
+/// Checks that `text` is one JSON value and reads its hint, naming what is wrong.
+pub(super) fn parse_json(text: &str) -> Result<BodyHint, String> {
     if text.trim().is_empty() {
         return Err("the body is empty (expected JSON)".into());
     }
@@ -128,37 +192,14 @@ async fn accept(
     }
     let row =
         Accepted { message_id: envelope.message_id, entity_type, source: meta.source, received_at };
-    let row_for_db = row.clone();
-    let existing = shared
-        .db
-        .write(move |conn| messages::insert_accepted(conn, &row_for_db))
-        .await
-        .map_err(|e| GatewayError::unavailable(format!("cannot record the message: {e}")))?;
-    let stored = match existing {
-        // A worker has seen it: JetStream has it already.
-        Some(status) if status != MessageStatus::Accepted => None,
-        _ => match shared.publish(&envelope).await {
-            Ok(stored) => Some(stored),
-            Err(e) => {
-                if existing.is_none() {
-                    let id = row.message_id;
-                    let _ =
-                        shared.db.write(move |conn| messages::forget_unstored(conn, &[id])).await;
-                }
-                return Err(e);
-            }
-        },
-    };
-    if existing == Some(MessageStatus::Accepted) {
-        // A concurrent attempt with the same key may have failed and removed the row.
-        let _ = shared.db.write(move |conn| messages::insert_accepted(conn, &row)).await;
-    }
+    let message_id = envelope.message_id;
+    let stored = gateway.singles.store(Ready { envelope, row }).await?;
     let body = json!({
-        "message_id": envelope.message_id,
+        "message_id": message_id,
         "status": "accepted",
         "timestamp": crate::time::rfc3339(received_at),
-        "duplicate": stored.is_none_or(|s| s.duplicate) ,
-        "stream_sequence": stored.map(|s| s.sequence),
+        "duplicate": stored.duplicate,
+        "stream_sequence": stored.sequence,
     });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

@@ -8,6 +8,7 @@ mod health;
 mod message;
 mod publish;
 mod status;
+mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use natsapi_core::Clock;
 
-use crate::db::IngestDb;
+use crate::db::{DbSettings, IngestDb, ReadOnlyDb, gateway_path};
 use crate::error::IngestError;
 use crate::stream::{StreamSettings, ensure_streams};
 
@@ -55,7 +56,10 @@ impl Default for GatewaySettings {
 struct Shared {
     nats: async_nats::Client,
     js: jetstream::Context,
+    /// Where this gateway records what it accepted.
     db: IngestDb,
+    /// The worker's data file, for statuses past `accepted`.
+    data: ReadOnlyDb,
     streams: StreamSettings,
     settings: GatewaySettings,
     clock: Arc<dyn Clock>,
@@ -65,14 +69,16 @@ struct Shared {
 #[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
+    singles: store::Coalescer,
 }
 
 impl Gateway {
-    /// Creates (or checks) the streams and returns the gateway. `nats` should be a connection of
-    /// its own: heavy publishing starves a consumer on the same connection.
+    /// Creates (or checks) the streams, opens the gateway's own file beside the worker's data file
+    /// `data` ([`gateway_path`]), and returns the gateway. `nats` should be a connection of its
+    /// own: heavy publishing starves a consumer on the same connection.
     pub async fn start(
         nats: async_nats::Client,
-        db: IngestDb,
+        data: &DbSettings,
         streams: StreamSettings,
         settings: GatewaySettings,
         clock: Arc<dyn Clock>,
@@ -82,7 +88,14 @@ impl Gateway {
             .max_ack_inflight(settings.publish_window.max(1) * 16)
             .build(nats.clone());
         ensure_streams(&js, &streams).await?;
-        Ok(Gateway { shared: Arc::new(Shared { nats, js, db, streams, settings, clock }) })
+        let db = IngestDb::open(&DbSettings {
+            path: gateway_path(&data.path),
+            durability: data.durability,
+        })?;
+        let data = ReadOnlyDb::new(data.path.clone());
+        let shared = Arc::new(Shared { nats, js, db, data, streams, settings, clock });
+        let singles = store::Coalescer::start(Arc::clone(&shared));
+        Ok(Gateway { shared, singles })
     }
 
     /// The routes: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,

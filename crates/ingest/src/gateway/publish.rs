@@ -9,7 +9,7 @@ use crate::envelope::{MessageEnvelope, subject};
 
 /// What JetStream said about a stored message.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Stored {
+pub(crate) struct Stored {
     /// The stream sequence.
     pub sequence: u64,
     /// Whether JetStream already had a message with this id (nothing was stored twice).

@@ -32,12 +32,16 @@ async fn lookup(
     let id = Uuid::parse_str(&text).map_err(|e| {
         GatewayError::bad_request(format!("message_id {text:?} is not a UUID: {e}"))
     })?;
-    let row = gateway
-        .shared
-        .db
-        .read(move |conn| messages::find(conn, &id))
-        .await
-        .map_err(|e| GatewayError::unavailable(format!("cannot read the status: {e}")))?;
+    let shared = &gateway.shared;
+    let unavailable = |e| GatewayError::unavailable(format!("cannot read the status: {e}"));
+    // The worker's row, once it has one, is the truth; before that, the gateway's own.
+    let row = match shared.data.read(move |conn| messages::find(conn, &id)).await {
+        Ok(Some(Some(row))) => Some(row),
+        Ok(_) => {
+            shared.db.read(move |conn| messages::find(conn, &id)).await.map_err(unavailable)?
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
     let Some(row) = row else {
         return Err(GatewayError {
             status: StatusCode::NOT_FOUND,

@@ -13,8 +13,8 @@ use crate::status::MessageStatus;
 pub(super) struct Parsed {
     /// Row data.
     pub delivered: Delivered,
-    /// The body.
-    pub body: serde_json::Value,
+    /// The body, parsed when some handler needs it.
+    pub body: Option<serde_json::Value>,
     /// The body as sent.
     pub text: String,
 }
@@ -53,41 +53,54 @@ pub(super) async fn run(shared: &Shared, batch: Vec<Parsed>) -> Result<Vec<Outco
     shared
         .db
         .write(move |conn| {
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for parsed in &batch {
-                conn.execute_batch("SAVEPOINT message")?;
-                let result = apply_one(conn, &handlers, parsed, now);
-                let outcome = match result {
-                    Ok(()) => {
-                        conn.execute_batch("RELEASE message")?;
-                        Outcome::Applied
-                    }
-                    Err(e) => {
-                        conn.execute_batch("ROLLBACK TO message; RELEASE message")?;
-                        let (outcome, text) = match e {
-                            ApplyError::Permanent(m) => (Outcome::DeadLetter(m.clone()), m),
-                            ApplyError::Transient(m) => (Outcome::Retry(m.clone()), m),
-                        };
-                        let row = &parsed.delivered;
-                        // A message that will be retried shows `failed` with its error; one that
-                        // is going to the dead-letter stream keeps `processing` until it is there.
-                        if matches!(outcome, Outcome::Retry(_)) && row.attempts < max_attempts {
-                            messages::set_status(
-                                conn,
-                                row,
-                                MessageStatus::Failed,
-                                Some(&text),
-                                now,
-                            )?;
-                        }
-                        outcome
-                    }
-                };
-                outcomes.push(outcome);
+            // Fast path: the whole batch without a savepoint per message (which makes SQLite copy
+            // every page it touches into a statement journal). Only when a message fails is the
+            // batch undone and applied again message by message.
+            conn.execute_batch("SAVEPOINT batch")?;
+            let all = batch.iter().try_for_each(|parsed| apply_one(conn, &handlers, parsed, now));
+            if all.is_ok() {
+                conn.execute_batch("RELEASE batch")?;
+                return Ok(vec![Outcome::Applied; batch.len()]);
             }
-            Ok(outcomes)
+            conn.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+            batch
+                .iter()
+                .map(|parsed| apply_isolated(conn, &handlers, parsed, now, max_attempts))
+                .collect()
         })
         .await
+}
+
+/// Applies one message in a savepoint of its own; a failure undoes only its writes and records
+/// it as `failed` when it will be retried.
+fn apply_isolated(
+    conn: &rusqlite::Connection,
+    handlers: &[std::sync::Arc<dyn crate::handler::MessageHandler>],
+    parsed: &Parsed,
+    now: i64,
+    max_attempts: i64,
+) -> Result<Outcome, IngestError> {
+    conn.execute_batch("SAVEPOINT message")?;
+    match apply_one(conn, handlers, parsed, now) {
+        Ok(()) => {
+            conn.execute_batch("RELEASE message")?;
+            Ok(Outcome::Applied)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO message; RELEASE message")?;
+            let (outcome, text) = match e {
+                ApplyError::Permanent(m) => (Outcome::DeadLetter(m.clone()), m),
+                ApplyError::Transient(m) => (Outcome::Retry(m.clone()), m),
+            };
+            let row = &parsed.delivered;
+            // A message that will be retried shows `failed` with its error; one that is going to
+            // the dead-letter stream keeps `processing` until it is there.
+            if matches!(outcome, Outcome::Retry(_)) && row.attempts < max_attempts {
+                messages::set_status(conn, row, MessageStatus::Failed, Some(&text), now)?;
+            }
+            Ok(outcome)
+        }
+    }
 }
 
 fn apply_one(
@@ -99,13 +112,11 @@ fn apply_one(
     let row = &parsed.delivered;
     let first = messages::mark_processed(conn, row, &parsed.text, now)
         .map_err(|e| ApplyError::Transient(e.to_string()))?;
-    if !first {
-        return Ok(());
-    }
+    let Some(body) = parsed.body.as_ref().filter(|_| first) else { return Ok(()) };
     let message = Message {
         message_id: row.message_id,
         entity_type: &row.entity_type,
-        body: &parsed.body,
+        body,
         source: row.source.as_deref(),
         attempts: row.attempts,
     };

@@ -29,7 +29,7 @@ pub(super) struct Unreadable {
     pub error: String,
 }
 
-fn parse(message: jetstream::Message) -> Incoming {
+fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
     let (attempts, stream_seq) =
         message.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
     let parsed = match serde_json::from_slice::<MessageEnvelope>(&message.payload) {
@@ -48,7 +48,13 @@ fn parse(message: jetstream::Message) -> Incoming {
                 attempts,
                 stream_seq,
             };
-            match serde_json::from_str::<serde_json::Value>(&envelope.body) {
+            // The body is built in memory only for handlers; otherwise it is only checked.
+            let body = if needs_body {
+                serde_json::from_str::<serde_json::Value>(&envelope.body).map(Some)
+            } else {
+                serde_json::from_str::<serde::de::IgnoredAny>(&envelope.body).map(|_| None)
+            };
+            match body {
                 Ok(body) => Ok(Parsed { delivered, body, text: envelope.body }),
                 Err(e) => Err(Unreadable {
                     delivered: Some(delivered),
@@ -65,7 +71,8 @@ pub(super) async fn process(shared: &Shared, messages: Vec<jetstream::Message>) 
     if messages.is_empty() {
         return;
     }
-    let incoming: Vec<Incoming> = messages.into_iter().map(parse).collect();
+    let needs_body = !shared.handlers.is_empty();
+    let incoming: Vec<Incoming> = messages.into_iter().map(|m| parse(m, needs_body)).collect();
     let readable: Vec<Parsed> =
         incoming.iter().filter_map(|i| i.parsed.as_ref().ok().cloned()).collect();
     let outcomes = match apply::run(shared, readable).await {

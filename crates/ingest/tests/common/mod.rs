@@ -47,15 +47,12 @@ impl Harness {
     pub async fn start() -> Self {
         let nats = NatsServer::builder().jetstream(true).start().expect("nats-server");
         let dir = tempfile::tempdir().unwrap();
-        let db = IngestDb::open(&DbSettings {
-            path: dir.path().join("ingest.db"),
-            durability: Durability::Full,
-        })
-        .unwrap();
+        let data = DbSettings { path: dir.path().join("ingest.db"), durability: Durability::Full };
+        let db = IngestDb::open(&data).unwrap();
         let streams = StreamSettings::default();
         let gateway = Gateway::start(
             connect(&nats).await,
-            db.clone(),
+            &data,
             streams.clone(),
             GatewaySettings { publish_timeout: Duration::from_secs(2), ..Default::default() },
             Arc::new(SystemClock),
@@ -147,6 +144,14 @@ impl Harness {
         stream.info().await.unwrap().state.messages
     }
 
+    /// A count from the gateway's own file (the messages it accepted).
+    pub fn gateway_count(&self, sql: &str) -> i64 {
+        let path = natsapi_ingest::db::gateway_path(&self.dir.path().join("ingest.db"));
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A count from the worker's data file.
     pub async fn count(&self, sql: &'static str) -> i64 {
         self.db.read(move |conn| Ok(conn.query_row(sql, [], |r| r.get(0))?)).await.unwrap()
     }
