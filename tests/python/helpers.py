@@ -114,6 +114,18 @@ class NatsapiProcess:
             raise RuntimeError(f"{self.name} logged no HTTP address:\n{plain}")
         return f"http://{match.group(1)}"
 
+    def ingest_url(self) -> str:
+        """The base URL of the ingest gateway, read from its "listening" line of the log."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", self.log_text())
+            match = re.search(r"ingest gateway listening .*?addr=(\S+)", plain)
+            if match is not None:
+                return f"http://{match.group(1)}"
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} logged no ingest address:\n{plain}")
+            time.sleep(0.05)
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")

@@ -190,7 +190,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
         let listener = tokio::net::TcpListener::bind(&ingest.gateway.addr)
             .await
             .with_context(|| format!("cannot listen on {}", ingest.gateway.addr))?;
-        running.gateway_addr = Some(listener.local_addr()?);
+        let local = listener.local_addr()?;
+        running.gateway_addr = Some(local);
         let (stop, stopped) = oneshot::channel::<()>();
         let router = gateway.router();
         running.stops.push(stop);
@@ -204,7 +205,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
                 tracing::error!(error = %e, "the ingest gateway stopped");
             }
         }));
-        tracing::info!(addr = ?running.gateway_addr, stream = %ingest.stream, "ingest gateway running");
+        tracing::info!(addr = %local, stream = %ingest.stream, "ingest gateway listening");
     }
     Ok(Some(running))
 }
