@@ -181,3 +181,38 @@ async fn several_workers_share_one_consumer_and_apply_each_message_once() {
     assert_eq!(h.count("SELECT COUNT(*) FROM side_effects").await, 1500);
     assert_eq!(calls.calls.load(Ordering::SeqCst), 1500, "no batch failed, so no call repeated");
 }
+
+/// Holds every message until the test lets it go.
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl MessageHandler for Gate {
+    fn apply(&self, _: &rusqlite::Connection, _: &Message<'_>) -> Result<(), ApplyError> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.changed.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_status_goes_from_accepted_to_processing_to_processed() {
+    let h = Harness::start().await;
+    let (_, reply) = h.post("/ingest/message", r#"{"slow":true}"#, &[]).await;
+    let id = reply["message_id"].as_str().unwrap().to_owned();
+    // No worker yet: accepted.
+    let (_, status) = h.get(&format!("/ingest/status/{id}")).await;
+    assert_eq!(status["status"], "accepted");
+    let gate = Arc::new(Gate { open: std::sync::Mutex::new(false), changed: Default::default() });
+    let (_stop, _task) = h.worker(fast_worker(), vec![gate.clone()]).await;
+    let status = h.wait_status(&id, "processing").await;
+    assert_eq!(status["attempts"], 1);
+    assert!(status["processed_at"].is_null());
+    *gate.open.lock().unwrap() = true;
+    gate.changed.notify_all();
+    let status = h.wait_status(&id, "processed").await;
+    assert!(status["processed_at"].is_string());
+}
