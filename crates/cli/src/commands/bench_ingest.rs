@@ -188,11 +188,11 @@ async fn batches(
     Ok(finish(total, started, &latencies, errors))
 }
 
-/// Messages the worker's consumer has not acknowledged yet.
+/// Messages not applied yet: the message stream is a work queue, so a message leaves it when the
+/// worker acknowledges it, after its transaction committed.
 async fn backlog(js: &jetstream::Context) -> anyhow::Result<u64> {
-    let stream = js.get_stream("MESSAGES").await?;
-    let info = stream.consumer_info("natsapi-worker").await?;
-    Ok(info.num_pending + info.num_ack_pending as u64)
+    let mut stream = js.get_stream("MESSAGES").await?;
+    Ok(stream.info().await?.state.messages)
 }
 
 /// Waits until the worker has applied everything; returns when that happened.
@@ -209,16 +209,30 @@ async fn drained(js: &jetstream::Context) -> anyhow::Result<Instant> {
     }
 }
 
+/// Runs `ingest` and charges the gateway's CPU time to it.
+async fn gateway_cpu(
+    gateway_pid: u32,
+    total: usize,
+    ingest: impl std::future::Future<Output = anyhow::Result<Run>>,
+) -> anyhow::Result<Run> {
+    let before = cpu_us(gateway_pid);
+    let mut run = ingest.await?;
+    if let (Some(before), Some(after)) = (before, cpu_us(gateway_pid)) {
+        run.cpu_us_per_message = Some((after - before) / total as f64);
+    }
+    Ok(run)
+}
+
 /// Runs `ingest` and then waits for the worker, filling in the backlog and the worker's rate.
 async fn with_worker(
     js: &jetstream::Context,
-    (gateway_pid, worker_pid): (u32, Option<u32>),
+    (gateway_pid, worker_pid): (u32, u32),
     total: usize,
     ingest: impl std::future::Future<Output = anyhow::Result<Run>>,
 ) -> anyhow::Result<Run> {
     let started = Instant::now();
     let cpu_before = cpu_us(gateway_pid);
-    let worker_before = worker_pid.and_then(cpu_us);
+    let worker_before = cpu_us(worker_pid);
     let mut run = ingest.await?;
     if let (Some(before), Some(after)) = (cpu_before, cpu_us(gateway_pid)) {
         run.cpu_us_per_message = Some((after - before) / total as f64);
@@ -227,14 +241,14 @@ async fn with_worker(
         run.backlog = Some(backlog);
         let done = drained(js).await?;
         run.worker_per_sec = Some(total as f64 / (done - started).as_secs_f64());
-        if let (Some(before), Some(after)) = (worker_before, worker_pid.and_then(cpu_us)) {
+        if let (Some(before), Some(after)) = (worker_before, cpu_us(worker_pid)) {
             run.worker_cpu_us = Some((after - before) / total as f64);
         }
     }
     Ok(run)
 }
 
-fn row(name: &str, run: &Run, baseline: &Run) {
+fn row(name: &str, run: &Run, baseline: f64) {
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
     println!(
@@ -242,7 +256,7 @@ fn row(name: &str, run: &Run, baseline: &Run) {
         run.messages_per_sec,
         run.p50_us,
         run.p99_us,
-        100.0 * run.messages_per_sec / baseline.messages_per_sec,
+        100.0 * run.messages_per_sec / baseline,
         opt(run.cpu_us_per_message, 1),
         run.backlog.map_or("n/a".to_owned(), |b| b.to_string()),
         opt(run.worker_per_sec, 0),
@@ -293,9 +307,6 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut worker_args = vec!["worker"];
-        worker_args.extend(common);
-        let _worker = if b.gateway_only { None } else { Some(spawn_self(&worker_args)?) };
         let client = async_nats::connect(&url).await.with_context(|| format!("connect {url}"))?;
         let js = jetstream::new(client);
         js.create_stream(jetstream::stream::Config {
@@ -305,31 +316,46 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             ..Default::default()
         })
         .await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !b.gateway_only && backlog(&js).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("the worker did not create its consumer within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let idle_rss = rss_mib(gateway_pid);
-        let pids = (gateway_pid, _worker.as_ref().map(|w| w.0.id()));
         let (n, c) = (b.requests, b.concurrency);
 
+        // 1. The gateway alone, beside raw publishing and the bare HTTP round trip.
         raw_publish(&js, b.warmup, c).await?;
         singles(&http, &base, "warm", b.warmup, c).await?;
-        if !b.gateway_only {
-            drained(&js).await?;
-        }
         let raw = raw_publish(&js, n, c).await?;
-        let floor_cpu = cpu_us(gateway_pid);
-        let mut floor = singles(&http, &base, "health", n, c).await?;
-        if let (Some(before), Some(after)) = (floor_cpu, cpu_us(gateway_pid)) {
-            floor.cpu_us_per_message = Some((after - before) / n as f64);
-        }
-        let single = with_worker(&js, pids, n, singles(&http, &base, "single", n, c)).await?;
-        let batch = with_worker(&js, pids, n, batches(&http, &base, n, b.batch_lines)).await?;
+        let floor = gateway_cpu(gateway_pid, n, singles(&http, &base, "health", n, c)).await?;
+        let single = gateway_cpu(gateway_pid, n, singles(&http, &base, "single", n, c)).await?;
+        let batch = gateway_cpu(gateway_pid, n, batches(&http, &base, n, b.batch_lines)).await?;
         let loaded_rss = rss_mib(gateway_pid);
+        let mut rows = vec![
+            ("raw publish (baseline)", raw),
+            ("GET /health (HTTP floor)", floor),
+            ("POST /ingest/message", single),
+            ("POST /ingest/batch", batch),
+        ];
+
+        // 2. The worker alone, on everything the gateway took; 3. both at once.
+        let mut worker_alone = None;
+        if !b.gateway_only {
+            let waiting = backlog(&js).await?;
+            let mut worker_args = vec!["worker"];
+            worker_args.extend(common);
+            let worker = spawn_self(&worker_args)?;
+            let worker_pid = worker.0.id();
+            let (started, cpu_before) = (Instant::now(), cpu_us(worker_pid));
+            let done = drained(&js).await?;
+            let per_sec = waiting as f64 / (done - started).as_secs_f64();
+            let cpu = cpu_before.zip(cpu_us(worker_pid)).map(|(b, a)| (a - b) / waiting as f64);
+            worker_alone = Some((waiting, per_sec, cpu));
+            let both = with_worker(
+                &js,
+                (gateway_pid, worker_pid),
+                n,
+                batches(&http, &base, n, b.batch_lines),
+            )
+            .await?;
+            rows.push(("batch + worker running", both));
+        }
 
         println!(
             "natsapi bench --suite ingest: {n} messages per run, {c} requests (or acks) in flight, \
@@ -350,10 +376,18 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             "worker cpu",
             "errors"
         );
-        row("raw publish (baseline)", &raw, &raw);
-        row("GET /health (HTTP floor)", &floor, &raw);
-        row("POST /ingest/message", &single, &raw);
-        row("POST /ingest/batch", &batch, &raw);
+        let baseline = rows[0].1.messages_per_sec;
+        for (name, run) in &rows {
+            row(name, run, baseline);
+        }
+        if let Some((waiting, per_sec, cpu)) = worker_alone {
+            let cpu = cpu.map_or("n/a".to_owned(), |c| format!("{c:.1}"));
+            println!(
+                "natsapi worker alone: applied the {waiting} messages waiting at {per_sec:.0} \
+                 msgs/s ({:.0}% of the batch run's ingest rate), {cpu} µs CPU per message",
+                100.0 * per_sec / rows[3].1.messages_per_sec
+            );
+        }
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
         println!(
             "natsapi ingest RSS: idle {}; after {} messages {}",
@@ -366,8 +400,9 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
              backlog: messages not yet applied when the run's last request was answered)",
             b.batch_lines
         );
-        if raw.errors + single.errors + batch.errors > 0 {
-            bail!("{} messages failed", raw.errors + single.errors + batch.errors);
+        let errors: usize = rows.iter().map(|(_, run)| run.errors).sum();
+        if errors > 0 {
+            bail!("{errors} messages failed");
         }
         Ok(ExitCode::SUCCESS)
     })

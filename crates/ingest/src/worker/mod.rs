@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use natsapi_core::Clock;
 
 use crate::db::IngestDb;
@@ -117,7 +118,7 @@ impl Worker {
             let messages = self
                 .consumer
                 .stream()
-                .max_messages_per_batch(batch)
+                .max_messages_per_batch(batch * BATCHES_IN_FLIGHT)
                 .heartbeat(Duration::from_secs(5))
                 .expires(Duration::from_secs(30))
                 .messages()
@@ -133,29 +134,41 @@ impl Worker {
                 }
             };
             let mut chunks = messages.ready_chunks(batch);
+            // Two batches in flight: while one waits for its commit, the next is marked
+            // `processing`, and the writer commits their work together.
+            let mut inflight = FuturesUnordered::new();
             loop {
-                let chunk = tokio::select! {
-                    () = &mut shutdown => return,
-                    chunk = chunks.next() => chunk,
-                };
-                let Some(chunk) = chunk else { break };
-                let mut ok = Vec::with_capacity(chunk.len());
-                let mut failed = None;
-                for item in chunk {
-                    match item {
-                        Ok(message) => ok.push(message),
-                        Err(e) => failed = Some(e),
+                tokio::select! {
+                    () = &mut shutdown => {
+                        while inflight.next().await.is_some() {}
+                        return;
+                    }
+                    Some(()) = inflight.next(), if !inflight.is_empty() => {}
+                    chunk = chunks.next(), if inflight.len() < BATCHES_IN_FLIGHT => {
+                        let Some(chunk) = chunk else { break };
+                        let mut ok = Vec::with_capacity(chunk.len());
+                        let mut failed = None;
+                        for item in chunk {
+                            match item {
+                                Ok(message) => ok.push(message),
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                        inflight.push(batch::process(&self.shared, ok));
+                        if let Some(e) = failed {
+                            tracing::warn!(error = %e, "the message stream failed; pulling again");
+                            break;
+                        }
                     }
                 }
-                batch::process(&self.shared, ok).await;
-                if let Some(e) = failed {
-                    tracing::warn!(error = %e, "the message stream failed; pulling again");
-                    break;
-                }
             }
+            while inflight.next().await.is_some() {}
         }
     }
 }
+
+/// Batches a worker processes at once.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Gets or creates the durable consumer; an existing one configured otherwise is an error.
 async fn open_consumer(
