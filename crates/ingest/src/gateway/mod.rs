@@ -88,9 +88,13 @@ impl Gateway {
             .max_ack_inflight(settings.publish_window.max(1) * 16)
             .build(nats.clone());
         ensure_streams(&js, &streams).await?;
+        // The gateway's rows describe messages whose own durability is JetStream's, which by
+        // default writes to the OS without syncing each message: so its rows need survive a crash
+        // of the process (WAL, `NORMAL`), not a power cut. The worker's data file keeps the
+        // configured durability; its row is the lasting status of every message.
         let db = IngestDb::open(&DbSettings {
             path: gateway_path(&data.path),
-            durability: data.durability,
+            durability: crate::db::Durability::Normal,
         })?;
         let data = ReadOnlyDb::new(data.path.clone());
         let shared = Arc::new(Shared { nats, js, db, data, streams, settings, clock });

@@ -86,7 +86,7 @@ pub(super) struct Coalescer {
 /// Most messages in one group.
 const MAX_GROUP: usize = 512;
 /// Groups being stored at once; while they are busy, the next group fills up.
-const GROUPS_IN_FLIGHT: usize = 2;
+const GROUPS_IN_FLIGHT: usize = 4;
 
 impl Coalescer {
     /// Starts the grouping task on the current runtime.
