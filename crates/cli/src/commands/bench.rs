@@ -223,14 +223,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if !matches!(args.store.as_str(), "memory" | "sqlite") {
         bail!("--store must be memory or sqlite, got {:?}", args.store);
     }
-    let (_nats, url) = match &args.server {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server = NatsServer::start().context("cannot start a nats-server for the bench")?;
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
+    let (_nats, url) = nats_for_bench(args.server.as_deref())?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     // Resolved here, so both children get the same count even if they would see different cores.
@@ -313,6 +306,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The NATS server a bench uses: `server`, or a nats-server started on a free port (kept alive by
+/// the returned handle).
+pub(super) fn nats_for_bench(server: Option<&str>) -> anyhow::Result<(Option<NatsServer>, String)> {
+    match server {
+        Some(url) => Ok((None, url.to_owned())),
+        None => {
+            let server = NatsServer::start().context("cannot start a nats-server for the bench")?;
+            let url = server.url();
+            Ok((Some(server), url))
+        }
+    }
 }
 
 pub(super) fn path_str(path: &Path) -> anyhow::Result<&str> {

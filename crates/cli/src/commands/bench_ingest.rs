@@ -12,9 +12,8 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
-use natsapi_testkit::NatsServer;
 
-use super::bench::{cpu_us, path_str, rss_mib, spawn_self};
+use super::bench::{cpu_us, nats_for_bench, path_str, rss_mib, spawn_self};
 
 /// What `natsapi bench --suite ingest` was asked for.
 pub struct IngestBench {
@@ -66,39 +65,38 @@ fn body(run: &str, i: usize) -> String {
     )
 }
 
-/// Publishes `total` messages to the raw stream, `window` acknowledgements in flight.
-async fn raw_publish(js: &jetstream::Context, total: usize, window: usize) -> anyhow::Result<Run> {
+/// Runs `jobs` jobs, `window` at a time, and measures them: `start(i)` begins job `i`, which
+/// answers how many of its messages failed. `total` messages in all.
+async fn pipelined<F, Fut>(
+    total: usize,
+    jobs: usize,
+    window: usize,
+    mut start: F,
+) -> anyhow::Result<Run>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
     let mut latencies = histogram()?;
     let mut inflight = FuturesUnordered::new();
     let (mut next, mut errors) = (0, 0);
     let started = Instant::now();
-    while next < total || !inflight.is_empty() {
-        while next < total && inflight.len() < window {
-            let payload = body("raw", next);
-            let id = format!("raw-{next}");
+    while next < jobs || !inflight.is_empty() {
+        while next < jobs && inflight.len() < window {
+            let job = start(next);
             inflight.push(async move {
                 let sent = Instant::now();
-                let message = jetstream::message::PublishMessage::build()
-                    .payload(payload.into())
-                    .message_id(id);
-                let result = match js.send_publish("bench.raw.order", message).await {
-                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                (sent.elapsed(), result)
+                let failed = job.await;
+                (sent.elapsed(), failed)
             });
             next += 1;
         }
-        if let Some((elapsed, result)) = inflight.next().await {
+        if let Some((elapsed, failed)) = inflight.next().await {
             latencies.saturating_record(elapsed.as_micros() as u64);
-            errors += usize::from(result.is_err());
+            errors += failed;
         }
     }
-    Ok(finish(total, started, &latencies, errors))
-}
-
-fn finish(total: usize, started: Instant, latencies: &Histogram<u64>, errors: usize) -> Run {
-    Run {
+    Ok(Run {
         messages_per_sec: total as f64 / started.elapsed().as_secs_f64(),
         p50_us: latencies.value_at_quantile(0.5),
         p99_us: latencies.value_at_quantile(0.99),
@@ -107,7 +105,23 @@ fn finish(total: usize, started: Instant, latencies: &Histogram<u64>, errors: us
         backlog: None,
         worker_per_sec: None,
         worker_cpu_us: None,
-    }
+    })
+}
+
+/// Publishes `total` messages to the raw stream, `window` acknowledgements in flight.
+async fn raw_publish(js: &jetstream::Context, total: usize, window: usize) -> anyhow::Result<Run> {
+    pipelined(total, total, window, |i| {
+        let message = jetstream::message::PublishMessage::build()
+            .payload(body("raw", i).into())
+            .message_id(format!("raw-{i}"));
+        async move {
+            match js.send_publish("bench.raw.order", message).await {
+                Ok(ack) => usize::from(ack.await.is_err()),
+                Err(_) => 1,
+            }
+        }
+    })
+    .await
 }
 
 /// POSTs `total` single messages, `concurrency` requests in flight; with `run` = `health`,
@@ -119,31 +133,16 @@ async fn singles(
     total: usize,
     concurrency: usize,
 ) -> anyhow::Result<Run> {
-    let mut latencies = histogram()?;
-    let mut inflight = FuturesUnordered::new();
-    let (mut next, mut errors) = (0, 0);
-    let started = Instant::now();
     let url = format!("{base}/ingest/message");
-    while next < total || !inflight.is_empty() {
-        while next < total && inflight.len() < concurrency {
-            let (request, want) = if run == "health" {
-                (http.get(format!("{base}/health")), 200)
-            } else {
-                (http.post(&url).body(body(run, next)), 202)
-            };
-            inflight.push(async move {
-                let sent = Instant::now();
-                let ok = matches!(request.send().await, Ok(r) if r.status() == want);
-                (sent.elapsed(), ok)
-            });
-            next += 1;
-        }
-        if let Some((elapsed, ok)) = inflight.next().await {
-            latencies.saturating_record(elapsed.as_micros() as u64);
-            errors += usize::from(!ok);
-        }
-    }
-    Ok(finish(total, started, &latencies, errors))
+    pipelined(total, total, concurrency, |i| {
+        let (request, want) = if run == "health" {
+            (http.get(format!("{base}/health")), 200)
+        } else {
+            (http.post(&url).body(body(run, i)), 202)
+        };
+        async move { usize::from(!matches!(request.send().await, Ok(r) if r.status() == want)) }
+    })
+    .await
 }
 
 /// POSTs `total` messages as batches of `lines`, [`BATCHES_IN_FLIGHT`] requests in flight.
@@ -153,39 +152,27 @@ async fn batches(
     total: usize,
     lines: usize,
 ) -> anyhow::Result<Run> {
-    let mut latencies = histogram()?;
-    let mut inflight = FuturesUnordered::new();
-    let (mut next, mut errors) = (0, 0);
-    let started = Instant::now();
     let url = format!("{base}/ingest/batch");
-    while next < total || !inflight.is_empty() {
-        while next < total && inflight.len() < BATCHES_IN_FLIGHT {
-            let end = (next + lines).min(total);
-            let text: String = (next..end).map(|i| body("batch", i) + "\n").collect();
-            let count = end - next;
-            let request = http.post(&url).body(text);
-            inflight.push(async move {
-                let sent = Instant::now();
-                let stored = match request.send().await {
-                    Ok(r) if r.status() == 202 => r
-                        .text()
-                        .await
-                        .ok()
-                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                        .and_then(|v| v["inserted"].as_u64())
-                        .unwrap_or(0),
-                    _ => 0,
-                };
-                (sent.elapsed(), count.saturating_sub(stored as usize))
-            });
-            next = end;
+    let lines = lines.max(1);
+    pipelined(total, total.div_ceil(lines), BATCHES_IN_FLIGHT, |job| {
+        let (from, to) = (job * lines, ((job + 1) * lines).min(total));
+        let text: String = (from..to).map(|i| body("batch", i) + "\n").collect();
+        let request = http.post(&url).body(text);
+        async move {
+            let stored = match request.send().await {
+                Ok(r) if r.status() == 202 => r
+                    .text()
+                    .await
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v["inserted"].as_u64())
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            (to - from).saturating_sub(stored as usize)
         }
-        if let Some((elapsed, failed)) = inflight.next().await {
-            latencies.saturating_record(elapsed.as_micros() as u64);
-            errors += failed;
-        }
-    }
-    Ok(finish(total, started, &latencies, errors))
+    })
+    .await
 }
 
 /// Messages not applied yet: the message stream is a work queue, so a message leaves it when the
@@ -267,14 +254,7 @@ fn row(name: &str, run: &Run, baseline: f64) {
 
 /// Runs the ingest suite and prints its table.
 pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
-    let (_nats, url) = match &b.server {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server = NatsServer::start().context("cannot start a nats-server for the bench")?;
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
+    let (_nats, url) = nats_for_bench(b.server.as_deref())?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("ingest.db");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
