@@ -44,6 +44,11 @@ pub(super) fn open(settings: &DbSettings) -> Result<Connection, IngestError> {
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Statement journals and temporary tables in memory, not in temporary files: every upsert
+    // inside a batch opens a statement journal.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // 16 MiB of page cache (negative = KiB).
+    conn.pragma_update(None, "cache_size", -16_384)?;
     Ok(conn)
 }
 

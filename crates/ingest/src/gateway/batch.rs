@@ -16,8 +16,7 @@ use uuid::Uuid;
 use super::message::{IngestQuery, RequestMeta, parse_json};
 use super::store::{Ready, store_all};
 use super::{Gateway, GatewayError};
-use crate::db::messages::Accepted;
-use crate::envelope::{self, MessageEnvelope};
+use crate::envelope;
 
 /// A line the batch could not store.
 #[derive(Debug, Serialize)]
@@ -85,7 +84,7 @@ async fn run(
     let received_at = shared.clock.now_ms();
 
     let mut errors = Vec::new();
-    let mut ready = Vec::new();
+    let (mut numbers, mut ready) = (Vec::new(), Vec::new());
     let mut processed = 0;
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -107,25 +106,9 @@ async fn run(
             Err(error) => errors.push(LineError { line: number, error }),
             Ok(entity_type) => {
                 let message_id = envelope::message_id(meta.key.as_deref(), Some(number));
-                ready.push((
-                    number,
-                    Ready {
-                        envelope: MessageEnvelope {
-                            message_id,
-                            body: line.to_owned(),
-                            entity_type: Some(entity_type.clone()),
-                            received_at: crate::time::datetime(received_at),
-                            retry_count: 0,
-                            source: meta.source.clone(),
-                        },
-                        row: Accepted {
-                            message_id,
-                            entity_type,
-                            source: meta.source.clone(),
-                            received_at,
-                        },
-                    },
-                ));
+                let source = meta.source.clone();
+                numbers.push(number);
+                ready.push(Ready::new(message_id, line, entity_type, source, received_at));
             }
         }
     }
@@ -138,13 +121,12 @@ async fn run(
         return Err(GatewayError::unavailable("NATS is not connected; nothing was stored"));
     }
 
-    let items: Vec<Ready> = ready.iter().map(|(_, r)| r.clone()).collect();
-    let outcomes = store_all(shared, &items, shared.settings.publish_window).await?;
+    let outcomes = store_all(shared, &ready, shared.settings.publish_window).await?;
 
     let mut stored = Vec::new();
     let mut duplicates = 0;
     let mut all_unavailable = !outcomes.is_empty();
-    for ((line, item), outcome) in ready.iter().zip(outcomes) {
+    for ((line, item), outcome) in numbers.iter().zip(&ready).zip(outcomes) {
         match outcome {
             Ok(publish) => {
                 duplicates += usize::from(publish.duplicate);

@@ -12,8 +12,7 @@ use serde_json::json;
 
 use super::store::Ready;
 use super::{Gateway, GatewayError};
-use crate::db::messages::Accepted;
-use crate::envelope::{self, DEFAULT_ENTITY_TYPE, MessageEnvelope};
+use crate::envelope::{self, DEFAULT_ENTITY_TYPE};
 
 /// The query parameters both ingest routes take.
 #[derive(Debug, Default, Deserialize)]
@@ -179,21 +178,12 @@ async fn accept(
     let entity_type = meta.entity_type_of(&value).map_err(GatewayError::bad_request)?;
     let shared = &gateway.shared;
     let received_at = shared.clock.now_ms();
-    let envelope = MessageEnvelope {
-        message_id: envelope::message_id(meta.key.as_deref(), None),
-        body: text.to_owned(),
-        entity_type: Some(entity_type.clone()),
-        received_at: crate::time::datetime(received_at),
-        retry_count: 0,
-        source: meta.source.clone(),
-    };
     if !shared.connected() {
         return Err(GatewayError::unavailable("NATS is not connected; the message was not stored"));
     }
-    let row =
-        Accepted { message_id: envelope.message_id, entity_type, source: meta.source, received_at };
-    let message_id = envelope.message_id;
-    let stored = gateway.singles.store(Ready { envelope, row }).await?;
+    let message_id = envelope::message_id(meta.key.as_deref(), None);
+    let ready = Ready::new(message_id, text, entity_type, meta.source, received_at);
+    let stored = gateway.singles.store(ready).await?;
     let body = json!({
         "message_id": message_id,
         "status": "accepted",

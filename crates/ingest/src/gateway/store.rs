@@ -21,6 +21,27 @@ pub(super) struct Ready {
     pub row: Accepted,
 }
 
+impl Ready {
+    /// The envelope and row of message `message_id` with `body`, received at `received_at`.
+    pub(super) fn new(
+        message_id: uuid::Uuid,
+        body: &str,
+        entity_type: String,
+        source: Option<String>,
+        received_at: i64,
+    ) -> Self {
+        let envelope = MessageEnvelope {
+            message_id,
+            body: body.to_owned(),
+            entity_type: Some(entity_type.clone()),
+            received_at: crate::time::datetime(received_at),
+            retry_count: 0,
+            source: source.clone(),
+        };
+        Ready { envelope, row: Accepted { message_id, entity_type, source, received_at } }
+    }
+}
+
 /// Records every row, then publishes every envelope (`window` acknowledgements in flight) and
 /// returns each one's outcome, in order. An outer error means the rows could not be recorded and
 /// nothing was published.
