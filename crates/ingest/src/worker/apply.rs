@@ -32,7 +32,10 @@ pub(super) enum Outcome {
 
 /// Marks `batch` processing, then applies it; one outcome per message, in order. An error means
 /// the apply transaction did not commit.
-pub(super) async fn run(shared: &Shared, batch: Vec<Parsed>) -> Result<Vec<Outcome>, IngestError> {
+pub(super) async fn run(
+    shared: &Shared,
+    batch: Vec<std::sync::Arc<Parsed>>,
+) -> Result<Vec<Outcome>, IngestError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }

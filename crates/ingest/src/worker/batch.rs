@@ -1,6 +1,8 @@
 //! One batch: parse, mark `processing`, apply in one transaction, then ack, retry or dead-letter
 //! each message according to its outcome.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::{self, AckKind};
 use uuid::Uuid;
 
@@ -18,7 +20,7 @@ pub(super) struct Incoming {
     /// The stream sequence.
     pub stream_seq: u64,
     /// The envelope and body, or why they could not be read.
-    pub parsed: Result<Parsed, Unreadable>,
+    pub parsed: Result<Arc<Parsed>, Unreadable>,
 }
 
 /// A message that cannot be applied as sent.
@@ -55,7 +57,7 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
                 serde_json::from_str::<serde::de::IgnoredAny>(&envelope.body).map(|_| None)
             };
             match body {
-                Ok(body) => Ok(Parsed { delivered, body, text: envelope.body }),
+                Ok(body) => Ok(Arc::new(Parsed { delivered, body, text: envelope.body })),
                 Err(e) => Err(Unreadable {
                     delivered: Some(delivered),
                     error: format!("the body is not JSON: {e}"),
@@ -73,8 +75,8 @@ pub(super) async fn process(shared: &Shared, messages: Vec<jetstream::Message>) 
     }
     let needs_body = !shared.handlers.is_empty();
     let incoming: Vec<Incoming> = messages.into_iter().map(|m| parse(m, needs_body)).collect();
-    let readable: Vec<Parsed> =
-        incoming.iter().filter_map(|i| i.parsed.as_ref().ok().cloned()).collect();
+    let readable: Vec<Arc<Parsed>> =
+        incoming.iter().filter_map(|i| i.parsed.as_ref().ok().map(Arc::clone)).collect();
     let outcomes = match apply::run(shared, readable).await {
         Ok(outcomes) => outcomes,
         Err(e) => {
