@@ -37,8 +37,8 @@ pub fn insert_accepted(
     if created { Ok(None) } else { Ok(status_of(conn, &id)?) }
 }
 
-/// Deletes the rows the gateway created for messages JetStream did not acknowledge, unless a
-/// worker has seen them since (then the message was stored after all).
+/// Deletes the rows the gateway created for messages JetStream did not acknowledge (rows still
+/// `accepted` with no attempt, the only kind the gateway writes).
 pub fn forget_unstored(conn: &Connection, ids: &[Uuid]) -> Result<(), IngestError> {
     let mut delete = conn.prepare_cached(
         "DELETE FROM messages WHERE message_id = ?1 AND status = 'accepted' AND attempts = 0",
@@ -107,34 +107,45 @@ pub fn set_status(
 }
 
 /// Marks `message` processed with its `body` (JSON text), unless it is already final. Returns
-/// whether this call applied it: false means an earlier delivery already did.
+/// whether this call applied it: false means an earlier delivery already did. The row normally
+/// exists (the worker marked it `processing` first), so this is an update by key; a missing row
+/// is inserted.
 pub fn mark_processed(
     conn: &Connection,
     message: &Delivered,
     body: &str,
     now: i64,
 ) -> Result<bool, IngestError> {
-    let mut upsert = conn.prepare_cached(
-        "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
-         received_at, updated_at, processed_at, stream_seq) \
-         VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8) \
-         ON CONFLICT (message_id) DO UPDATE SET status = 'processed', \
-         attempts = MAX(messages.attempts, excluded.attempts), error = NULL, body = excluded.body, \
-         updated_at = excluded.updated_at, processed_at = excluded.processed_at, \
-         stream_seq = excluded.stream_seq \
-         WHERE messages.status NOT IN ('processed', 'dead_lettered')",
-    )?;
-    let changed = upsert.execute(params![
-        message.message_id.to_string(),
-        message.entity_type,
-        message.source,
-        message.attempts,
-        body,
-        message.received_at,
-        now,
-        i64::try_from(message.stream_seq).unwrap_or(i64::MAX),
-    ])?;
-    Ok(changed == 1)
+    let id = message.message_id.to_string();
+    let seq = i64::try_from(message.stream_seq).unwrap_or(i64::MAX);
+    let updated = conn
+        .prepare_cached(
+            "UPDATE messages SET status = 'processed', attempts = MAX(attempts, ?2), error = NULL, \
+             body = ?3, updated_at = ?4, processed_at = ?4, stream_seq = ?5 \
+             WHERE message_id = ?1 AND status NOT IN ('processed', 'dead_lettered')",
+        )?
+        .execute(params![id, message.attempts, body, now, seq])?;
+    if updated == 1 {
+        return Ok(true);
+    }
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
+             received_at, updated_at, processed_at, stream_seq) \
+             VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )?
+        .execute(params![
+            id,
+            message.entity_type,
+            message.source,
+            message.attempts,
+            body,
+            message.received_at,
+            now,
+            seq
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// A message's row as the status endpoint shows it.

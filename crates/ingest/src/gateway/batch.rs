@@ -41,7 +41,7 @@ struct BatchReply {
     processed: usize,
     /// Lines stored in JetStream (duplicates of earlier messages included).
     inserted: usize,
-    /// Lines JetStream already had (same id within the duplicate window, or seen by a worker).
+    /// Lines JetStream already had (the same id within its duplicate window).
     duplicates: usize,
     /// Lines not stored.
     failed: usize,

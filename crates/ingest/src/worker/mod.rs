@@ -1,6 +1,7 @@
 //! The worker: a durable pull consumer with explicit ack on the message stream. Each batch of
-//! ready messages is marked `processing`, applied in one database transaction (each message in a
-//! savepoint), and acknowledged only after that transaction committed. A failed message is
+//! ready messages is marked `processing`, applied in one database transaction (replayed message
+//! by message, each in a savepoint, only when one fails), and acknowledged only after that
+//! transaction committed; up to four batches are in flight. A failed message is
 //! retried with back-off; after `max_attempts` deliveries, or at once when it can never succeed,
 //! it is published to the dead-letter stream (and that publish acknowledged) before the original
 //! is acknowledged.
