@@ -19,7 +19,8 @@ use super::HttpState;
 use super::error::{Body as ErrorResponse, HttpError};
 use super::openapi::params::{FenceHeaders, PromisePath, WriteHeaders};
 use super::openapi::requests::{PromiseCallbackBody, PromiseSubscribeBody};
-use super::openapi::schemas::{CallbackResponse, Promise};
+use super::openapi::responses::{CompletePromiseResponses, ReadPromiseResponses};
+use super::openapi::schemas::CallbackResponse;
 use super::promises::{self, body_object, body_payload, path_id, raw, run};
 
 /// The tag of the callback and subscription routes in the OpenAPI document.
@@ -189,11 +190,7 @@ fn prefixed(
     summary = "Read the promise `callback/{id}`",
     description = "`GET /promises/{id}` for a promise whose id starts with `callback/`.",
     params(PromisePath),
-    responses(
-        (status = 200, description = "The promise", body = Promise),
-        (status = 400, description = "The path is invalid (40000)", body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-    ),
+    responses(ReadPromiseResponses),
 )]
 async fn read_under_callback(
     state: State<HttpState>,
@@ -212,17 +209,7 @@ async fn read_under_callback(
     description = "`PATCH /promises/{id}` for a promise whose id starts with `callback/`.",
     params(PromisePath, WriteHeaders),
     request_body = crate::operations::promises::CompletePayload,
-    responses(
-        (status = 201, description = "Completed", body = Promise),
-        (status = 200, description = "Already completed this way: the stored promise",
-            body = Promise),
-        (status = 400, description = "A field or header is invalid (40000)", body = ErrorResponse),
-        (status = 403, description = "Already completed otherwise (40300 to 40303)",
-            body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-        (status = 412, description = "The fencing headers name no task claimed at that counter \
-            (41200)", body = ErrorResponse),
-    ),
+    responses(CompletePromiseResponses),
 )]
 async fn complete_under_callback(
     state: State<HttpState>,
@@ -242,11 +229,7 @@ async fn complete_under_callback(
     summary = "Read the promise `subscribe/{id}`",
     description = "`GET /promises/{id}` for a promise whose id starts with `subscribe/`.",
     params(PromisePath),
-    responses(
-        (status = 200, description = "The promise", body = Promise),
-        (status = 400, description = "The path is invalid (40000)", body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-    ),
+    responses(ReadPromiseResponses),
 )]
 async fn read_under_subscribe(
     state: State<HttpState>,
@@ -265,17 +248,7 @@ async fn read_under_subscribe(
     description = "`PATCH /promises/{id}` for a promise whose id starts with `subscribe/`.",
     params(PromisePath, WriteHeaders),
     request_body = crate::operations::promises::CompletePayload,
-    responses(
-        (status = 201, description = "Completed", body = Promise),
-        (status = 200, description = "Already completed this way: the stored promise",
-            body = Promise),
-        (status = 400, description = "A field or header is invalid (40000)", body = ErrorResponse),
-        (status = 403, description = "Already completed otherwise (40300 to 40303)",
-            body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-        (status = 412, description = "The fencing headers name no task claimed at that counter \
-            (41200)", body = ErrorResponse),
-    ),
+    responses(CompletePromiseResponses),
 )]
 async fn complete_under_subscribe(
     state: State<HttpState>,

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::HttpState;
 use super::error::{Body as ErrorResponse, HttpError};
 use super::openapi::params::{PromisePath, PromiseSearchQuery, WriteHeaders};
+use super::openapi::responses::{CompletePromiseResponses, ReadPromiseResponses};
 use super::openapi::schemas::{Promise, PromisePage};
 use crate::metrics::{self as m, OperationLabel};
 use crate::operations;
@@ -250,11 +251,7 @@ async fn create(
     summary = "Read a promise",
     description = "The promise `id` (timed out first if its deadline has passed).",
     params(PromisePath),
-    responses(
-        (status = 200, description = "The promise", body = Promise),
-        (status = 400, description = "The path is invalid (40000)", body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-    ),
+    responses(ReadPromiseResponses),
 )]
 pub(super) async fn read(
     State(state): State<HttpState>,
@@ -277,18 +274,7 @@ pub(super) async fn read(
         200 with the stored promise.",
     params(PromisePath, WriteHeaders),
     request_body = crate::operations::promises::CompletePayload,
-    responses(
-        (status = 201, description = "Completed", body = Promise),
-        (status = 200, description = "Already completed this way: the stored promise",
-            body = Promise),
-        (status = 400, description = "A field or header is invalid, or the state cannot be set \
-            over HTTP (40000)", body = ErrorResponse),
-        (status = 403, description = "Already completed otherwise (40300 resolved, 40301 \
-            rejected, 40302 canceled, 40303 timed out)", body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-        (status = 412, description = "The fencing headers name no task claimed at that counter \
-            (41200)", body = ErrorResponse),
-    ),
+    responses(CompletePromiseResponses),
 )]
 pub(super) async fn complete(
     State(state): State<HttpState>,

@@ -20,6 +20,7 @@ use super::HttpState;
 use super::error::{Body as ErrorResponse, HttpError};
 use super::openapi::params::{TaskPath, WriteHeaders};
 use super::openapi::requests::CreatePromiseTaskBody;
+use super::openapi::responses::CompletePromiseResponses;
 use super::openapi::schemas::{Promise, PromiseAndTask, Task, TasksAffected};
 use super::promises::{
     self, add_write_headers, body_object, body_payload, path_id, raw, run, run_renamed,
@@ -151,17 +152,7 @@ async fn read_promise_named_task(state: State<HttpState>) -> Response {
     description = "`PATCH /promises/{id}` for the promise whose id is `task`.",
     params(WriteHeaders),
     request_body = crate::operations::promises::CompletePayload,
-    responses(
-        (status = 201, description = "Completed", body = Promise),
-        (status = 200, description = "Already completed this way: the stored promise",
-            body = Promise),
-        (status = 400, description = "A field or header is invalid (40000)", body = ErrorResponse),
-        (status = 403, description = "Already completed otherwise (40300 to 40303)",
-            body = ErrorResponse),
-        (status = 404, description = "No such promise (40400)", body = ErrorResponse),
-        (status = 412, description = "The fencing headers name no task claimed at that counter \
-            (41200)", body = ErrorResponse),
-    ),
+    responses(CompletePromiseResponses),
 )]
 async fn complete_promise_named_task(
     state: State<HttpState>,

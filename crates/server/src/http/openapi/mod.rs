@@ -7,6 +7,7 @@ pub mod common;
 pub mod params;
 pub mod paths;
 pub mod requests;
+pub mod responses;
 pub mod schemas;
 
 use axum::Extension;
