@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::http::{Http, assert_error};
+use common::http::{Http, Step, assert_error, run_step, step};
 use common::{Harness, T0};
 use serde_json::{Value, json};
 
@@ -178,26 +178,8 @@ async fn bad_input_gets_the_error_body() {
     h.stop().await;
 }
 
-/// One step of the comparison: an operation over NATS and the same request over HTTP.
-struct Step {
-    operation: &'static str,
-    payload: Value,
-    method: reqwest::Method,
-    path: &'static str,
-    headers: &'static [(&'static str, &'static str)],
-    body: Option<Value>,
-}
-
 fn steps() -> Vec<Step> {
     use reqwest::Method;
-    let step = |operation, payload, method, path, headers, body| Step {
-        operation,
-        payload,
-        method,
-        path,
-        headers,
-        body,
-    };
     vec![
         step(
             "promises.create",
@@ -286,26 +268,7 @@ async fn run_steps(over_http: bool) -> Vec<(u16, Value)> {
             // n/2 is due from here on, on both transports.
             h.time.advance(5);
         }
-        let result = if over_http {
-            let body = step.body.as_ref().map(Value::to_string);
-            let answer = http.send(step.method, step.path, step.headers, body.as_deref()).await;
-            match answer.body.get("error") {
-                Some(error) => {
-                    // The five-digit code over HTTP; NATS carries only the HTTP-style status.
-                    let code = error["code"].as_u64().unwrap_or(0);
-                    assert_eq!(code / 100, u64::from(answer.status), "step {i}: {answer:?}");
-                    (answer.status, Value::Null)
-                }
-                None => (answer.status, answer.body),
-            }
-        } else {
-            let reply = h.call(step.operation, step.payload).await;
-            match (reply.success, reply.error) {
-                (true, _) => (reply.status.unwrap_or(0), reply.response.unwrap_or(Value::Null)),
-                (false, Some(error)) => (error.code, Value::Null),
-                (false, None) => panic!("a failed reply has an error"),
-            }
-        };
+        let result = run_step(&h, &http, i, step, over_http).await;
         results.push(result);
     }
     h.stop().await;

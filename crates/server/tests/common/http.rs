@@ -86,3 +86,57 @@ pub fn assert_error(answer: &Answer, code: u32) {
     assert!(error["details"][0]["@type"].is_string(), "{answer:?}");
     assert_eq!(answer.body.as_object().map(|o| o.len()), Some(1), "only the error: {answer:?}");
 }
+
+/// One step of a NATS-versus-HTTP comparison: an operation over NATS and the same request over
+/// HTTP.
+pub struct Step {
+    operation: &'static str,
+    payload: Value,
+    method: reqwest::Method,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: Option<Value>,
+}
+
+/// A [`Step`].
+pub fn step(
+    operation: &'static str,
+    payload: Value,
+    method: reqwest::Method,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: Option<Value>,
+) -> Step {
+    Step { operation, payload, method, path, headers, body }
+}
+
+/// `(status, body)` of step number `i`, over NATS or over HTTP; an error body is reduced to its
+/// status (over HTTP its five-digit code must agree with the HTTP status).
+pub async fn run_step(
+    h: &Harness,
+    http: &Http,
+    i: usize,
+    step: Step,
+    over_http: bool,
+) -> (u16, Value) {
+    if over_http {
+        let body = step.body.as_ref().map(Value::to_string);
+        let answer = http.send(step.method, step.path, step.headers, body.as_deref()).await;
+        match answer.body.get("error") {
+            Some(error) => {
+                // The five-digit code over HTTP; NATS carries only the HTTP-style status.
+                let code = error["code"].as_u64().unwrap_or(0);
+                assert_eq!(code / 100, u64::from(answer.status), "step {i}: {answer:?}");
+                (answer.status, Value::Null)
+            }
+            None => (answer.status, answer.body),
+        }
+    } else {
+        let reply = h.call(step.operation, step.payload).await;
+        match (reply.success, reply.error) {
+            (true, _) => (reply.status.unwrap_or(0), reply.response.unwrap_or(Value::Null)),
+            (false, Some(error)) => (error.code, Value::Null),
+            (false, None) => panic!("a failed reply has an error"),
+        }
+    }
+}
