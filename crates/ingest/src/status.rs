@@ -36,9 +36,4 @@ impl MessageStatus {
             .into_iter()
             .find(|s| s.as_str() == name)
     }
-
-    /// Whether nothing more will happen to the message.
-    pub fn is_final(self) -> bool {
-        matches!(self, MessageStatus::Processed | MessageStatus::DeadLettered)
-    }
 }

@@ -21,20 +21,15 @@ pub struct Accepted {
     pub received_at: i64,
 }
 
-/// Records `message` as accepted unless a row for its id exists. Returns the existing row's
-/// status, or `None` when this call created the row.
-pub fn insert_accepted(
-    conn: &Connection,
-    message: &Accepted,
-) -> Result<Option<MessageStatus>, IngestError> {
+/// Records `message` as accepted unless a row for its id exists. Returns whether this call
+/// created the row.
+pub fn insert_accepted(conn: &Connection, message: &Accepted) -> Result<bool, IngestError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, received_at, \
          updated_at) VALUES (?1, ?2, ?3, 'accepted', 0, ?4, ?4) ON CONFLICT (message_id) DO NOTHING",
     )?;
     let id = message.message_id.to_string();
-    let created =
-        insert.execute(params![id, message.entity_type, message.source, message.received_at])? == 1;
-    if created { Ok(None) } else { Ok(status_of(conn, &id)?) }
+    Ok(insert.execute(params![id, message.entity_type, message.source, message.received_at])? == 1)
 }
 
 /// Deletes the rows the gateway created for messages JetStream did not acknowledge (rows still
@@ -47,15 +42,6 @@ pub fn forget_unstored(conn: &Connection, ids: &[Uuid]) -> Result<(), IngestErro
         delete.execute([id.to_string()])?;
     }
     Ok(())
-}
-
-/// The status of message `id`, if it has a row.
-fn status_of(conn: &Connection, id: &str) -> Result<Option<MessageStatus>, IngestError> {
-    let name: Option<String> = conn
-        .prepare_cached("SELECT status FROM messages WHERE message_id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    Ok(name.as_deref().and_then(MessageStatus::parse))
 }
 
 /// A message as a worker sees it: enough to create its row if the gateway's is missing.

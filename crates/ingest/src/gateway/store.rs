@@ -55,7 +55,7 @@ pub(super) async fn store_all(
         .db
         .write(move |conn| {
             rows.iter()
-                .map(|row| messages::insert_accepted(conn, row).map(|existing| existing.is_none()))
+                .map(|row| messages::insert_accepted(conn, row))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
