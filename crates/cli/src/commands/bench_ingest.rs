@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use async_nats::jetstream;
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
+use hyper::{Method, StatusCode};
 
 use super::bench::{cpu_us, nats_for_bench, path_str, rss_mib, spawn_self};
+use super::bench_http::HttpPool;
 
 /// What `natsapi bench --suite ingest` was asked for.
 pub struct IngestBench {
@@ -45,8 +48,11 @@ struct Run {
     p99_us: u64,
     errors: usize,
     cpu_us_per_message: Option<f64>,
-    /// Messages not yet applied when the run's last request was answered.
-    backlog: Option<u64>,
+    /// CPU time per message of the load generator and of nats-server (when the bench started
+    /// it), over the same span.
+    others_cpu_us: Option<(f64, Option<f64>)>,
+    /// Messages not yet applied when the run's last request was answered, and the most seen while it ran (sampled every 50 ms).
+    backlog: Option<(u64, u64)>,
     /// Messages per second the worker applied, from the run's start until its backlog was empty.
     worker_per_sec: Option<f64>,
     /// The worker process's CPU time per message over the same span.
@@ -102,6 +108,7 @@ where
         p99_us: latencies.value_at_quantile(0.99),
         errors,
         cpu_us_per_message: None,
+        others_cpu_us: None,
         backlog: None,
         worker_per_sec: None,
         worker_cpu_us: None,
@@ -127,46 +134,38 @@ async fn raw_publish(js: &jetstream::Context, total: usize, window: usize) -> an
 /// POSTs `total` single messages, `concurrency` requests in flight; with `run` = `health`,
 /// GETs `/health` instead (the HTTP round trip alone, no JetStream or database).
 async fn singles(
-    http: &reqwest::Client,
-    base: &str,
+    http: &HttpPool,
     run: &str,
     total: usize,
     concurrency: usize,
 ) -> anyhow::Result<Run> {
-    let url = format!("{base}/ingest/message");
     pipelined(total, total, concurrency, |i| {
-        let (request, want) = if run == "health" {
-            (http.get(format!("{base}/health")), 200)
+        let (method, path, payload, want) = if run == "health" {
+            (Method::GET, "/health", Bytes::new(), StatusCode::OK)
         } else {
-            (http.post(&url).body(body(run, i)), 202)
+            (Method::POST, "/ingest/message", Bytes::from(body(run, i)), StatusCode::ACCEPTED)
         };
-        async move { usize::from(!matches!(request.send().await, Ok(r) if r.status() == want)) }
+        async move {
+            usize::from(!matches!(http.send(method, path, payload).await, Ok((s, _)) if s == want))
+        }
     })
     .await
 }
 
 /// POSTs `total` messages as batches of `lines`, [`BATCHES_IN_FLIGHT`] requests in flight.
-async fn batches(
-    http: &reqwest::Client,
-    base: &str,
-    total: usize,
-    lines: usize,
-) -> anyhow::Result<Run> {
-    let url = format!("{base}/ingest/batch");
+async fn batches(http: &HttpPool, total: usize, lines: usize) -> anyhow::Result<Run> {
     let lines = lines.max(1);
     pipelined(total, total.div_ceil(lines), BATCHES_IN_FLIGHT, |job| {
         let (from, to) = (job * lines, ((job + 1) * lines).min(total));
         let text: String = (from..to).map(|i| body("batch", i) + "\n").collect();
-        let request = http.post(&url).body(text);
         async move {
-            let stored = match request.send().await {
-                Ok(r) if r.status() == 202 => r
-                    .text()
-                    .await
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                    .and_then(|v| v["inserted"].as_u64())
-                    .unwrap_or(0),
+            let stored = match http.send(Method::POST, "/ingest/batch", Bytes::from(text)).await {
+                Ok((StatusCode::ACCEPTED, reply)) => {
+                    serde_json::from_slice::<serde_json::Value>(&reply)
+                        .ok()
+                        .and_then(|v| v["inserted"].as_u64())
+                        .unwrap_or(0)
+                }
                 _ => 0,
             };
             (to - from).saturating_sub(stored as usize)
@@ -196,17 +195,29 @@ async fn drained(js: &jetstream::Context) -> anyhow::Result<Instant> {
     }
 }
 
-/// Runs `ingest` and charges the gateway's CPU time to it.
-async fn gateway_cpu(
-    gateway_pid: u32,
+/// The processes sharing the machine during a run: the bench itself (the load generator),
+/// nats-server when the bench started it, and the gateway.
+#[derive(Clone, Copy)]
+struct Processes {
+    client: u32,
+    nats: Option<u32>,
+    gateway: u32,
+}
+
+/// Runs `ingest` and charges each process's CPU time to its messages.
+async fn charged(
+    processes: Processes,
     total: usize,
     ingest: impl std::future::Future<Output = anyhow::Result<Run>>,
 ) -> anyhow::Result<Run> {
-    let before = cpu_us(gateway_pid);
+    let sample =
+        || (cpu_us(processes.client), processes.nats.and_then(cpu_us), cpu_us(processes.gateway));
+    let before = sample();
     let mut run = ingest.await?;
-    if let (Some(before), Some(after)) = (before, cpu_us(gateway_pid)) {
-        run.cpu_us_per_message = Some((after - before) / total as f64);
-    }
+    let after = sample();
+    let per_message = |b: Option<f64>, a: Option<f64>| Some((a? - b?) / total as f64);
+    run.cpu_us_per_message = per_message(before.2, after.2);
+    run.others_cpu_us = per_message(before.0, after.0).map(|c| (c, per_message(before.1, after.1)));
     Ok(run)
 }
 
@@ -220,12 +231,25 @@ async fn with_worker(
     let started = Instant::now();
     let cpu_before = cpu_us(gateway_pid);
     let worker_before = cpu_us(worker_pid);
-    let mut run = ingest.await?;
+    let highest = std::cell::Cell::new(0);
+    let sample = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Ok(waiting) = backlog(js).await {
+                highest.set(highest.get().max(waiting));
+            }
+        }
+    };
+    let mut run = tokio::select! {
+        run = ingest => run?,
+        // The sampler never ends; its output type is `!`.
+        never = sample => never,
+    };
     if let (Some(before), Some(after)) = (cpu_before, cpu_us(gateway_pid)) {
         run.cpu_us_per_message = Some((after - before) / total as f64);
     }
     if let Ok(backlog) = backlog(js).await {
-        run.backlog = Some(backlog);
+        run.backlog = Some((backlog, highest.get().max(backlog)));
         let done = drained(js).await?;
         run.worker_per_sec = Some(total as f64 / (done - started).as_secs_f64());
         if let (Some(before), Some(after)) = (worker_before, cpu_us(worker_pid)) {
@@ -239,22 +263,43 @@ fn row(name: &str, run: &Run, baseline: f64) {
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
     println!(
-        "{name:<24} {:>10.0} {:>10} {:>10} {:>8.0}% {:>10} {:>9} {:>12} {:>10} {:>7}",
+        "{name:<24} {:>10.0} {:>10} {:>10} {:>8.0}% {:>10} {:>13} {:>12} {:>10} {:>7}",
         run.messages_per_sec,
         run.p50_us,
         run.p99_us,
         100.0 * run.messages_per_sec / baseline,
         opt(run.cpu_us_per_message, 1),
-        run.backlog.map_or("n/a".to_owned(), |b| b.to_string()),
+        run.backlog.map_or("n/a".to_owned(), |(end, most)| format!("{end}/{most}")),
         opt(run.worker_per_sec, 0),
         opt(run.worker_cpu_us, 1),
         run.errors,
     );
 }
 
+/// Prints where each run's CPU went: µs per message of the load generator, nats-server and the
+/// gateway, and what share of the machine's cores they used together.
+fn print_cpu_split(rows: &[(&str, Run)]) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "CPU µs per message: {:<24} {:>10} {:>11} {:>8} {:>6} {:>10}",
+        "run", "generator", "nats-server", "gateway", "sum", "cores used"
+    );
+    for (name, run) in rows {
+        let Some((client, nats)) = run.others_cpu_us else { continue };
+        let gateway = run.cpu_us_per_message.unwrap_or(0.0);
+        let sum = client + nats.unwrap_or(0.0) + gateway;
+        let opt = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1}"));
+        println!(
+            "                    {name:<24} {client:>10.1} {:>11} {gateway:>8.1} {sum:>6.1} {:>9.0}%",
+            opt(nats),
+            100.0 * sum * run.messages_per_sec / 1e6 / cores
+        );
+    }
+}
+
 /// Runs the ingest suite and prints its table.
 pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
-    let (_nats, url) = nats_for_bench(b.server.as_deref())?;
+    let (nats, url) = nats_for_bench(b.server.as_deref())?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("ingest.db");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -274,14 +319,15 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
     gateway_args.extend(common);
     let gateway = spawn_self(&gateway_args)?;
     let gateway_pid = gateway.0.id();
-    let base = format!("http://{addr}");
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(b.concurrency).build()?;
+        let http = HttpPool::new(&addr);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !matches!(http.get(format!("{base}/ready")).send().await, Ok(r) if r.status() == 200)
-        {
+        while !matches!(
+            http.send(Method::GET, "/ready", Bytes::new()).await,
+            Ok((StatusCode::OK, _))
+        ) {
             if Instant::now() > deadline {
                 bail!("the ingest gateway did not become ready within 30 s");
             }
@@ -301,11 +347,18 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
 
         // 1. The gateway alone, beside raw publishing and the bare HTTP round trip.
         raw_publish(&js, b.warmup, c).await?;
-        singles(&http, &base, "warm", b.warmup, c).await?;
-        let raw = raw_publish(&js, n, c).await?;
-        let floor = gateway_cpu(gateway_pid, n, singles(&http, &base, "health", n, c)).await?;
-        let single = gateway_cpu(gateway_pid, n, singles(&http, &base, "single", n, c)).await?;
-        let batch = gateway_cpu(gateway_pid, n, batches(&http, &base, n, b.batch_lines)).await?;
+        singles(&http, "warm", b.warmup, c).await?;
+        let processes = Processes {
+            client: std::process::id(),
+            nats: nats.as_ref().map(|server| server.pid()),
+            gateway: gateway_pid,
+        };
+        let mut raw = charged(processes, n, raw_publish(&js, n, c)).await?;
+        // The gateway takes no part in raw publishing.
+        raw.cpu_us_per_message = None;
+        let floor = charged(processes, n, singles(&http, "health", n, c)).await?;
+        let single = charged(processes, n, singles(&http, "single", n, c)).await?;
+        let batch = charged(processes, n, batches(&http, n, b.batch_lines)).await?;
         let loaded_rss = rss_mib(gateway_pid);
         let mut rows = vec![
             ("raw publish (baseline)", raw),
@@ -327,13 +380,9 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             let per_sec = waiting as f64 / (done - started).as_secs_f64();
             let cpu = cpu_before.zip(cpu_us(worker_pid)).map(|(b, a)| (a - b) / waiting as f64);
             worker_alone = Some((waiting, per_sec, cpu));
-            let both = with_worker(
-                &js,
-                (gateway_pid, worker_pid),
-                n,
-                batches(&http, &base, n, b.batch_lines),
-            )
-            .await?;
+            let both =
+                with_worker(&js, (gateway_pid, worker_pid), n, batches(&http, n, b.batch_lines))
+                    .await?;
             rows.push(("batch + worker running", both));
         }
 
@@ -344,14 +393,14 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             b.batch_lines, b.sqlite_synchronous
         );
         println!(
-            "{:<24} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9} {:>12} {:>10} {:>7}",
+            "{:<24} {:>10} {:>10} {:>10} {:>9} {:>10} {:>13} {:>12} {:>10} {:>7}",
             "run",
             "msgs/s",
             "p50 µs",
             "p99 µs",
             "of raw",
             "cpu µs/msg",
-            "backlog",
+            "backlog end/max",
             "worker msg/s",
             "worker cpu",
             "errors"
@@ -368,6 +417,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
                 100.0 * per_sec / rows[3].1.messages_per_sec
             );
         }
+        print_cpu_split(&rows);
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
         println!(
             "natsapi ingest RSS: idle {}; after {} messages {}",
@@ -377,7 +427,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         );
         println!(
             "(latency: per message for raw and single, per request of {} lines for batch; \
-             backlog: messages not yet applied when the run's last request was answered)",
+             backlog: messages not yet applied when the run's last request was answered, and the \
+             most seen during the run)",
             b.batch_lines
         );
         let errors: usize = rows.iter().map(|(_, run)| run.errors).sum();

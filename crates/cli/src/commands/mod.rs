@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_http;
 pub mod bench_ingest;
 pub mod dev;
 pub mod echo;

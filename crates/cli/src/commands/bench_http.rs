@@ -1,0 +1,74 @@
+//! The ingest bench's HTTP load generator: keep-alive HTTP/1.1 connections made with hyper's
+//! connection API, one request at a time on each, handed out from an idle list. The load
+//! generator shares the machine's cores with the gateway and nats-server, so it should cost as
+//! little as a dedicated tool (wrk, oha) would: a full client's pool, redirect and header
+//! handling cost as much CPU per request as the gateway's whole HTTP round trip.
+
+use std::cell::RefCell;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Keep-alive connections to one `host:port`, for a single-threaded runtime.
+pub struct HttpPool {
+    addr: String,
+    idle: RefCell<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl HttpPool {
+    /// A pool for `addr` (`host:port`) with no connection yet; they are opened on demand and
+    /// kept for reuse.
+    pub fn new(addr: &str) -> Self {
+        HttpPool { addr: addr.to_owned(), idle: RefCell::new(Vec::new()) }
+    }
+
+    /// Sends one request and answers the status and the whole body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let idle = self.idle.borrow_mut().pop();
+        let mut sender = match idle {
+            Some(sender) => sender,
+            None => self.connect().await?,
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.addr.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))?;
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !sender.is_closed() {
+            self.idle.borrow_mut().push(sender);
+        }
+        Ok((status, body))
+    }
+
+    async fn connect(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .with_context(|| format!("connect {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "bench HTTP connection ended");
+            }
+        });
+        if sender.is_closed() {
+            bail!("the connection to {} closed at once", self.addr);
+        }
+        Ok(sender)
+    }
+}
