@@ -99,7 +99,8 @@ impl IngestDb {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut reader = Connection::open_with_flags(&settings.path, flags)?;
         reader.busy_handler(Some(writer::wait_for_lock))?;
-        Ok(IngestDb { writer: writer::Writer::start(conn)?, reader: Arc::new(Mutex::new(reader)) })
+        let writer = writer::Writer::start(conn, settings.durability)?;
+        Ok(IngestDb { writer, reader: Arc::new(Mutex::new(reader)) })
     }
 
     /// Runs `job` in the next group transaction (inside a savepoint of its own, rolled back when
@@ -109,7 +110,19 @@ impl IngestDb {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, IngestError> + Send + 'static,
     {
-        self.writer.write(job).await
+        self.writer.write(job, true).await
+    }
+
+    /// Like [`IngestDb::write`], but the commit need not reach the disk before the answer: a
+    /// group made only of such jobs commits at `synchronous=NORMAL`, so a power loss may undo it,
+    /// while a crash of the process cannot. The next flushed commit makes it durable too (WAL
+    /// frames reach the disk in order). For records that a redelivery would write again.
+    pub async fn write_unflushed<T, F>(&self, job: F) -> Result<T, IngestError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, IngestError> + Send + 'static,
+    {
+        self.writer.write(job, false).await
     }
 
     /// Runs `query` on the read connection, off the async threads.
@@ -132,5 +145,38 @@ impl IngestDb {
     pub async fn ping(&self) -> Result<(), IngestError> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PRAGMA synchronous` as the job sees it: 1 is NORMAL, 2 is FULL.
+    fn synchronous(conn: &Connection) -> Result<i64, IngestError> {
+        Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+    }
+
+    #[tokio::test]
+    async fn unflushed_jobs_commit_at_normal_and_the_next_flushed_job_at_the_configured_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.db");
+        let db = IngestDb::open(&DbSettings { path, durability: Durability::Full }).unwrap();
+        assert_eq!(db.write(synchronous).await.unwrap(), 2);
+        assert_eq!(db.write_unflushed(synchronous).await.unwrap(), 1);
+        assert_eq!(db.write(synchronous).await.unwrap(), 2);
+        // What an unflushed job wrote is committed like any other write.
+        db.write_unflushed(|conn| Ok(conn.execute_batch("CREATE TABLE t (x)")?)).await.unwrap();
+        let tables = db
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 't'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(tables, 1);
     }
 }

@@ -19,6 +19,16 @@ pub enum Durability {
     Normal,
 }
 
+impl Durability {
+    /// The value of SQLite's `synchronous` pragma.
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 /// The most jobs one transaction takes.
 const MAX_GROUP: usize = 512;
 
@@ -38,11 +48,7 @@ pub(super) fn open(settings: &DbSettings) -> Result<Connection, IngestError> {
             settings.path.display()
         )));
     }
-    let sync = match settings.durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "synchronous", settings.durability.pragma())?;
     conn.set_prepared_statement_cache_capacity(64);
     // Statement journals and temporary tables in memory, not in temporary files: every upsert
     // inside a batch opens a statement journal.
@@ -65,6 +71,8 @@ pub(super) fn wait_for_lock(attempt: i32) -> bool {
 
 /// One queued job.
 trait Job: Send {
+    /// Whether the job's commit must reach the disk before the job is answered.
+    fn flush(&self) -> bool;
     /// Runs the job in the open transaction, inside its own savepoint.
     fn run(&mut self, conn: &Connection);
     /// Answers the caller, given how the transaction ended.
@@ -74,6 +82,7 @@ trait Job: Send {
 /// A closure, its result once run, and the caller waiting for it.
 struct Pending<T, F> {
     job: Option<F>,
+    flush: bool,
     result: Option<Result<T, IngestError>>,
     reply: oneshot::Sender<Result<T, IngestError>>,
 }
@@ -83,6 +92,10 @@ where
     T: Send,
     F: FnOnce(&Connection) -> Result<T, IngestError> + Send,
 {
+    fn flush(&self) -> bool {
+        self.flush
+    }
+
     fn run(&mut self, conn: &Connection) {
         let Some(job) = self.job.take() else { return };
         let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
@@ -123,24 +136,26 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`; it stops when every handle is dropped.
-    pub(super) fn start(conn: Connection) -> Result<Self, IngestError> {
+    /// Starts the writer thread on `conn`, opened with `durability`; it stops when every handle
+    /// is dropped.
+    pub(super) fn start(conn: Connection, durability: Durability) -> Result<Self, IngestError> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("ingest-db-writer".into())
-            .spawn(move || write_loop(&conn, &queue))
+            .spawn(move || write_loop(&conn, durability, &queue))
             .map_err(|e| IngestError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { jobs })
     }
 
-    /// Queues `job` and waits for its committed result.
-    pub(super) async fn write<T, F>(&self, job: F) -> Result<T, IngestError>
+    /// Queues `job` and waits for its committed result; with `flush` false the commit may stay
+    /// in the operating system's cache (see [`super::IngestDb::write_unflushed`]).
+    pub(super) async fn write<T, F>(&self, job: F, flush: bool) -> Result<T, IngestError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, IngestError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let pending = Pending { job: Some(job), result: None, reply };
+        let pending = Pending { job: Some(job), flush, result: None, reply };
         self.jobs
             .send(Box::new(pending))
             .map_err(|_| IngestError::Database("the writer thread has stopped".into()))?;
@@ -148,7 +163,8 @@ impl Writer {
     }
 }
 
-fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+fn write_loop(conn: &Connection, durability: Durability, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    let mut current = durability;
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -157,19 +173,37 @@ fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let committed = run_group(conn, &mut group);
+        // `synchronous` cannot change inside a transaction: choose it for the whole group.
+        let wanted =
+            if group.iter().any(|job| job.flush()) { durability } else { Durability::Normal };
+        let committed =
+            set_durability(conn, &mut current, wanted).and_then(|()| run_group(conn, &mut group));
         for job in group {
             job.finish(committed.clone());
         }
     }
 }
 
+/// Sets the connection's `synchronous` to `wanted` unless it is `current` already.
+fn set_durability(
+    conn: &Connection,
+    current: &mut Durability,
+    wanted: Durability,
+) -> Result<(), String> {
+    if *current != wanted {
+        conn.pragma_update(None, "synchronous", wanted.pragma()).map_err(|e| e.to_string())?;
+        *current = wanted;
+    }
+    Ok(())
+}
+
 fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    run("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     for job in group.iter_mut() {
         job.run(conn);
     }
-    conn.execute_batch("COMMIT").map_err(|e| {
+    run("COMMIT").map(drop).map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         e.to_string()
     })

@@ -41,9 +41,10 @@ pub(super) async fn run(
     }
     let now = shared.clock.now_ms();
     let rows: Vec<Delivered> = batch.iter().map(|p| p.delivered.clone()).collect();
+    // The mark is not flushed: lost to a power cut, it is written again by the redelivery.
     shared
         .db
-        .write(move |conn| {
+        .write_unflushed(move |conn| {
             for row in &rows {
                 messages::set_status(conn, row, MessageStatus::Processing, None, now)?;
             }
