@@ -42,6 +42,9 @@ enum Command {
     /// A trivial NATS echo responder (the benchmark's baseline).
     #[command(hide = true)]
     Echo(commands::echo::EchoArgs),
+    /// A trivial HTTP to JetStream forwarder (the ingest benchmark's second baseline).
+    #[command(hide = true)]
+    Forward(commands::forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Req(args) => commands::req::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Echo(args) => commands::echo::run(args),
+        Command::Forward(args) => commands::forward::run(args),
     };
     match result {
         Ok(code) => code,

@@ -131,25 +131,58 @@ async fn raw_publish(js: &jetstream::Context, total: usize, window: usize) -> an
     .await
 }
 
-/// POSTs `total` single messages, `concurrency` requests in flight; with `run` = `health`,
-/// GETs `/health` instead (the HTTP round trip alone, no JetStream or database).
+/// What a run of one-message requests sends.
+#[derive(Clone, Copy)]
+enum Single {
+    /// `GET /health` of the gateway: the HTTP round trip alone, no JetStream or database.
+    Health,
+    /// `POST /ingest/message` of the gateway.
+    Ingest,
+    /// `POST /forward` of `natsapi forward`: HTTP, then a bare JetStream publish.
+    Forward,
+}
+
+impl Single {
+    /// Request `i`: its method, path, body and the status that means success.
+    fn request(self, i: usize) -> (Method, &'static str, Bytes, StatusCode) {
+        match self {
+            Single::Health => (Method::GET, "/health", Bytes::new(), StatusCode::OK),
+            Single::Ingest => {
+                (Method::POST, "/ingest/message", body("single", i).into(), StatusCode::ACCEPTED)
+            }
+            Single::Forward => {
+                (Method::POST, "/forward", body("forward", i).into(), StatusCode::ACCEPTED)
+            }
+        }
+    }
+}
+
+/// Sends `total` requests of one message each, `concurrency` in flight.
 async fn singles(
     http: &HttpPool,
-    run: &str,
+    kind: Single,
     total: usize,
     concurrency: usize,
 ) -> anyhow::Result<Run> {
     pipelined(total, total, concurrency, |i| {
-        let (method, path, payload, want) = if run == "health" {
-            (Method::GET, "/health", Bytes::new(), StatusCode::OK)
-        } else {
-            (Method::POST, "/ingest/message", Bytes::from(body(run, i)), StatusCode::ACCEPTED)
-        };
+        let (method, path, payload, want) = kind.request(i);
         async move {
             usize::from(!matches!(http.send(method, path, payload).await, Ok((s, _)) if s == want))
         }
     })
     .await
+}
+
+/// Waits until `GET path` answers 200.
+async fn wait_ready(http: &HttpPool, path: &str, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(http.send(Method::GET, path, Bytes::new()).await, Ok((StatusCode::OK, _))) {
+        if Instant::now() > deadline {
+            bail!("{what} did not become ready within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }
 
 /// POSTs `total` messages as batches of `lines`, [`BATCHES_IN_FLIGHT`] requests in flight.
@@ -319,20 +352,24 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
     gateway_args.extend(common);
     let gateway = spawn_self(&gateway_args)?;
     let gateway_pid = gateway.0.id();
+    let forward_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let forward_addr = format!("127.0.0.1:{forward_port}");
+    let forwarder = spawn_self(&[
+        "forward",
+        "--server",
+        url.as_str(),
+        "--addr",
+        forward_addr.as_str(),
+        "--worker-threads",
+        threads.as_str(),
+    ])?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let http = HttpPool::new(&addr);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !matches!(
-            http.send(Method::GET, "/ready", Bytes::new()).await,
-            Ok((StatusCode::OK, _))
-        ) {
-            if Instant::now() > deadline {
-                bail!("the ingest gateway did not become ready within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let forward_http = HttpPool::new(&forward_addr);
+        wait_ready(&http, "/ready", "the ingest gateway").await?;
+        wait_ready(&forward_http, "/health", "the forwarder").await?;
         let client = async_nats::connect(&url).await.with_context(|| format!("connect {url}"))?;
         let js = jetstream::new(client);
         js.create_stream(jetstream::stream::Config {
@@ -347,7 +384,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
 
         // 1. The gateway alone, beside raw publishing and the bare HTTP round trip.
         raw_publish(&js, b.warmup, c).await?;
-        singles(&http, "warm", b.warmup, c).await?;
+        singles(&http, Single::Ingest, b.warmup, c).await?;
+        singles(&forward_http, Single::Forward, b.warmup, c).await?;
         let processes = Processes {
             client: std::process::id(),
             nats: nats.as_ref().map(|server| server.pid()),
@@ -356,13 +394,17 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let mut raw = charged(processes, n, raw_publish(&js, n, c)).await?;
         // The gateway takes no part in raw publishing.
         raw.cpu_us_per_message = None;
-        let floor = charged(processes, n, singles(&http, "health", n, c)).await?;
-        let single = charged(processes, n, singles(&http, "single", n, c)).await?;
+        let floor = charged(processes, n, singles(&http, Single::Health, n, c)).await?;
+        let forwarding = Processes { gateway: forwarder.0.id(), ..processes };
+        let forward = charged(forwarding, n, singles(&forward_http, Single::Forward, n, c)).await?;
+        let single = charged(processes, n, singles(&http, Single::Ingest, n, c)).await?;
         let batch = charged(processes, n, batches(&http, n, b.batch_lines)).await?;
         let loaded_rss = rss_mib(gateway_pid);
+        let batch_rate = batch.messages_per_sec;
         let mut rows = vec![
             ("raw publish (baseline)", raw),
             ("GET /health (HTTP floor)", floor),
+            ("HTTP->JS forwarder", forward),
             ("POST /ingest/message", single),
             ("POST /ingest/batch", batch),
         ];
@@ -414,7 +456,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             println!(
                 "natsapi worker alone: applied the {waiting} messages waiting at {per_sec:.0} \
                  msgs/s ({:.0}% of the batch run's ingest rate), {cpu} µs CPU per message",
-                100.0 * per_sec / rows[3].1.messages_per_sec
+                100.0 * per_sec / batch_rate
             );
         }
         print_cpu_split(&rows);

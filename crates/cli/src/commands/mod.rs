@@ -5,6 +5,7 @@ pub mod bench_http;
 pub mod bench_ingest;
 pub mod dev;
 pub mod echo;
+pub mod forward;
 pub mod ingest;
 pub mod req;
 pub mod serve;
