@@ -21,15 +21,22 @@ pub struct Accepted {
     pub received_at: i64,
 }
 
-/// Records `message` as accepted unless a row for its id exists. Returns whether this call
-/// created the row.
-pub fn insert_accepted(conn: &Connection, message: &Accepted) -> Result<bool, IngestError> {
+/// Records each of `messages` as accepted unless a row for its id exists. Answers, for each,
+/// whether this call created its row.
+pub fn insert_accepted(conn: &Connection, messages: &[Accepted]) -> Result<Vec<bool>, IngestError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, received_at, \
          updated_at) VALUES (?1, ?2, ?3, 'accepted', 0, ?4, ?4) ON CONFLICT (message_id) DO NOTHING",
     )?;
-    let id = message.message_id.to_string();
-    Ok(insert.execute(params![id, message.entity_type, message.source, message.received_at])? == 1)
+    let mut id = Uuid::encode_buffer();
+    messages
+        .iter()
+        .map(|message| {
+            let id = message.message_id.hyphenated().encode_lower(&mut id);
+            let params = params![&*id, message.entity_type, message.source, message.received_at];
+            Ok(insert.execute(params)? == 1)
+        })
+        .collect()
 }
 
 /// Deletes the rows the gateway created for messages JetStream did not acknowledge (rows still

@@ -53,11 +53,7 @@ pub(super) async fn store_all(
     let rows: Vec<Accepted> = items.iter().map(|r| r.row.clone()).collect();
     let created = shared
         .db
-        .write(move |conn| {
-            rows.iter()
-                .map(|row| messages::insert_accepted(conn, row))
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .write(move |conn| messages::insert_accepted(conn, &rows))
         .await
         .map_err(|e| GatewayError::unavailable(format!("cannot record the messages: {e}")))?;
 
@@ -80,7 +76,7 @@ pub(super) async fn store_all(
             .db
             .write(move |conn| {
                 messages::forget_unstored(conn, &unstored)?;
-                rewrite.iter().try_for_each(|row| messages::insert_accepted(conn, row).map(drop))
+                messages::insert_accepted(conn, &rewrite).map(drop)
             })
             .await;
         if let Err(e) = tidied {
