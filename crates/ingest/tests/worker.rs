@@ -216,3 +216,37 @@ async fn the_status_goes_from_accepted_to_processing_to_processed() {
     let status = h.wait_status(&id, "processed").await;
     assert!(status["processed_at"].is_string());
 }
+
+#[tokio::test]
+async fn the_gateway_prunes_its_rows_of_messages_a_worker_has_recorded() {
+    let h = Harness::start().await;
+    let (stop, task) = h.worker(fast_worker(), vec![]).await;
+    // More lines than one page of a sweep (2,000).
+    let lines: String = (0..2_100).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let (code, reply) = h.post("/ingest/batch", &lines, &[]).await;
+    assert_eq!(code, 202, "{reply}");
+    let first = reply["messages"][0]["message_id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await != 2_100 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never applied the batch");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(stop);
+    task.await.unwrap();
+    // Accepted while no worker runs: the gateway's row is the only record of it.
+    let (_, reply) = h.post("/ingest/message", r#"{"n":"waiting"}"#, &[]).await;
+    let waiting = reply["message_id"].as_str().unwrap().to_owned();
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 2_101);
+
+    assert_eq!(h.gateway.prune().await.unwrap(), 2_100);
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 1);
+    // The status endpoint tells the same as before.
+    assert_eq!(h.get(&format!("/ingest/status/{first}")).await.1["status"], "processed");
+    assert_eq!(h.get(&format!("/ingest/status/{waiting}")).await.1["status"], "accepted");
+    // Nothing more goes until a worker records the waiting message.
+    assert_eq!(h.gateway.prune().await.unwrap(), 0);
+    let (_stop, _task) = h.worker(fast_worker(), vec![]).await;
+    h.wait_status(&waiting, "processed").await;
+    assert_eq!(h.gateway.prune().await.unwrap(), 1);
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
+}

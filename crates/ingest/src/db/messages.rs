@@ -39,16 +39,53 @@ pub fn insert_accepted(conn: &Connection, messages: &[Accepted]) -> Result<Vec<b
         .collect()
 }
 
-/// Deletes the rows the gateway created for messages JetStream did not acknowledge (rows still
-/// `accepted` with no attempt, the only kind the gateway writes).
-pub fn forget_unstored(conn: &Connection, ids: &[Uuid]) -> Result<(), IngestError> {
+/// Deletes the gateway's rows of messages `ids` (rows still `accepted` with no attempt, the only
+/// kind the gateway writes): for messages JetStream did not acknowledge, and for messages a worker
+/// has recorded since. Answers how many rows went.
+pub fn forget_accepted(conn: &Connection, ids: &[Uuid]) -> Result<usize, IngestError> {
     let mut delete = conn.prepare_cached(
         "DELETE FROM messages WHERE message_id = ?1 AND status = 'accepted' AND attempts = 0",
     )?;
+    let mut buffer = Uuid::encode_buffer();
+    let mut deleted = 0;
     for id in ids {
-        delete.execute([id.to_string()])?;
+        deleted += delete.execute([&*id.hyphenated().encode_lower(&mut buffer)])?;
     }
-    Ok(())
+    Ok(deleted)
+}
+
+/// Up to `limit` ids of `accepted` rows, in id order, after `after` (from the first when `None`).
+pub fn accepted_ids(
+    conn: &Connection,
+    after: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<Uuid>, IngestError> {
+    let mut select = conn.prepare_cached(
+        "SELECT message_id FROM messages WHERE status = 'accepted' AND message_id > ?1 \
+         ORDER BY message_id LIMIT ?2",
+    )?;
+    let after = after.map(|id| id.to_string()).unwrap_or_default();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let ids = select.query_map(params![after, limit], |r| r.get::<_, String>(0))?;
+    ids.map(|id| {
+        let id = id?;
+        Uuid::parse_str(&id)
+            .map_err(|e| IngestError::Database(format!("message_id {id:?} is not a UUID: {e}")))
+    })
+    .collect()
+}
+
+/// Those of `ids` that have a row.
+pub fn recorded(conn: &Connection, ids: &[Uuid]) -> Result<Vec<Uuid>, IngestError> {
+    let mut exists = conn.prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1")?;
+    let mut buffer = Uuid::encode_buffer();
+    let mut found = Vec::new();
+    for id in ids {
+        if exists.exists([&*id.hyphenated().encode_lower(&mut buffer)])? {
+            found.push(*id);
+        }
+    }
+    Ok(found)
 }
 
 /// A message as a worker sees it: enough to create its row if the gateway's is missing.

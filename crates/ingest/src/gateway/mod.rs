@@ -6,6 +6,7 @@ mod batch;
 mod error;
 mod health;
 mod message;
+mod prune;
 mod publish;
 mod status;
 mod store;
@@ -38,6 +39,8 @@ pub struct GatewaySettings {
     pub publish_window: usize,
     /// How long a publish waits for JetStream's acknowledgement before the request fails.
     pub publish_timeout: Duration,
+    /// How often the gateway deletes its rows of messages a worker has recorded.
+    pub prune_interval: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -48,6 +51,7 @@ impl Default for GatewaySettings {
             max_batch_lines: 100_000,
             publish_window: 256,
             publish_timeout: Duration::from_secs(5),
+            prune_interval: Duration::from_secs(60),
         }
     }
 }
@@ -99,7 +103,15 @@ impl Gateway {
         let data = ReadOnlyDb::new(data.path.clone());
         let shared = Arc::new(Shared { nats, js, db, data, streams, settings, clock });
         let singles = store::Coalescer::start(Arc::clone(&shared));
+        prune::start(Arc::downgrade(&shared), shared.settings.prune_interval);
         Ok(Gateway { shared, singles })
+    }
+
+    /// Deletes the gateway's rows of the messages a worker has recorded in the data file (the
+    /// status endpoint reads those from the data file); answers how many went. The gateway does
+    /// this every [`GatewaySettings::prune_interval`] by itself.
+    pub async fn prune(&self) -> Result<usize, IngestError> {
+        prune::sweep(&self.shared).await
     }
 
     /// The routes: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,

@@ -75,7 +75,7 @@ pub(super) async fn store_all(
         let tidied = shared
             .db
             .write(move |conn| {
-                messages::forget_unstored(conn, &unstored)?;
+                messages::forget_accepted(conn, &unstored)?;
                 messages::insert_accepted(conn, &rewrite).map(drop)
             })
             .await;

@@ -23,6 +23,7 @@ pub struct Harness {
     pub base: String,
     pub http: reqwest::Client,
     pub streams: StreamSettings,
+    pub gateway: Gateway,
     stop_http: Option<oneshot::Sender<()>>,
 }
 
@@ -78,6 +79,7 @@ impl Harness {
             base,
             http: reqwest::Client::new(),
             streams,
+            gateway,
             stop_http: Some(stop_http),
         }
     }
