@@ -34,13 +34,20 @@ async fn lookup(
     })?;
     let shared = &gateway.shared;
     let unavailable = |e| GatewayError::unavailable(format!("cannot read the status: {e}"));
-    // The worker's row, once it has one, is the truth; before that, the gateway's own.
-    let row = match shared.data.read(move |conn| messages::find(conn, &id)).await {
-        Ok(Some(Some(row))) => Some(row),
-        Ok(_) => {
-            shared.db.read(move |conn| messages::find(conn, &id)).await.map_err(unavailable)?
-        }
-        Err(e) => return Err(unavailable(e)),
+    // The worker's row, once it has one, is the truth; before that, the gateway's own. When
+    // neither has one, the worker's is read again: between the two reads a worker may have
+    // recorded the message and the gateway pruned its row.
+    let worker_row = || async move {
+        let row = shared.data.read(move |conn| messages::find(conn, &id)).await;
+        row.map(Option::flatten).map_err(unavailable)
+    };
+    let row = match worker_row().await? {
+        Some(row) => Some(row),
+        None => match shared.db.read(move |conn| messages::find(conn, &id)).await {
+            Ok(Some(row)) => Some(row),
+            Ok(None) => worker_row().await?,
+            Err(e) => return Err(unavailable(e)),
+        },
     };
     let Some(row) = row else {
         return Err(GatewayError {
