@@ -40,12 +40,18 @@ pub fn gateway_path(data: &Path) -> PathBuf {
     data.with_file_name(name)
 }
 
-/// A read-only view of a database another process may not have created yet: opened on first
-/// use, and a missing file or table reads as "no row".
+/// A read-only view of an ingest database another process may not have created yet: opened on
+/// first use, and read as "no row" until its `messages` table exists.
 #[derive(Clone)]
 pub struct ReadOnlyDb {
     path: PathBuf,
-    conn: Arc<Mutex<Option<Connection>>>,
+    conn: Arc<Mutex<Option<Opened>>>,
+}
+
+/// The view's connection, and whether the schema was seen (it is checked until it is).
+struct Opened {
+    conn: Connection,
+    schema: bool,
 }
 
 impl ReadOnlyDb {
@@ -62,22 +68,30 @@ impl ReadOnlyDb {
     {
         let (path, slot) = (self.path.clone(), Arc::clone(&self.conn));
         tokio::task::spawn_blocking(move || {
-            let mut conn =
+            let mut slot =
                 slot.lock().map_err(|_| IngestError::Database("reader poisoned".into()))?;
-            if conn.is_none() {
+            if slot.is_none() {
                 if !path.exists() {
                     return Ok(None);
                 }
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let mut opened = Connection::open_with_flags(&path, flags)?;
-                opened.busy_handler(Some(writer::wait_for_lock))?;
-                *conn = Some(opened);
+                let mut conn = Connection::open_with_flags(&path, flags)?;
+                conn.busy_handler(Some(writer::wait_for_lock))?;
+                *slot = Some(Opened { conn, schema: false });
             }
-            let Some(conn) = conn.as_ref() else { return Ok(None) };
-            match query(conn) {
-                Err(IngestError::Database(e)) if e.contains("no such table") => Ok(None),
-                other => other.map(Some),
+            let Some(opened) = slot.as_mut() else { return Ok(None) };
+            if !opened.schema {
+                opened.schema = opened.conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+                     AND name = 'messages')",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if !opened.schema {
+                    return Ok(None);
+                }
             }
+            query(&opened.conn).map(Some)
         })
         .await
         .map_err(|e| IngestError::Database(format!("read task failed: {e}")))?
@@ -178,5 +192,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tables, 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_only_view_reads_nothing_until_the_file_and_its_schema_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let view = ReadOnlyDb::new(path.clone());
+        let count = |conn: &Connection| -> Result<i64, IngestError> {
+            Ok(conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?)
+        };
+        assert_eq!(view.read(count).await.unwrap(), None, "no file");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE other (x)").unwrap();
+        assert_eq!(view.read(count).await.unwrap(), None, "no messages table");
+        IngestDb::open(&DbSettings { path, durability: Durability::Full }).unwrap();
+        assert_eq!(view.read(count).await.unwrap(), Some(0));
+        // Other errors are errors, not "no row".
+        let broken = |conn: &Connection| -> Result<i64, IngestError> {
+            Ok(conn.query_row("SELECT COUNT(*) FROM missing", [], |r| r.get(0))?)
+        };
+        assert!(view.read(broken).await.is_err());
     }
 }
