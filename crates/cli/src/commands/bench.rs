@@ -50,6 +50,10 @@ pub struct BenchArgs {
     /// Ingest suite: run no worker, to measure the gateway alone.
     #[arg(long)]
     gateway_only: bool,
+    /// Ingest suite: how many times the gateway runs repeat, each round beside raw publishing
+    /// measured in that round; the table shows each run's median round and the spread.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// The benchmark suites.
@@ -218,6 +222,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             sqlite_synchronous: args.sqlite_synchronous.clone(),
             worker_threads: args.worker_threads.resolve(),
             gateway_only: args.gateway_only,
+            rounds: args.rounds,
         });
     }
     if !matches!(args.store.as_str(), "memory" | "sqlite") {

@@ -36,12 +36,15 @@ pub struct IngestBench {
     pub worker_threads: usize,
     /// Measure the gateway alone: no worker runs while messages are ingested.
     pub gateway_only: bool,
+    /// Rounds of the gateway runs (each with its own raw publishing run).
+    pub rounds: usize,
 }
 
 /// Batch requests in flight at once.
 const BATCHES_IN_FLIGHT: usize = 2;
 
 /// One run's figures.
+#[derive(Clone)]
 struct Run {
     messages_per_sec: f64,
     p50_us: u64,
@@ -115,12 +118,19 @@ where
     })
 }
 
-/// Publishes `total` messages to the raw stream, `window` acknowledgements in flight.
-async fn raw_publish(js: &jetstream::Context, total: usize, window: usize) -> anyhow::Result<Run> {
+/// Publishes `total` messages to the raw stream, `window` acknowledgements in flight. Their ids
+/// (`Nats-Msg-Id`) start with `run`, which must differ between calls: JetStream would take a
+/// repeated id for a duplicate and store nothing.
+async fn raw_publish(
+    js: &jetstream::Context,
+    run: &str,
+    total: usize,
+    window: usize,
+) -> anyhow::Result<Run> {
     pipelined(total, total, window, |i| {
         let message = jetstream::message::PublishMessage::build()
             .payload(body("raw", i).into())
-            .message_id(format!("raw-{i}"));
+            .message_id(format!("{run}-{i}"));
         async move {
             match js.send_publish("bench.raw.order", message).await {
                 Ok(ack) => usize::from(ack.await.is_err()),
@@ -292,32 +302,79 @@ async fn with_worker(
     Ok(run)
 }
 
-fn row(name: &str, run: &Run, baseline: f64) {
+/// A run's share of raw publishing in its own round: the median over the rounds, and the lowest
+/// and highest.
+#[derive(Clone, Copy)]
+struct Share {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Share {
+    /// The share of a run made once.
+    fn single(share: f64) -> Self {
+        Share { median: share, low: share, high: share }
+    }
+}
+
+/// One line of the table: a run (its median round) and its share of raw publishing.
+struct Row {
+    name: &'static str,
+    run: Run,
+    share: Share,
+}
+
+/// The row of run `index` of each round: the round where its share of that round's raw publishing
+/// (`runs[0]`) is the median, or for raw publishing itself, where its rate is.
+fn median_round(name: &'static str, rounds: &[Vec<Run>], index: usize) -> Row {
+    let mut shares: Vec<(f64, &Run)> = rounds
+        .iter()
+        .map(|runs| {
+            let rate = runs[index].messages_per_sec;
+            let share = if index == 0 { rate } else { rate / runs[0].messages_per_sec };
+            (share, &runs[index])
+        })
+        .collect();
+    shares.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (median, run) = shares[shares.len() / 2];
+    let (low, high) = (shares[0].0, shares[shares.len() - 1].0);
+    let share = if index == 0 { Share::single(1.0) } else { Share { median, low, high } };
+    Row { name, run: run.clone(), share }
+}
+
+fn row(row: &Row) -> String {
+    let Row { name, run, share } = row;
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
-    println!(
-        "{name:<24} {:>10.0} {:>10} {:>10} {:>8.0}% {:>10} {:>13} {:>12} {:>10} {:>7}",
+    let percent = |v: f64| (100.0 * v).round();
+    let share = if share.low == share.high {
+        format!("{}%", percent(share.median))
+    } else {
+        format!("{}% ({}-{})", percent(share.median), percent(share.low), percent(share.high))
+    };
+    format!(
+        "{name:<24} {:>10.0} {:>10} {:>10} {share:>14} {:>10} {:>15} {:>12} {:>10} {:>7}",
         run.messages_per_sec,
         run.p50_us,
         run.p99_us,
-        100.0 * run.messages_per_sec / baseline,
         opt(run.cpu_us_per_message, 1),
         run.backlog.map_or("n/a".to_owned(), |(end, most)| format!("{end}/{most}")),
         opt(run.worker_per_sec, 0),
         opt(run.worker_cpu_us, 1),
         run.errors,
-    );
+    )
 }
 
 /// Prints where each run's CPU went: µs per message of the load generator, nats-server and the
 /// gateway, and what share of the machine's cores they used together.
-fn print_cpu_split(rows: &[(&str, Run)]) {
+fn print_cpu_split(rows: &[Row]) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
         "CPU µs per message: {:<24} {:>10} {:>11} {:>8} {:>6} {:>10}",
         "run", "generator", "nats-server", "gateway", "sum", "cores used"
     );
-    for (name, run) in rows {
+    for Row { name, run, .. } in rows {
         let Some((client, nats)) = run.others_cpu_us else { continue };
         let gateway = run.cpu_us_per_message.unwrap_or(0.0);
         let sum = client + nats.unwrap_or(0.0) + gateway;
@@ -383,7 +440,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let (n, c) = (b.requests, b.concurrency);
 
         // 1. The gateway alone, beside raw publishing and the bare HTTP round trip.
-        raw_publish(&js, b.warmup, c).await?;
+        raw_publish(&js, "warm", b.warmup, c).await?;
         singles(&http, Single::Ingest, b.warmup, c).await?;
         singles(&forward_http, Single::Forward, b.warmup, c).await?;
         let processes = Processes {
@@ -391,23 +448,31 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             nats: nats.as_ref().map(|server| server.pid()),
             gateway: gateway_pid,
         };
-        let mut raw = charged(processes, n, raw_publish(&js, n, c)).await?;
-        // The gateway takes no part in raw publishing.
-        raw.cpu_us_per_message = None;
-        let floor = charged(processes, n, singles(&http, Single::Health, n, c)).await?;
         let forwarding = Processes { gateway: forwarder.0.id(), ..processes };
-        let forward = charged(forwarding, n, singles(&forward_http, Single::Forward, n, c)).await?;
-        let single = charged(processes, n, singles(&http, Single::Ingest, n, c)).await?;
-        let batch = charged(processes, n, batches(&http, n, b.batch_lines)).await?;
+        let mut rounds = Vec::new();
+        for round in 0..b.rounds.max(1) {
+            let label = format!("raw{round}");
+            let mut raw = charged(processes, n, raw_publish(&js, &label, n, c)).await?;
+            // The gateway takes no part in raw publishing.
+            raw.cpu_us_per_message = None;
+            let floor = charged(processes, n, singles(&http, Single::Health, n, c)).await?;
+            let forward =
+                charged(forwarding, n, singles(&forward_http, Single::Forward, n, c)).await?;
+            let single = charged(processes, n, singles(&http, Single::Ingest, n, c)).await?;
+            let batch = charged(processes, n, batches(&http, n, b.batch_lines)).await?;
+            rounds.push(vec![raw, floor, forward, single, batch]);
+        }
         let loaded_rss = rss_mib(gateway_pid);
-        let batch_rate = batch.messages_per_sec;
-        let mut rows = vec![
-            ("raw publish (baseline)", raw),
-            ("GET /health (HTTP floor)", floor),
-            ("HTTP->JS forwarder", forward),
-            ("POST /ingest/message", single),
-            ("POST /ingest/batch", batch),
+        let names = [
+            "raw publish (baseline)",
+            "GET /health (HTTP floor)",
+            "HTTP->JS forwarder",
+            "POST /ingest/message",
+            "POST /ingest/batch",
         ];
+        let mut rows: Vec<Row> =
+            names.iter().enumerate().map(|(i, name)| median_round(name, &rounds, i)).collect();
+        let batch_rate = rows[4].run.messages_per_sec;
 
         // 2. The worker alone, on everything the gateway took; 3. both at once.
         let mut worker_alone = None;
@@ -425,37 +490,40 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             let both =
                 with_worker(&js, (gateway_pid, worker_pid), n, batches(&http, n, b.batch_lines))
                     .await?;
-            rows.push(("batch + worker running", both));
+            let share = Share::single(both.messages_per_sec / rows[0].run.messages_per_sec);
+            rows.push(Row { name: "batch + worker running", run: both, share });
         }
 
         println!(
-            "natsapi bench --suite ingest: {n} messages per run, {c} requests (or acks) in flight, \
-             batches of {} lines ({BATCHES_IN_FLIGHT} in flight), ingest database \
-             synchronous={}, {threads} worker thread(s), NATS at {url}",
-            b.batch_lines, b.sqlite_synchronous
+            "natsapi bench --suite ingest: {n} messages per run, {} rounds (each run's median \
+             round shown), {c} requests (or acks) in flight, batches of {} lines \
+             ({BATCHES_IN_FLIGHT} in flight), ingest database synchronous={}, {threads} worker \
+             thread(s), NATS at {url}",
+            rounds.len(),
+            b.batch_lines,
+            b.sqlite_synchronous
         );
         println!(
-            "{:<24} {:>10} {:>10} {:>10} {:>9} {:>10} {:>13} {:>12} {:>10} {:>7}",
+            "{:<24} {:>10} {:>10} {:>10} {:>14} {:>10} {:>15} {:>12} {:>10} {:>7}",
             "run",
             "msgs/s",
             "p50 µs",
             "p99 µs",
-            "of raw",
+            "of raw (range)",
             "cpu µs/msg",
             "backlog end/max",
             "worker msg/s",
             "worker cpu",
             "errors"
         );
-        let baseline = rows[0].1.messages_per_sec;
-        for (name, run) in &rows {
-            row(name, run, baseline);
+        for line in &rows {
+            println!("{}", row(line));
         }
         if let Some((waiting, per_sec, cpu)) = worker_alone {
             let cpu = cpu.map_or("n/a".to_owned(), |c| format!("{c:.1}"));
             println!(
                 "natsapi worker alone: applied the {waiting} messages waiting at {per_sec:.0} \
-                 msgs/s ({:.0}% of the batch run's ingest rate), {cpu} µs CPU per message",
+                 msgs/s ({:.0}% of the median batch run's ingest rate), {cpu} µs CPU per message",
                 100.0 * per_sec / batch_rate
             );
         }
@@ -464,7 +532,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         println!(
             "natsapi ingest RSS: idle {}; after {} messages {}",
             mib(idle_rss),
-            2 * n + b.warmup,
+            2 * n * rounds.len() + b.warmup,
             mib(loaded_rss)
         );
         println!(
@@ -473,7 +541,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
              most seen during the run)",
             b.batch_lines
         );
-        let errors: usize = rows.iter().map(|(_, run)| run.errors).sum();
+        let errors: usize = rounds.iter().flatten().map(|run| run.errors).sum::<usize>()
+            + rows.get(5).map_or(0, |row| row.run.errors);
         if errors > 0 {
             bail!("{errors} messages failed");
         }
