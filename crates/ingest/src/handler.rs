@@ -53,4 +53,13 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// delivery: when another message of its batch fails, the batch is undone and applied again
     /// message by message; only the writes of the call that commits remain.
     fn apply(&self, conn: &Connection, message: &Message<'_>) -> Result<(), ApplyError>;
+
+    /// Whether [`MessageHandler::apply`] only does brief work on the database it is given (no
+    /// call out of the process, no waiting). While every handler of a worker is brief, a message's
+    /// first delivery is applied without first committing its `processing` status: it would last
+    /// only as long as one short transaction. Redeliveries record `processing` either way. The
+    /// default is `false`.
+    fn brief(&self) -> bool {
+        false
+    }
 }

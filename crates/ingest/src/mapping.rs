@@ -265,6 +265,10 @@ impl MessageHandler for EntityMappings {
             .execute(rusqlite::params_from_iter(values))?;
         Ok(())
     }
+
+    fn brief(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -250,3 +250,99 @@ async fn the_gateway_prunes_its_rows_of_messages_a_worker_has_recorded() {
     assert_eq!(h.gateway.prune().await.unwrap(), 1);
     assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
 }
+
+/// A brief handler the test steps through: each attempt waits until the test releases it, and
+/// the first attempt fails.
+#[derive(Default)]
+struct Stepper {
+    /// The attempt last entered, and the highest attempt released.
+    state: std::sync::Mutex<(i64, i64)>,
+    changed: std::sync::Condvar,
+}
+
+impl Stepper {
+    async fn wait_entered(&self, attempt: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.lock().unwrap().0 < attempt {
+            assert!(tokio::time::Instant::now() < deadline, "attempt {attempt} never came");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    fn release(&self, attempt: i64) {
+        self.state.lock().unwrap().1 = attempt;
+        self.changed.notify_all();
+    }
+}
+
+impl MessageHandler for Stepper {
+    fn apply(&self, _: &rusqlite::Connection, message: &Message<'_>) -> Result<(), ApplyError> {
+        let mut state = self.state.lock().unwrap();
+        state.0 = message.attempts;
+        while state.1 < message.attempts {
+            state = self.changed.wait(state).unwrap();
+        }
+        match message.attempts {
+            1 => Err(ApplyError::Transient("the first attempt fails".into())),
+            _ => Ok(()),
+        }
+    }
+
+    fn brief(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn with_brief_handlers_only_a_first_delivery_is_not_marked_processing_but_a_redelivery_is() {
+    let h = Harness::start().await;
+    let stepper = Arc::new(Stepper::default());
+    let (_stop, _task) = h.worker(fast_worker(), vec![stepper.clone()]).await;
+    let (_, reply) = h.post("/ingest/message", r#"{"n":1}"#, &[]).await;
+    let id = reply["message_id"].as_str().unwrap().to_owned();
+    let status = format!("/ingest/status/{id}");
+
+    // Being applied, but no `processing` was committed for its first delivery.
+    stepper.wait_entered(1).await;
+    assert_eq!(h.get(&status).await.1["status"], "accepted");
+    stepper.release(1);
+
+    // The redelivery is marked before it is applied.
+    stepper.wait_entered(2).await;
+    let marked = h.wait_status(&id, "processing").await;
+    assert_eq!(marked["attempts"], 2);
+    stepper.release(2);
+    let done = h.wait_status(&id, "processed").await;
+    assert_eq!(done["attempts"], 2);
+}
+
+#[tokio::test]
+async fn a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once() {
+    let h = Harness::start().await;
+    let gate = Arc::new(Gate { open: std::sync::Mutex::new(false), changed: Default::default() });
+    // Small batches: four in flight hold 8 messages; the rest of what was pulled waits.
+    let small = natsapi_ingest::worker::WorkerSettings { batch_size: 2, ..fast_worker() };
+    let (stop, task) = h.worker(small, vec![gate.clone()]).await;
+    let lines: String = (0..40).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let (code, _) = h.post("/ingest/batch", &lines, &[]).await;
+    assert_eq!(code, 202);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.count("SELECT COUNT(*) FROM messages WHERE status = 'processing'").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Stop it while its batches are held, then let them finish.
+    drop(stop);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    *gate.open.lock().unwrap() = true;
+    gate.changed.notify_all();
+    task.await.unwrap();
+
+    // A new worker gets every message well before the 30 s `ack_wait` would hand them out again.
+    let (_stop, _task) = h.worker(fast_worker(), vec![]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await != 40 {
+        assert!(tokio::time::Instant::now() < deadline, "pulled messages were not given back");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -137,45 +137,53 @@ pub fn set_status(
 }
 
 /// Marks `message` processed with its `body` (JSON text), unless it is already final. Returns
-/// whether this call applied it: false means an earlier delivery already did. The row normally
-/// exists (the worker marked it `processing` first), so this is an update by key; a missing row
-/// is inserted.
+/// whether this call applied it: false means an earlier delivery already did. `has_row` says
+/// which is likelier, that the row exists (the worker marked it `processing`, or an attempt
+/// failed) or not: the likelier statement, an update by key or an insert, runs first, and the
+/// other only when it changed nothing.
 pub fn mark_processed(
     conn: &Connection,
     message: &Delivered,
     body: &str,
     now: i64,
+    has_row: bool,
 ) -> Result<bool, IngestError> {
     let id = message.message_id.to_string();
     let seq = i64::try_from(message.stream_seq).unwrap_or(i64::MAX);
-    let updated = conn
-        .prepare_cached(
-            "UPDATE messages SET status = 'processed', attempts = MAX(attempts, ?2), error = NULL, \
-             body = ?3, updated_at = ?4, processed_at = ?4, stream_seq = ?5 \
-             WHERE message_id = ?1 AND status NOT IN ('processed', 'dead_lettered')",
-        )?
-        .execute(params![id, message.attempts, body, now, seq])?;
-    if updated == 1 {
-        return Ok(true);
-    }
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
-             received_at, updated_at, processed_at, stream_seq) \
-             VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8) \
-             ON CONFLICT (message_id) DO NOTHING",
-        )?
-        .execute(params![
-            id,
-            message.entity_type,
-            message.source,
-            message.attempts,
-            body,
-            message.received_at,
-            now,
-            seq
-        ])?;
-    Ok(inserted == 1)
+    let update = || -> Result<bool, IngestError> {
+        let updated = conn
+            .prepare_cached(
+                "UPDATE messages SET status = 'processed', attempts = MAX(attempts, ?2), \
+                 error = NULL, body = ?3, updated_at = ?4, processed_at = ?4, stream_seq = ?5 \
+                 WHERE message_id = ?1 AND status NOT IN ('processed', 'dead_lettered')",
+            )?
+            .execute(params![id, message.attempts, body, now, seq])?;
+        Ok(updated == 1)
+    };
+    let insert = || -> Result<bool, IngestError> {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
+                 received_at, updated_at, processed_at, stream_seq) \
+                 VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8) \
+                 ON CONFLICT (message_id) DO NOTHING",
+            )?
+            .execute(params![
+                id,
+                message.entity_type,
+                message.source,
+                message.attempts,
+                body,
+                message.received_at,
+                now,
+                seq
+            ])?;
+        Ok(inserted == 1)
+    };
+    type Statement<'a> = &'a dyn Fn() -> Result<bool, IngestError>;
+    let (likelier, other): (Statement, Statement) =
+        if has_row { (&update, &insert) } else { (&insert, &update) };
+    Ok(likelier()? || other()?)
 }
 
 /// A message's row as the status endpoint shows it.

@@ -1,6 +1,7 @@
-//! The database side of a batch: mark the messages `processing` (one commit), then apply them
-//! (one commit). A message is applied once: a redelivery of one already processed changes
-//! nothing, and its handlers do not run again.
+//! The database side of a batch: mark the messages `processing` (one commit, skipped for first
+//! deliveries when every handler is brief), then apply them (one commit). A message is applied
+//! once: a redelivery of one already processed changes nothing, and its handlers do not run
+//! again.
 
 use super::Shared;
 use crate::db::messages::{self, Delivered};
@@ -40,17 +41,21 @@ pub(super) async fn run(
         return Ok(Vec::new());
     }
     let now = shared.clock.now_ms();
-    let rows: Vec<Delivered> = batch.iter().map(|p| p.delivered.clone()).collect();
-    // The mark is not flushed: lost to a power cut, it is written again by the redelivery.
-    shared
-        .db
-        .write_unflushed(move |conn| {
-            for row in &rows {
-                messages::set_status(conn, row, MessageStatus::Processing, None, now)?;
-            }
-            Ok(())
-        })
-        .await?;
+    let brief = shared.handlers.iter().all(|h| h.brief());
+    let rows: Vec<Delivered> =
+        batch.iter().filter(|p| marked(brief, &p.delivered)).map(|p| p.delivered.clone()).collect();
+    if !rows.is_empty() {
+        // The mark is not flushed: lost to a power cut, it is written again by the redelivery.
+        shared
+            .db
+            .write_unflushed(move |conn| {
+                for row in &rows {
+                    messages::set_status(conn, row, MessageStatus::Processing, None, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+    }
     let handlers = shared.handlers.clone();
     let max_attempts = shared.settings.max_attempts;
     let now = shared.clock.now_ms();
@@ -61,7 +66,8 @@ pub(super) async fn run(
             // every page it touches into a statement journal). Only when a message fails is the
             // batch undone and applied again message by message.
             conn.execute_batch("SAVEPOINT batch")?;
-            let all = batch.iter().try_for_each(|parsed| apply_one(conn, &handlers, parsed, now));
+            let all =
+                batch.iter().try_for_each(|parsed| apply_one(conn, &handlers, parsed, now, brief));
             if all.is_ok() {
                 conn.execute_batch("RELEASE batch")?;
                 return Ok(vec![Outcome::Applied; batch.len()]);
@@ -69,10 +75,17 @@ pub(super) async fn run(
             conn.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
             batch
                 .iter()
-                .map(|parsed| apply_isolated(conn, &handlers, parsed, now, max_attempts))
+                .map(|parsed| apply_isolated(conn, &handlers, parsed, now, brief, max_attempts))
                 .collect()
         })
         .await
+}
+
+/// Whether a delivery is marked `processing` before it is applied: always, unless every handler
+/// is brief and this is the message's first delivery (its `processing` would last one short
+/// transaction).
+fn marked(brief: bool, delivered: &Delivered) -> bool {
+    !brief || delivered.attempts > 1
 }
 
 /// Applies one message in a savepoint of its own; a failure undoes only its writes and records
@@ -82,10 +95,11 @@ fn apply_isolated(
     handlers: &[std::sync::Arc<dyn crate::handler::MessageHandler>],
     parsed: &Parsed,
     now: i64,
+    brief: bool,
     max_attempts: i64,
 ) -> Result<Outcome, IngestError> {
     conn.execute_batch("SAVEPOINT message")?;
-    match apply_one(conn, handlers, parsed, now) {
+    match apply_one(conn, handlers, parsed, now, brief) {
         Ok(()) => {
             conn.execute_batch("RELEASE message")?;
             Ok(Outcome::Applied)
@@ -98,7 +112,8 @@ fn apply_isolated(
             };
             let row = &parsed.delivered;
             // A message that will be retried shows `failed` with its error; one that is going to
-            // the dead-letter stream keeps `processing` until it is there.
+            // the dead-letter stream keeps its status (`processing`, or `accepted` when it was
+            // not marked) until it is there.
             if matches!(outcome, Outcome::Retry(_)) && row.attempts < max_attempts {
                 messages::set_status(conn, row, MessageStatus::Failed, Some(&text), now)?;
             }
@@ -112,9 +127,10 @@ fn apply_one(
     handlers: &[std::sync::Arc<dyn crate::handler::MessageHandler>],
     parsed: &Parsed,
     now: i64,
+    brief: bool,
 ) -> Result<(), ApplyError> {
     let row = &parsed.delivered;
-    let first = messages::mark_processed(conn, row, &parsed.text, now)
+    let first = messages::mark_processed(conn, row, &parsed.text, now, marked(brief, row))
         .map_err(|e| ApplyError::Transient(e.to_string()))?;
     let Some(body) = parsed.body.as_ref().filter(|_| first) else { return Ok(()) };
     let message = Message {

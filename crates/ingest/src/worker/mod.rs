@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use futures::stream::{FuturesUnordered, ReadyChunks};
+use futures::{FutureExt, StreamExt};
 use natsapi_core::Clock;
 
 use crate::db::IngestDb;
@@ -142,6 +142,7 @@ impl Worker {
                 tokio::select! {
                     () = &mut shutdown => {
                         while inflight.next().await.is_some() {}
+                        self.hand_back(chunks).await;
                         return;
                     }
                     Some(()) = inflight.next(), if !inflight.is_empty() => {}
@@ -164,6 +165,28 @@ impl Worker {
                 }
             }
             while inflight.next().await.is_some() {}
+        }
+    }
+}
+
+impl Worker {
+    /// On shutdown: gives back the messages pulled but not yet processed (a nak, so that another
+    /// worker gets them now rather than after `ack_wait`), ends the pull, and flushes, so that the
+    /// server has all of it before the worker returns and no message is sent to its pull request
+    /// afterwards.
+    async fn hand_back(&self, mut chunks: ReadyChunks<consumer::pull::Stream>) {
+        let mut pulled = Vec::new();
+        while let Some(Some(chunk)) = chunks.next().now_or_never() {
+            pulled.extend(chunk.into_iter().flatten());
+        }
+        drop(chunks);
+        for message in pulled {
+            if let Err(e) = message.ack_with(jetstream::AckKind::Nak(None)).await {
+                tracing::warn!(error = %e, "cannot give a pulled message back");
+            }
+        }
+        if let Err(e) = self.shared.js.client().flush().await {
+            tracing::warn!(error = %e, "cannot flush while stopping");
         }
     }
 }
