@@ -15,6 +15,9 @@ pub struct IngestSettings {
     /// The HTTP gateway (`/ingest/*`): enabled by default in `dev` only; default address
     /// [`DEFAULT_INGEST_ADDR`].
     pub gateway: HttpSettings,
+    /// How often the gateway deletes its rows of messages a worker has recorded; `None` (YAML
+    /// `off`) never. Default 60 s.
+    pub prune_interval: Option<Duration>,
     /// Whether to run a worker: by default in `dev` only.
     pub worker_enabled: bool,
     /// The message stream (seed `NATS_STREAM`). Default `MESSAGES`.
@@ -81,6 +84,7 @@ impl IngestSettings {
         let on = mode == Mode::Dev;
         IngestSettings {
             gateway: HttpSettings { enabled: on, addr: DEFAULT_INGEST_ADDR.into() },
+            prune_interval: Some(Duration::from_secs(60)),
             worker_enabled: on,
             stream: "MESSAGES".into(),
             subject_prefix: "messages.ingest".into(),
@@ -110,10 +114,11 @@ pub(crate) struct FileIngest {
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct FileGateway {
     enabled: Option<bool>,
     addr: Option<String>,
+    prune_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -177,6 +182,12 @@ impl FileIngest {
             s.gateway.enabled = enabled;
         }
         put(&mut s.gateway.addr, gateway.addr, parse::http_addr, at("gateway.addr"))?;
+        put(
+            &mut s.prune_interval,
+            gateway.prune_interval,
+            |v| if v.trim() == "off" { Ok(None) } else { parse::duration(v).map(Some) },
+            at("gateway.pruneInterval"),
+        )?;
         let worker = self.worker.unwrap_or_default();
         if let Some(enabled) = worker.enabled {
             s.worker_enabled = enabled;

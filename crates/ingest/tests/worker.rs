@@ -345,4 +345,6 @@ async fn a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once(
         assert!(tokio::time::Instant::now() < deadline, "pulled messages were not given back");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // What was given back was delivered a second time.
+    assert!(h.count("SELECT COUNT(*) FROM messages WHERE attempts = 2").await > 0);
 }

@@ -267,12 +267,12 @@ async fn charged(
 /// Runs `ingest` and then waits for the worker, filling in the backlog and the worker's rate.
 async fn with_worker(
     js: &jetstream::Context,
-    (gateway_pid, worker_pid): (u32, u32),
+    processes: Processes,
+    worker_pid: u32,
     total: usize,
     ingest: impl std::future::Future<Output = anyhow::Result<Run>>,
 ) -> anyhow::Result<Run> {
     let started = Instant::now();
-    let cpu_before = cpu_us(gateway_pid);
     let worker_before = cpu_us(worker_pid);
     let highest = std::cell::Cell::new(0);
     let sample = async {
@@ -283,14 +283,14 @@ async fn with_worker(
             }
         }
     };
-    let mut run = tokio::select! {
-        run = ingest => run?,
-        // The sampler never ends; its output type is `!`.
-        never = sample => never,
+    let sampled = async {
+        tokio::select! {
+            run = ingest => run,
+            // The sampler never ends; its output type is `!`.
+            never = sample => never,
+        }
     };
-    if let (Some(before), Some(after)) = (cpu_before, cpu_us(gateway_pid)) {
-        run.cpu_us_per_message = Some((after - before) / total as f64);
-    }
+    let mut run = charged(processes, total, sampled).await?;
     if let Ok(backlog) = backlog(js).await {
         run.backlog = Some((backlog, highest.get().max(backlog)));
         let done = drained(js).await?;
@@ -337,7 +337,8 @@ fn median_round(name: &'static str, rounds: &[Vec<Run>], index: usize) -> Row {
         })
         .collect();
     shares.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (median, run) = shares[shares.len() / 2];
+    // With an even number of rounds, the lower of the two middle ones.
+    let (median, run) = shares[(shares.len() - 1) / 2];
     let (low, high) = (shares[0].0, shares[shares.len() - 1].0);
     let share = if index == 0 { Share::single(1.0) } else { Share { median, low, high } };
     Row { name, run: run.clone(), share }
@@ -376,12 +377,13 @@ fn print_cpu_split(rows: &[Row]) {
     );
     for Row { name, run, .. } in rows {
         let Some((client, nats)) = run.others_cpu_us else { continue };
-        let gateway = run.cpu_us_per_message.unwrap_or(0.0);
-        let sum = client + nats.unwrap_or(0.0) + gateway;
+        let gateway = run.cpu_us_per_message;
+        let sum = client + nats.unwrap_or(0.0) + gateway.unwrap_or(0.0);
         let opt = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1}"));
         println!(
-            "                    {name:<24} {client:>10.1} {:>11} {gateway:>8.1} {sum:>6.1} {:>9.0}%",
+            "                    {name:<24} {client:>10.1} {:>11} {:>8} {sum:>6.1} {:>9.0}%",
             opt(nats),
+            opt(gateway),
             100.0 * sum * run.messages_per_sec / 1e6 / cores
         );
     }
@@ -390,6 +392,10 @@ fn print_cpu_split(rows: &[Row]) {
 /// Runs the ingest suite and prints its table.
 pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
     let (nats, url) = nats_for_bench(b.server.as_deref())?;
+    // Raw publishing ids unique to this invocation: with `--server` the raw stream outlives the
+    // bench, and JetStream takes a repeated `Nats-Msg-Id` for a duplicate and stores nothing.
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let invocation = format!("{}-{}", std::process::id(), since_epoch.map_or(0, |d| d.as_millis()));
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("ingest.db");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -405,7 +411,11 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         "--worker-threads",
         threads.as_str(),
     ];
-    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str()];
+    // The gateway's background pruning would land in whichever run its minute falls in.
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, "ingest:\n  gateway:\n    pruneInterval: off\n")?;
+    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str(), "--config"];
+    gateway_args.push(path_str(&config)?);
     gateway_args.extend(common);
     let gateway = spawn_self(&gateway_args)?;
     let gateway_pid = gateway.0.id();
@@ -440,7 +450,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let (n, c) = (b.requests, b.concurrency);
 
         // 1. The gateway alone, beside raw publishing and the bare HTTP round trip.
-        raw_publish(&js, "warm", b.warmup, c).await?;
+        raw_publish(&js, &format!("{invocation}-warm"), b.warmup, c).await?;
         singles(&http, Single::Ingest, b.warmup, c).await?;
         singles(&forward_http, Single::Forward, b.warmup, c).await?;
         let processes = Processes {
@@ -451,7 +461,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let forwarding = Processes { gateway: forwarder.0.id(), ..processes };
         let mut rounds = Vec::new();
         for round in 0..b.rounds.max(1) {
-            let label = format!("raw{round}");
+            let label = format!("{invocation}-raw{round}");
             let mut raw = charged(processes, n, raw_publish(&js, &label, n, c)).await?;
             // The gateway takes no part in raw publishing.
             raw.cpu_us_per_message = None;
@@ -487,9 +497,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             let per_sec = waiting as f64 / (done - started).as_secs_f64();
             let cpu = cpu_before.zip(cpu_us(worker_pid)).map(|(b, a)| (a - b) / waiting as f64);
             worker_alone = Some((waiting, per_sec, cpu));
-            let both =
-                with_worker(&js, (gateway_pid, worker_pid), n, batches(&http, n, b.batch_lines))
-                    .await?;
+            let both = with_worker(&js, processes, worker_pid, n, batches(&http, n, b.batch_lines))
+                .await?;
             let share = Share::single(both.messages_per_sec / rows[0].run.messages_per_sec);
             rows.push(Row { name: "batch + worker running", run: both, share });
         }
@@ -523,7 +532,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             let cpu = cpu.map_or("n/a".to_owned(), |c| format!("{c:.1}"));
             println!(
                 "natsapi worker alone: applied the {waiting} messages waiting at {per_sec:.0} \
-                 msgs/s ({:.0}% of the median batch run's ingest rate), {cpu} µs CPU per message",
+                 msgs/s ({:.0}% of the batch run's rate in its median round), {cpu} µs CPU per \
+             message",
                 100.0 * per_sec / batch_rate
             );
         }
@@ -536,9 +546,11 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             mib(loaded_rss)
         );
         println!(
-            "(latency: per message for raw and single, per request of {} lines for batch; \
-             backlog: messages not yet applied when the run's last request was answered, and the \
-             most seen during the run)",
+            "(rates and latencies: each run's median round; of raw: its rate over raw \
+             publishing's in the same round, median and range over the rounds, and for batch + \
+             worker over the raw row's; latency: per message for raw and single, per request of \
+             {} lines for batch; backlog: messages not yet applied when the run's last request \
+             was answered, and the most seen during the run)",
             b.batch_lines
         );
         let errors: usize = rounds.iter().flatten().map(|run| run.errors).sum::<usize>()

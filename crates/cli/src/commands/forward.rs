@@ -38,6 +38,9 @@ pub struct ForwardArgs {
 struct Forwarder {
     js: jetstream::Context,
     subject: String,
+    /// Unique to this process (its id and start time), so that a later forwarder publishing to
+    /// the same stream within its duplicate window is not taken for a repeat.
+    id_prefix: String,
     next_id: AtomicU64,
 }
 
@@ -50,6 +53,13 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<ExitCode> {
         let state = Arc::new(Forwarder {
             js: jetstream::new(client),
             subject: args.subject,
+            id_prefix: format!(
+                "forward-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            ),
             next_id: AtomicU64::new(0),
         });
         let app = Router::new()
@@ -67,7 +77,8 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<ExitCode> {
 
 async fn forward(State(forwarder): State<Arc<Forwarder>>, body: Bytes) -> StatusCode {
     let id = forwarder.next_id.fetch_add(1, Ordering::Relaxed);
-    let message = PublishMessage::build().payload(body).message_id(format!("forward-{id}"));
+    let message =
+        PublishMessage::build().payload(body).message_id(format!("{}-{id}", forwarder.id_prefix));
     let stored = match forwarder.js.send_publish(forwarder.subject.clone(), message).await {
         Ok(ack) => ack.await.is_ok(),
         Err(_) => false,

@@ -182,7 +182,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
             connect(settings, "natsapi-ingest").await?,
             &data,
             streams,
-            GatewaySettings::default(),
+            GatewaySettings { prune_interval: ingest.prune_interval, ..Default::default() },
             Arc::new(SystemClock),
         )
         .await

@@ -8,6 +8,21 @@ use uuid::Uuid;
 use crate::error::IngestError;
 use crate::status::MessageStatus;
 
+/// Message ids as the table's text key, formatted without an allocation each: one buffer serves
+/// many ids.
+struct IdText([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl IdText {
+    fn new() -> Self {
+        IdText([0; uuid::fmt::Hyphenated::LENGTH])
+    }
+
+    /// `id` in its hyphenated lower-case form, valid until the next call.
+    fn of(&mut self, id: &Uuid) -> &str {
+        id.hyphenated().encode_lower(&mut self.0)
+    }
+}
+
 /// What the gateway knows of a message before publishing it.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -28,12 +43,12 @@ pub fn insert_accepted(conn: &Connection, messages: &[Accepted]) -> Result<Vec<b
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, received_at, \
          updated_at) VALUES (?1, ?2, ?3, 'accepted', 0, ?4, ?4) ON CONFLICT (message_id) DO NOTHING",
     )?;
-    let mut id = Uuid::encode_buffer();
+    let mut text = IdText::new();
     messages
         .iter()
         .map(|message| {
-            let id = message.message_id.hyphenated().encode_lower(&mut id);
-            let params = params![&*id, message.entity_type, message.source, message.received_at];
+            let id = text.of(&message.message_id);
+            let params = params![id, message.entity_type, message.source, message.received_at];
             Ok(insert.execute(params)? == 1)
         })
         .collect()
@@ -46,10 +61,10 @@ pub fn forget_accepted(conn: &Connection, ids: &[Uuid]) -> Result<usize, IngestE
     let mut delete = conn.prepare_cached(
         "DELETE FROM messages WHERE message_id = ?1 AND status = 'accepted' AND attempts = 0",
     )?;
-    let mut buffer = Uuid::encode_buffer();
+    let mut text = IdText::new();
     let mut deleted = 0;
     for id in ids {
-        deleted += delete.execute([&*id.hyphenated().encode_lower(&mut buffer)])?;
+        deleted += delete.execute([text.of(id)])?;
     }
     Ok(deleted)
 }
@@ -75,13 +90,16 @@ pub fn accepted_ids(
     .collect()
 }
 
-/// Those of `ids` that have a row.
+/// Those of `ids` whose row a flushed commit wrote: any status but `processing`, which the
+/// worker commits without a flush (a power cut may undo it).
 pub fn recorded(conn: &Connection, ids: &[Uuid]) -> Result<Vec<Uuid>, IngestError> {
-    let mut exists = conn.prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1")?;
-    let mut buffer = Uuid::encode_buffer();
+    let mut exists = conn.prepare_cached(
+        "SELECT 1 FROM messages WHERE message_id = ?1 AND status <> 'processing'",
+    )?;
+    let mut text = IdText::new();
     let mut found = Vec::new();
     for id in ids {
-        if exists.exists([&*id.hyphenated().encode_lower(&mut buffer)])? {
+        if exists.exists([text.of(id)])? {
             found.push(*id);
         }
     }
@@ -180,6 +198,8 @@ pub fn mark_processed(
             ])?;
         Ok(inserted == 1)
     };
+    // Not `if has_row { update()? || insert()? } else { .. }`: clippy takes the two orders of
+    // `||` for the same block.
     type Statement<'a> = &'a dyn Fn() -> Result<bool, IngestError>;
     let (likelier, other): (Statement, Statement) =
         if has_row { (&update, &insert) } else { (&insert, &update) };

@@ -40,6 +40,15 @@ pub fn gateway_path(data: &Path) -> PathBuf {
     data.with_file_name(name)
 }
 
+/// A read-only connection to `path` that waits, as the writers do, while another connection
+/// holds a lock.
+fn open_read_only(path: &Path) -> Result<Connection, IngestError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_handler(Some(writer::wait_for_lock))?;
+    Ok(conn)
+}
+
 /// A read-only view of an ingest database another process may not have created yet: opened on
 /// first use, and read as "no row" until its `messages` table exists.
 #[derive(Clone)]
@@ -74,10 +83,7 @@ impl ReadOnlyDb {
                 if !path.exists() {
                     return Ok(None);
                 }
-                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let mut conn = Connection::open_with_flags(&path, flags)?;
-                conn.busy_handler(Some(writer::wait_for_lock))?;
-                *slot = Some(Opened { conn, schema: false });
+                *slot = Some(Opened { conn: open_read_only(&path)?, schema: false });
             }
             let Some(opened) = slot.as_mut() else { return Ok(None) };
             if !opened.schema {
@@ -110,9 +116,7 @@ impl IngestDb {
     pub fn open(settings: &DbSettings) -> Result<Self, IngestError> {
         let mut conn = writer::open(settings)?;
         schema::migrate(&mut conn)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut reader = Connection::open_with_flags(&settings.path, flags)?;
-        reader.busy_handler(Some(writer::wait_for_lock))?;
+        let reader = open_read_only(&settings.path)?;
         let writer = writer::Writer::start(conn, settings.durability)?;
         Ok(IngestDb { writer, reader: Arc::new(Mutex::new(reader)) })
     }

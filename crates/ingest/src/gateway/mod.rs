@@ -39,8 +39,9 @@ pub struct GatewaySettings {
     pub publish_window: usize,
     /// How long a publish waits for JetStream's acknowledgement before the request fails.
     pub publish_timeout: Duration,
-    /// How often the gateway deletes its rows of messages a worker has recorded.
-    pub prune_interval: Duration,
+    /// How often the gateway deletes its rows of messages a worker has recorded; `None` never
+    /// (then only [`Gateway::prune`] does).
+    pub prune_interval: Option<Duration>,
 }
 
 impl Default for GatewaySettings {
@@ -51,7 +52,7 @@ impl Default for GatewaySettings {
             max_batch_lines: 100_000,
             publish_window: 256,
             publish_timeout: Duration::from_secs(5),
-            prune_interval: Duration::from_secs(60),
+            prune_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -103,15 +104,17 @@ impl Gateway {
         let data = ReadOnlyDb::new(data.path.clone());
         let shared = Arc::new(Shared { nats, js, db, data, streams, settings, clock });
         let singles = store::Coalescer::start(Arc::clone(&shared));
-        prune::start(Arc::downgrade(&shared), shared.settings.prune_interval);
+        if let Some(every) = shared.settings.prune_interval.filter(|every| !every.is_zero()) {
+            prune::start(Arc::downgrade(&shared), every);
+        }
         Ok(Gateway { shared, singles })
     }
 
     /// Deletes the gateway's rows of the messages a worker has recorded in the data file (the
     /// status endpoint reads those from the data file); answers how many went. The gateway does
-    /// this every [`GatewaySettings::prune_interval`] by itself.
+    /// this every [`GatewaySettings::prune_interval`] by itself, a bounded part at a time.
     pub async fn prune(&self) -> Result<usize, IngestError> {
-        prune::sweep(&self.shared).await
+        prune::sweep_all(&self.shared).await
     }
 
     /// The routes: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,

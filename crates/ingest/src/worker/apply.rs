@@ -31,8 +31,8 @@ pub(super) enum Outcome {
     DeadLetter(String),
 }
 
-/// Marks `batch` processing, then applies it; one outcome per message, in order. An error means
-/// the apply transaction did not commit.
+/// Marks `batch` processing (those of its messages [`marked`] says), then applies it; one outcome
+/// per message, in order. An error means the apply transaction did not commit.
 pub(super) async fn run(
     shared: &Shared,
     batch: Vec<std::sync::Arc<Parsed>>,

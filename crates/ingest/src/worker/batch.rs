@@ -1,5 +1,5 @@
-//! One batch: parse, mark `processing`, apply in one transaction, then ack, retry or dead-letter
-//! each message according to its outcome.
+//! One batch: parse, mark `processing` (see [`super::apply`]), apply in one transaction, then
+//! ack, retry or dead-letter each message according to its outcome.
 
 use std::sync::Arc;
 

@@ -1,10 +1,11 @@
 //! The worker: a durable pull consumer with explicit ack on the message stream. Each batch of
-//! ready messages is marked `processing`, applied in one database transaction (replayed message
-//! by message, each in a savepoint, only when one fails), and acknowledged only after that
-//! transaction committed; up to four batches are in flight. A failed message is
-//! retried with back-off; after `max_attempts` deliveries, or at once when it can never succeed,
-//! it is published to the dead-letter stream (and that publish acknowledged) before the original
-//! is acknowledged.
+//! ready messages is marked `processing` (not first deliveries when every handler is brief),
+//! applied in one database transaction (replayed message by message, each in a savepoint, only
+//! when one fails), and acknowledged only after that transaction committed; up to four batches
+//! are in flight. A stopping worker gives back what it pulled but had not started. A failed
+//! message is retried with back-off; after `max_attempts` deliveries, or at once when it can never
+//! succeed, it is published to the dead-letter stream (and that publish acknowledged) before the
+//! original is acknowledged.
 //!
 //! The attempt limit is enforced here rather than with the consumer's `max_deliver`, which would
 //! leave a message whose dead-letter publish failed unacknowledged and never delivered again.
@@ -135,14 +136,15 @@ impl Worker {
                 }
             };
             let mut chunks = messages.ready_chunks(batch);
-            // Two batches in flight: while one waits for its commit, the next is marked
-            // `processing`, and the writer commits their work together.
+            // Several batches in flight: while one waits for its commit, the next is marked
+            // `processing` or applied, and the writer commits their work together.
             let mut inflight = FuturesUnordered::new();
             loop {
                 tokio::select! {
                     () = &mut shutdown => {
-                        while inflight.next().await.is_some() {}
+                        // Given back first, so that they do not wait for the batches in flight.
                         self.hand_back(chunks).await;
+                        while inflight.next().await.is_some() {}
                         return;
                     }
                     Some(()) = inflight.next(), if !inflight.is_empty() => {}
@@ -170,10 +172,10 @@ impl Worker {
 }
 
 impl Worker {
-    /// On shutdown: gives back the messages pulled but not yet processed (a nak, so that another
-    /// worker gets them now rather than after `ack_wait`), ends the pull, and flushes, so that the
-    /// server has all of it before the worker returns and no message is sent to its pull request
-    /// afterwards.
+    /// On shutdown: ends the pull and gives back the messages pulled but not yet started (a nak,
+    /// so that another worker gets them now rather than after `ack_wait`; it counts as a
+    /// delivery), then flushes. Best effort: a message the server sends while the pull ends
+    /// still waits for `ack_wait`.
     async fn hand_back(&self, mut chunks: ReadyChunks<consumer::pull::Stream>) {
         let mut pulled = Vec::new();
         while let Some(Some(chunk)) = chunks.next().now_or_never() {
