@@ -142,9 +142,10 @@ impl Worker {
             loop {
                 tokio::select! {
                     () = &mut shutdown => {
-                        // Given back first, so that they do not wait for the batches in flight.
-                        self.hand_back(chunks).await;
+                        // The batches in flight first: meanwhile, what the server had sent on
+                        // its way arrives, and is given back with the rest.
                         while inflight.next().await.is_some() {}
+                        self.hand_back(chunks).await;
                         return;
                     }
                     Some(()) = inflight.next(), if !inflight.is_empty() => {}
