@@ -311,9 +311,12 @@ async fn with_brief_handlers_only_a_first_delivery_is_not_marked_processing_but_
     stepper.wait_entered(2).await;
     let marked = h.wait_status(&id, "processing").await;
     assert_eq!(marked["attempts"], 2);
+    // Why the attempt before failed stays visible while the next one runs.
+    assert_eq!(marked["error"], "the first attempt fails");
     stepper.release(2);
     let done = h.wait_status(&id, "processed").await;
     assert_eq!(done["attempts"], 2);
+    assert!(done["error"].is_null());
 }
 
 #[tokio::test]

@@ -124,7 +124,8 @@ pub struct Delivered {
 }
 
 /// Moves `message` to `status` with `error` (creating its row when missing), unless it is already
-/// final. Returns whether the row changed.
+/// final. Without an `error`, the row keeps the last one (a redelivery marked `processing` still
+/// shows why the attempt before failed). Returns whether the row changed.
 pub fn set_status(
     conn: &Connection,
     message: &Delivered,
@@ -136,7 +137,8 @@ pub fn set_status(
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, error, \
          received_at, updated_at, stream_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, \
-         attempts = MAX(messages.attempts, excluded.attempts), error = excluded.error, \
+         attempts = MAX(messages.attempts, excluded.attempts), \
+         error = COALESCE(excluded.error, messages.error), \
          updated_at = excluded.updated_at, stream_seq = excluded.stream_seq \
          WHERE messages.status NOT IN ('processed', 'dead_lettered')",
     )?;
