@@ -200,12 +200,17 @@ pub fn mark_processed(
             ])?;
         Ok(inserted == 1)
     };
-    // Not `if has_row { update()? || insert()? } else { .. }`: clippy takes the two orders of
-    // `||` for the same block.
-    type Statement<'a> = &'a dyn Fn() -> Result<bool, IngestError>;
-    let (likelier, other): (Statement, Statement) =
-        if has_row { (&update, &insert) } else { (&insert, &update) };
-    Ok(likelier()? || other()?)
+    if has_row {
+        if update()? {
+            return Ok(true);
+        }
+        insert()
+    } else {
+        if insert()? {
+            return Ok(true);
+        }
+        update()
+    }
 }
 
 /// A message's row as the status endpoint shows it.
