@@ -107,23 +107,26 @@ class NatsapiProcess:
         return self
 
     def http_url(self) -> str:
-        """The base URL of the HTTP API, read from the "HTTP listening" line of the log."""
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", self.log_text())
-        match = re.search(r"HTTP listening .* addr=(\S+)", plain)
-        if match is None:
-            raise RuntimeError(f"{self.name} logged no HTTP address:\n{plain}")
-        return f"http://{match.group(1)}"
+        """The base URL of the HTTP API, read from the "natsapi ready" line of the log."""
+        return self._ready_url("HTTP API")
 
     def ingest_url(self) -> str:
-        """The base URL of the ingest gateway, read from its "listening" line of the log."""
+        """The base URL of the ingest gateway, read from the "natsapi ready" line of the log."""
+        return self._ready_url("ingest gateway")
+
+    def _ready_url(self, part: str) -> str:
+        """The URL the ready line gives for `part`, waiting for the line to be logged."""
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            plain = re.sub(r"\x1b\[[0-9;]*m", "", self.log_text())
-            match = re.search(r"ingest gateway listening .*?addr=(\S+)", plain)
-            if match is not None:
-                return f"http://{match.group(1)}"
+            text = self.log_text()
+            ready = re.search(r"natsapi ready: (.*)", text)
+            if ready is not None:
+                match = re.search(re.escape(part) + r" (http://[^\s,;]+)", ready.group(1))
+                if match is None:
+                    raise RuntimeError(f"{self.name} logged no {part} address:\n{text}")
+                return match.group(1)
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} logged no ingest address:\n{plain}")
+                raise RuntimeError(f"{self.name} logged no ready line:\n{text}")
             time.sleep(0.05)
 
     def log_text(self) -> str:

@@ -30,8 +30,8 @@ enum Command {
     /// Run the server for development: in-memory store, and a nats-server child when nothing
     /// answers at the NATS address.
     Dev(commands::dev::DevArgs),
-    /// Run the ingest gateway: HTTP `/ingest/*` to JetStream (the seed's NATS_URL, NATS_STREAM
-    /// and PORT apply).
+    /// Run the ingest gateway: HTTP `/ingest/*` to JetStream (NATS_URL, NATS_STREAM and PORT
+    /// apply when the flags and NATSAPI_* variables do not say).
     Ingest(natsapi_config::ServerArgs),
     /// Run a worker: apply ingested messages to the database exactly once.
     Worker(natsapi_config::ServerArgs),

@@ -3,7 +3,9 @@
 use natsapi_config::Settings;
 use natsapi_server::ServerConfig;
 use natsapi_server::http::auth::HttpAuth;
+use natsapi_server::listen::HttpLimits;
 use natsapi_server::nats::NatsConfig;
+use natsapi_server::server::ListenConfig;
 use natsapi_store::sqlite::{SqliteConfig, Synchronous};
 use natsapi_store::{StoreConfig, StoreKind};
 
@@ -34,8 +36,8 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             max_inflight: nats.max_inflight,
             drain_timeout: nats.timeout,
         }),
-        http: settings.api.http.enabled.then(|| settings.api.http.addr.clone()),
-        poll: settings.api.poll.enabled.then(|| settings.api.poll.addr.clone()),
+        http: settings.api.http.enabled.then(|| listen_config(&settings.api.http)),
+        poll: settings.api.poll.enabled.then(|| listen_config(&settings.api.poll)),
         targets: settings.targets.clone(),
         http_auth: settings.api.http_auth.as_ref().map(|auth| match auth {
             natsapi_config::HttpAuth::Bearer(token) => HttpAuth::Bearer(token.clone()),
@@ -43,5 +45,19 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
                 HttpAuth::Basic { username: username.clone(), password: password.clone() }
             }
         }),
+    }
+}
+
+/// Where and within what bounds an HTTP listener listens.
+pub fn listen_config(http: &natsapi_config::HttpSettings) -> ListenConfig {
+    let limits = &http.limits;
+    ListenConfig {
+        addr: http.addr.clone(),
+        any_port_if_busy: http.any_port_if_busy,
+        limits: HttpLimits {
+            header_read_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
+            max_connections: limits.max_connections,
+        },
     }
 }

@@ -59,7 +59,7 @@ pub struct ServerArgs {
     #[arg(long, env = "NATSAPI_API_NATS_QUEUE_GROUP", value_name = "NAME", value_parser = parse::queue_group)]
     pub api_nats_queue_group: Option<String>,
 
-    /// Serve /health and /metrics over HTTP; `--api-http-enable=false` disables it [default: true]
+    /// Serve the whole HTTP API (the Resonate routes, /poll, /openapi.json, /health, /metrics); `--api-http-enable=false` disables it [default: true]
     #[arg(
         long,
         env = "NATSAPI_API_HTTP_ENABLE",
@@ -109,7 +109,7 @@ pub struct ServerArgs {
     )]
     pub store_sqlite_synchronous: Option<Synchronous>,
 
-    /// Log filter: a level or EnvFilter directives, e.g. debug or info,natsapi=debug [default: info]
+    /// Log filter: a level or EnvFilter directives, e.g. debug or info,natsapi=debug; wins over RUST_LOG, which applies when this is not set [default: info,async_nats=warn]
     #[arg(long, env = "NATSAPI_LOG_LEVEL", value_name = "FILTER", value_parser = parse::log_level)]
     pub log_level: Option<String>,
 

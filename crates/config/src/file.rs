@@ -56,11 +56,17 @@ pub(crate) struct FileNats {
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct FileHttp {
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "http_addr")]
     pub addr: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub header_read_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "idle_timeout")]
+    pub idle_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "positive")]
+    pub max_connections: Option<usize>,
     /// Only for `api.subsystems.http`.
     pub auth: Option<FileAuth>,
 }
@@ -146,6 +152,9 @@ fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
 }
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     with(d, parse::duration)
+}
+fn idle_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    with(d, parse::idle_timeout)
 }
 fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
     with(d, parse::byte_size)

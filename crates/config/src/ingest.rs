@@ -20,7 +20,7 @@ pub struct IngestSettings {
     pub prune_interval: Option<Duration>,
     /// Whether to run a worker: by default in `dev` only.
     pub worker_enabled: bool,
-    /// The message stream (seed `NATS_STREAM`). Default `MESSAGES`.
+    /// The message stream (`NATS_STREAM` for `natsapi ingest` and `worker`). Default `MESSAGES`.
     pub stream: String,
     /// Messages go to `<subject_prefix>.<entity_type>`. Default `messages.ingest`.
     pub subject_prefix: String,
@@ -35,6 +35,9 @@ pub struct IngestSettings {
     /// The SQLite file holding the `messages` table and the mapped tables.
     /// Default [`DEFAULT_INGEST_DB`].
     pub database: PathBuf,
+    /// Keep `database` in the process's temporary directory instead, deleted on exit: `dev`
+    /// with its in-memory store does, unless a flag, variable or the file names the database.
+    pub temp_database: bool,
     /// The worker's durable consumer. Default `natsapi-worker`.
     pub consumer: String,
     /// Most messages a worker applies in one transaction. Default 256.
@@ -73,7 +76,7 @@ pub struct ColumnSettings {
     pub required: bool,
 }
 
-/// Default address of the ingest gateway (seed `PORT` 8080).
+/// Default address of the ingest gateway (`PORT` for `natsapi ingest`).
 pub const DEFAULT_INGEST_ADDR: &str = "0.0.0.0:8080";
 /// Default ingest database file.
 pub const DEFAULT_INGEST_DB: &str = "natsapi-ingest.db";
@@ -83,7 +86,7 @@ impl IngestSettings {
     pub fn defaults(mode: Mode) -> Self {
         let on = mode == Mode::Dev;
         IngestSettings {
-            gateway: HttpSettings { enabled: on, addr: DEFAULT_INGEST_ADDR.into() },
+            gateway: HttpSettings::defaults(mode, on, DEFAULT_INGEST_ADDR),
             prune_interval: Some(Duration::from_secs(60)),
             worker_enabled: on,
             stream: "MESSAGES".into(),
@@ -93,6 +96,7 @@ impl IngestSettings {
             max_bytes: 1 << 30,
             duplicate_window: Duration::from_secs(120),
             database: PathBuf::from(DEFAULT_INGEST_DB),
+            temp_database: mode == Mode::Dev,
             consumer: "natsapi-worker".into(),
             batch_size: 256,
             max_attempts: 5,
@@ -119,6 +123,9 @@ struct FileGateway {
     enabled: Option<bool>,
     addr: Option<String>,
     prune_interval: Option<String>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -181,7 +188,26 @@ impl FileIngest {
         if let Some(enabled) = gateway.enabled {
             s.gateway.enabled = enabled;
         }
+        if gateway.addr.is_some() {
+            s.gateway.any_port_if_busy = false;
+        }
         put(&mut s.gateway.addr, gateway.addr, parse::http_addr, at("gateway.addr"))?;
+        let limits = &mut s.gateway.limits;
+        let timeout = at("gateway.headerReadTimeout");
+        put(
+            &mut limits.header_read_timeout,
+            gateway.header_read_timeout,
+            parse::duration,
+            timeout,
+        )?;
+        put(
+            &mut limits.idle_timeout,
+            gateway.idle_timeout,
+            parse::idle_timeout,
+            at("gateway.idleTimeout"),
+        )?;
+        let max = at("gateway.maxConnections");
+        put(&mut limits.max_connections, gateway.max_connections, parse::positive, max)?;
         put(
             &mut s.prune_interval,
             gateway.prune_interval,
@@ -223,6 +249,9 @@ impl FileIngest {
             parse::duration,
             at("stream.duplicateWindow"),
         )?;
+        if self.database.is_some() {
+            s.temp_database = false;
+        }
         put(&mut s.database, self.database, parse::path, at("database"))?;
         if let Some(entities) = self.entities {
             s.entities = entities;

@@ -47,8 +47,8 @@ pub use settings::{
     ApiSettings, DEFAULT_HTTP_ADDR, DEFAULT_LOG_LEVEL, DEFAULT_NATS_ADDR,
     DEFAULT_NATS_MAX_INFLIGHT, DEFAULT_NATS_MAX_PAYLOAD, DEFAULT_NATS_QUEUE_GROUP,
     DEFAULT_NATS_SUBJECT, DEFAULT_NATS_TIMEOUT, DEFAULT_POLL_ADDR, DEFAULT_SQLITE_PATH, HttpAuth,
-    HttpSettings, LogFormat, LogSettings, Mode, NatsSettings, RuntimeSettings, Settings,
-    SqliteSettings, StoreKind, StoreSettings, Synchronous, WorkerThreads,
+    HttpLimitSettings, HttpSettings, LogFormat, LogSettings, Mode, NatsSettings, RuntimeSettings,
+    Settings, SqliteSettings, StoreKind, StoreSettings, Synchronous, WorkerThreads,
 };
 
 #[cfg(test)]

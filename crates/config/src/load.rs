@@ -43,6 +43,10 @@ pub fn load_from(
         apply_file(&mut settings, path, file::parse_file(path, text)?)?;
     }
     apply_args(&mut settings, args)?;
+    if settings.store.kind != crate::StoreKind::Memory {
+        // Promises kept in a file: the ingest data beside them lasts as long.
+        settings.ingest.temp_database = false;
+    }
     Ok(settings)
 }
 
@@ -88,12 +92,11 @@ fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), 
     set(&mut n.max_payload, nats.max_payload);
     set(&mut n.max_inflight, nats.max_inflight);
     set(&mut n.queue_group, nats.queue_group);
-    let http = subsystems.http.unwrap_or_default();
-    set(&mut s.api.http.enabled, http.enabled);
-    set(&mut s.api.http.addr, http.addr);
-    if let Some(auth) = http.auth {
+    let mut http = subsystems.http.unwrap_or_default();
+    if let Some(auth) = http.auth.take() {
         s.api.http_auth = Some(http_auth(path, auth)?);
     }
+    apply_file_http(&mut s.api.http, http);
     let poll = subsystems.poll.unwrap_or_default();
     if poll.auth.is_some() {
         return Err(ConfigError::FileValue {
@@ -101,18 +104,19 @@ fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), 
             key: "api.subsystems.poll.auth".into(),
             line: None,
             column: None,
-            message: "credentials apply to api.subsystems.http only".into(),
+            message: "the poll listener asks for the credentials of api.subsystems.http.auth; \
+                      set them there"
+                .into(),
         });
     }
-    set(&mut s.api.poll.enabled, poll.enabled);
-    set(&mut s.api.poll.addr, poll.addr);
+    apply_file_http(&mut s.api.poll, poll);
     let store = f.store.unwrap_or_default();
     set(&mut s.store.kind, store.kind);
     let sqlite = store.sqlite.unwrap_or_default();
     set(&mut s.store.sqlite.path, sqlite.path);
     set(&mut s.store.sqlite.synchronous, sqlite.synchronous);
     let log = f.log.unwrap_or_default();
-    set(&mut s.log.level, log.level);
+    set(&mut s.log.level, log.level.map(Some));
     set(&mut s.log.format, log.format);
     let runtime = f.runtime.unwrap_or_default();
     set(&mut s.runtime.worker_threads, runtime.worker_threads);
@@ -123,6 +127,18 @@ fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), 
         s.targets = targets.into_iter().map(|(name, target)| (name, target.0)).collect();
     }
     Ok(())
+}
+
+/// Applies a listener's values from the file.
+fn apply_file_http(s: &mut crate::HttpSettings, f: file::FileHttp) {
+    set(&mut s.enabled, f.enabled);
+    if f.addr.is_some() {
+        s.any_port_if_busy = false;
+    }
+    set(&mut s.addr, f.addr);
+    set(&mut s.limits.header_read_timeout, f.header_read_timeout);
+    set(&mut s.limits.idle_timeout, f.idle_timeout);
+    set(&mut s.limits.max_connections, f.max_connections);
 }
 
 /// Applies the flags (and environment variables, which clap has merged).
@@ -143,24 +159,41 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
     let queue_group = a.api_nats_queue_group.as_deref();
     check(&mut n.queue_group, queue_group, "api_nats_queue_group", parse::queue_group)?;
     set(&mut s.api.http.enabled, a.api_http_enable);
-    check(&mut s.api.http.addr, a.api_http_addr.as_deref(), "api_http_addr", parse::http_addr)?;
+    listen_addr(&mut s.api.http, a.api_http_addr.as_deref(), "api_http_addr")?;
     set(&mut s.api.poll.enabled, a.poll_enable);
-    check(&mut s.api.poll.addr, a.poll_addr.as_deref(), "poll_addr", parse::http_addr)?;
+    listen_addr(&mut s.api.poll, a.poll_addr.as_deref(), "poll_addr")?;
     set(&mut s.store.kind, a.store);
     let path = a.store_sqlite_path.as_deref();
     check(&mut s.store.sqlite.path, path, "store_sqlite_path", non_empty_path)?;
     set(&mut s.store.sqlite.synchronous, a.store_sqlite_synchronous);
-    check(&mut s.log.level, a.log_level.as_deref(), "log_level", parse::log_level)?;
+    let level = a.log_level.as_deref();
+    check(&mut s.log.level, level, "log_level", |v| parse::log_level(v).map(Some))?;
     set(&mut s.log.format, a.log_format);
     set(&mut s.runtime.worker_threads, a.worker_threads);
     let i = &mut s.ingest;
     set(&mut i.gateway.enabled, a.ingest_enable);
-    check(&mut i.gateway.addr, a.ingest_addr.as_deref(), "ingest_addr", parse::http_addr)?;
+    listen_addr(&mut i.gateway, a.ingest_addr.as_deref(), "ingest_addr")?;
     set(&mut i.worker_enabled, a.worker_enable);
     let stream = a.ingest_stream.as_deref();
     check(&mut i.stream, stream, "ingest_stream", crate::ingest::stream_name)?;
+    if a.ingest_db.is_some() {
+        i.temp_database = false;
+    }
     check(&mut i.database, a.ingest_db.as_deref(), "ingest_db", non_empty_path)?;
     Ok(())
+}
+
+/// Sets a listener's address from the [`ServerArgs`] field `id`: an address given is the one
+/// to listen on, never replaced by a free port.
+fn listen_addr(
+    s: &mut crate::HttpSettings,
+    addr: Option<&str>,
+    id: &str,
+) -> Result<(), ConfigError> {
+    if addr.is_some() {
+        s.any_port_if_busy = false;
+    }
+    check(&mut s.addr, addr, id, parse::http_addr)
 }
 
 /// Overwrites `slot` with `value` checked by `parse`; a bad value is an error

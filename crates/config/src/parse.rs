@@ -23,6 +23,16 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses an HTTP idle timeout: a [`duration`] of at least one second (an idle SSE stream sends
+/// keep-alives at a third of it, so shorter would make them traffic of their own).
+pub fn idle_timeout(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s:?} is shorter than the minimum of 1s"));
+    }
+    Ok(d)
+}
+
 /// Parses a positive byte count: a plain integer, or an integer with a unit
 /// suffix `B`, `KB`, `MB`, `GB` (powers of 1000) or `KiB`, `MiB`, `GiB`
 /// (powers of 1024), case-insensitive, optionally separated by spaces.

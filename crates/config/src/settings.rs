@@ -101,7 +101,8 @@ pub struct NatsSettings {
     pub queue_group: String,
 }
 
-/// An HTTP listener (the API's, or the SSE poller's): whether and where it listens.
+/// An HTTP listener (the API's, the SSE poller's or the ingest gateway's): whether and where it
+/// listens, and its bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Whether to listen for HTTP. Default `true`.
@@ -109,6 +110,47 @@ pub struct HttpSettings {
     /// Listen address, a valid [`SocketAddr`] (port 0 picks a free port).
     /// Default [`DEFAULT_HTTP_ADDR`] (the poller: [`DEFAULT_POLL_ADDR`]).
     pub addr: String,
+    /// Listen on a free port when `addr`'s is in use: true in `dev` while the address is the
+    /// default one; an address given in a flag, variable or the file must be the one used.
+    pub any_port_if_busy: bool,
+    /// Timeouts and the connection cap (YAML `headerReadTimeout`, `idleTimeout`,
+    /// `maxConnections`).
+    pub limits: HttpLimitSettings,
+}
+
+impl HttpSettings {
+    /// A listener at `addr` with the defaults of `mode`.
+    pub(crate) fn defaults(mode: Mode, enabled: bool, addr: &str) -> Self {
+        HttpSettings {
+            enabled,
+            addr: addr.to_owned(),
+            any_port_if_busy: mode == Mode::Dev,
+            limits: HttpLimitSettings::default(),
+        }
+    }
+}
+
+/// The bounds of an HTTP listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimitSettings {
+    /// Longest a client may take to send a request's headers, also while a kept-alive connection
+    /// waits for its next request. Default 10 s; never zero.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may stay open with no bytes moving either way. Default 60 s; at
+    /// least 1 s (SSE poll streams send keep-alives at a third of it).
+    pub idle_timeout: Duration,
+    /// Most connections open at once; more are answered `503` with `Retry-After`. Default 1024.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimitSettings {
+    fn default() -> Self {
+        HttpLimitSettings {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
 }
 
 impl HttpSettings {
@@ -173,8 +215,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     /// A `tracing_subscriber::EnvFilter` directive list such as `info` or
-    /// `info,natsapi=debug`. Default [`DEFAULT_LOG_LEVEL`].
-    pub level: String,
+    /// `info,natsapi=debug`, when a flag, variable or the file sets one; it wins over
+    /// `RUST_LOG`. `None`: `RUST_LOG` if set, else [`DEFAULT_LOG_LEVEL`].
+    pub level: Option<String>,
     /// Output format. Default [`LogFormat::Text`].
     pub format: LogFormat,
 }
@@ -257,8 +300,9 @@ pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8001";
 pub const DEFAULT_POLL_ADDR: &str = "0.0.0.0:8002";
 /// Default SQLite database file.
 pub const DEFAULT_SQLITE_PATH: &str = "natsapi.db";
-/// Default log filter.
-pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default log filter: `info`, but the NATS client's own connection messages only from `warn`
+/// (natsapi logs the connection events that matter itself).
+pub const DEFAULT_LOG_LEVEL: &str = "info,async_nats=warn";
 
 impl Settings {
     /// The settings used when nothing is configured.
@@ -275,8 +319,8 @@ impl Settings {
                     max_inflight: DEFAULT_NATS_MAX_INFLIGHT,
                     queue_group: DEFAULT_NATS_QUEUE_GROUP.to_owned(),
                 },
-                http: HttpSettings { enabled: true, addr: DEFAULT_HTTP_ADDR.to_owned() },
-                poll: HttpSettings { enabled: true, addr: DEFAULT_POLL_ADDR.to_owned() },
+                http: HttpSettings::defaults(mode, true, DEFAULT_HTTP_ADDR),
+                poll: HttpSettings::defaults(mode, true, DEFAULT_POLL_ADDR),
                 http_auth: None,
             },
             store: StoreSettings {
@@ -289,7 +333,7 @@ impl Settings {
                     synchronous: Synchronous::Full,
                 },
             },
-            log: LogSettings { level: DEFAULT_LOG_LEVEL.to_owned(), format: LogFormat::Text },
+            log: LogSettings { level: None, format: LogFormat::Text },
             runtime: RuntimeSettings { worker_threads: WorkerThreads::Auto },
             targets: BTreeMap::new(),
             ingest: crate::IngestSettings::defaults(mode),

@@ -29,6 +29,16 @@ fn yaml_err(yaml: &str) -> String {
     from_yaml(Mode::Serve, &[], yaml).unwrap_err().to_string()
 }
 
+/// A listener that is not `dev`'s default (no free port instead of a busy one).
+fn listener(enabled: bool, addr: &str) -> HttpSettings {
+    HttpSettings {
+        enabled,
+        addr: addr.into(),
+        any_port_if_busy: false,
+        limits: HttpLimitSettings::default(),
+    }
+}
+
 fn fixed(n: usize) -> WorkerThreads {
     WorkerThreads::Fixed(NonZeroUsize::new(n).unwrap())
 }
@@ -51,7 +61,7 @@ fn defaults_differ_by_mode() {
         assert_eq!(s.api.http.addr, "0.0.0.0:8001");
         assert_eq!(s.store.sqlite.path, Path::new("natsapi.db"));
         assert_eq!(s.store.sqlite.synchronous, Synchronous::Full);
-        assert_eq!(s.log.level, "info");
+        assert_eq!(s.log.level, None, "RUST_LOG or info");
         assert_eq!(s.log.format, LogFormat::Text);
         assert_eq!(s.runtime.worker_threads, WorkerThreads::Auto);
     }
@@ -60,7 +70,16 @@ fn defaults_differ_by_mode() {
     assert!(dev.ingest.gateway.enabled && dev.ingest.worker_enabled, "dev runs ingest");
     same.ingest.gateway.enabled = false;
     same.ingest.worker_enabled = false;
-    assert_eq!(same, serve, "only the store kind and the ingest roles differ");
+    assert!(dev.ingest.temp_database, "dev keeps its ingest data in its temporary directory");
+    same.ingest.temp_database = false;
+    for listener in [&mut same.api.http, &mut same.api.poll, &mut same.ingest.gateway] {
+        assert!(listener.any_port_if_busy, "dev takes a free port when a default one is busy");
+        listener.any_port_if_busy = false;
+    }
+    assert_eq!(
+        same, serve,
+        "only the store kind, the ingest roles and dev's fallbacks (ports, ingest data) differ"
+    );
 }
 
 #[test]
@@ -71,7 +90,7 @@ fn defaults_are_valid() {
         parse::subject(&d.api.nats.subject).unwrap();
         parse::queue_group(&d.api.nats.queue_group).unwrap();
         parse::http_addr(&d.api.http.addr).unwrap();
-        parse::log_level(&d.log.level).unwrap();
+        parse::log_level(DEFAULT_LOG_LEVEL).unwrap();
         assert_eq!(d.api.http.socket_addr().unwrap(), "0.0.0.0:8001".parse().unwrap());
     }
 }
@@ -157,8 +176,8 @@ fn every_flag_parses() {
                     max_inflight: 8,
                     queue_group: "workers".into(),
                 },
-                http: HttpSettings { enabled: false, addr: "127.0.0.1:0".into() },
-                poll: HttpSettings { enabled: false, addr: "127.0.0.1:0".into() },
+                http: listener(false, "127.0.0.1:0"),
+                poll: listener(false, "127.0.0.1:0"),
                 http_auth: None,
             },
             store: StoreSettings {
@@ -168,11 +187,11 @@ fn every_flag_parses() {
                     synchronous: Synchronous::Normal,
                 },
             },
-            log: LogSettings { level: "info,natsapi=debug".into(), format: LogFormat::Json },
+            log: LogSettings { level: Some("info,natsapi=debug".into()), format: LogFormat::Json },
             runtime: RuntimeSettings { worker_threads: fixed(4) },
             targets: BTreeMap::new(),
             ingest: crate::IngestSettings {
-                gateway: HttpSettings { enabled: true, addr: "127.0.0.1:9".into() },
+                gateway: listener(true, "127.0.0.1:9"),
                 worker_enabled: false,
                 stream: "ORDERS".into(),
                 database: "/var/lib/natsapi/i.db".into(),
@@ -234,7 +253,7 @@ runtime:
     assert_eq!(s.store.kind, StoreKind::Memory);
     assert_eq!(s.store.sqlite.path, Path::new("data/p.db"));
     assert_eq!(s.store.sqlite.synchronous, Synchronous::Normal);
-    assert_eq!(s.log.level, "warn,natsapi=trace");
+    assert_eq!(s.log.level.as_deref(), Some("warn,natsapi=trace"));
     assert_eq!(s.log.format, LogFormat::Json);
     assert_eq!(s.runtime.worker_threads, fixed(3));
     let s = from_yaml(Mode::Serve, &[], "runtime:\n  workerThreads: AUTO\n").unwrap();
@@ -291,7 +310,7 @@ fn load_reads_the_config_file() {
     std::fs::write(&path, "log:\n  level: debug\n").unwrap();
     let flag = format!("--config={}", path.display());
     let s = load(Mode::Dev, &args(&[&flag, "--log-format=json"])).unwrap();
-    assert_eq!(s.log.level, "debug");
+    assert_eq!(s.log.level.as_deref(), Some("debug"));
     assert_eq!(s.log.format, LogFormat::Json);
 
     // Errors name the file as given.
@@ -623,7 +642,7 @@ fn help_defaults_match_settings_defaults() {
         ("poll-addr", d.api.poll.addr.clone()),
         ("store-sqlite-path", d.store.sqlite.path.display().to_string()),
         ("store-sqlite-synchronous", "full".to_owned()),
-        ("log-level", d.log.level.clone()),
+        ("log-level", DEFAULT_LOG_LEVEL.to_owned()),
         ("log-format", "text".to_owned()),
         ("worker-threads", d.runtime.worker_threads.to_string()),
     ];
@@ -647,14 +666,23 @@ fn example_yaml_parses_to_defaults() {
             Some((Path::new("example.yaml"), example_yaml())),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s, Settings::defaults(mode));
+        let mut expected = Settings::defaults(mode);
+        // The file names the addresses and the ingest database: dev must use those.
+        for listener in
+            [&mut expected.api.http, &mut expected.api.poll, &mut expected.ingest.gateway]
+        {
+            listener.any_port_if_busy = false;
+        }
+        expected.ingest.temp_database = false;
+        assert_eq!(s, expected);
     }
     // Every key is present (store.kind commented out) and uncommenting it works.
     let uncommented = example_yaml()
         .replace("# kind: sqlite", "kind: sqlite")
         .replace("  # orders:", "  orders:")
         .replace("  # billing:", "  billing:")
-        .replace("  # default:", "  default:");
+        .replace("  # default:", "  default:")
+        .replace("  # level: info", "  level: info");
     assert_ne!(uncommented, example_yaml());
     let parsed = file::parse_file(Path::new("example.yaml"), &uncommented).unwrap();
     let nats = parsed
@@ -679,6 +707,11 @@ fn example_yaml_parses_to_defaults() {
         .and_then(|s| s.http.as_ref())
         .unwrap();
     assert!(http.enabled.is_some() && http.addr.is_some());
+    assert!(
+        http.header_read_timeout.is_some()
+            && http.idle_timeout.is_some()
+            && http.max_connections.is_some()
+    );
     let store = parsed.store.as_ref().unwrap();
     assert_eq!(store.kind, Some(StoreKind::Sqlite));
     let sqlite = store.sqlite.as_ref().unwrap();

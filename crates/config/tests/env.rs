@@ -84,7 +84,7 @@ fn env_beats_file_and_flag_beats_env() {
     assert!(!s.api.http.enabled);
     assert_eq!(s.store.kind, StoreKind::Sqlite, "env beats file and mode default");
     assert_eq!(s.log.format, LogFormat::Json);
-    assert_eq!(s.log.level, "info", "default when nothing is given");
+    assert_eq!(s.log.level, None, "RUST_LOG or info when nothing is given");
     assert_eq!(s.runtime.worker_threads.to_string(), "1", "env beats file");
     assert_eq!(s.runtime.worker_threads.resolve(), 1);
 

@@ -4,7 +4,7 @@
 pub const ABSOLUTE_DEADLINE_THRESHOLD: i64 = 1_000_000_000_000;
 
 /// Turns a client's `timeout` into an absolute epoch-ms deadline. Resonate sends absolute
-/// deadlines; a smaller value (the seed's `3600000`) means "this many ms from now". Saturates.
+/// deadlines; a smaller value (`3600000` in the README's examples) means "this many ms from now". Saturates.
 pub fn deadline_from(timeout: i64, now: i64) -> i64 {
     if timeout < ABSOLUTE_DEADLINE_THRESHOLD { now.saturating_add(timeout.max(0)) } else { timeout }
 }

@@ -12,7 +12,7 @@ use crate::error::IngestError;
 /// The streams' names, subjects and limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {
-    /// The message stream (seed: `NATS_STREAM`, default `MESSAGES`).
+    /// The message stream (`NATS_STREAM`, default `MESSAGES`).
     pub name: String,
     /// Messages go to `<subject_prefix>.<entity_type>`.
     pub subject_prefix: String,

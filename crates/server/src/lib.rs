@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod http;
 pub mod json;
+pub mod listen;
 pub mod metrics;
 pub mod micro;
 pub mod nats;

@@ -25,6 +25,8 @@ pub const PROMISES_TIMED_OUT: &str = "natsapi_promises_timed_out_total";
 /// Task messages sent, by `transport` (`nats`, `http`, `poll`, or `unresolved` when the recv
 /// names no destination) and `outcome` (`ok`, `timeout`, `error`).
 pub const TASK_DELIVERIES: &str = "natsapi_task_deliveries_total";
+/// HTTP connections answered `503` at once because their listener was at its connection cap.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "natsapi_http_connections_refused_total";
 
 /// Latency buckets in seconds: 50 µs to 10 s.
 const BUCKETS: &[f64] = &[

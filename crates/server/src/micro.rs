@@ -357,6 +357,10 @@ async fn respond(
         tokio::select! {
             biased;
             _ = &mut stop, if !stopping => {
+                if !crate::nats::is_connected(&client) {
+                    // A drain ends when the server confirms it, which it cannot now.
+                    break;
+                }
                 stopping = true;
                 for stream in streams.iter_mut() {
                     // Fails only when the connection is gone, which ends the stream anyway.

@@ -149,7 +149,7 @@ impl NatsTransport {
         });
         let (stop, stopped) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(context, requests, inflight.clone(), stopped));
-        tracing::info!(subject = %config.subject, queue_group = %config.queue_group, "NATS API ready");
+        tracing::debug!(subject = %config.subject, queue_group = %config.queue_group, "NATS API subscribed");
         Ok(NatsTransport {
             client,
             micro: Some(micro),
@@ -166,26 +166,61 @@ impl NatsTransport {
         &self.client
     }
 
-    /// Stops taking requests (draining the subscription, so messages already delivered to this
-    /// instance are still answered), waits up to the drain timeout for requests in flight, and
-    /// flushes the replies.
-    pub async fn shutdown(mut self) {
-        if let Some(micro) = self.micro.take() {
-            micro.stop().await;
-        }
-        let _ = self.stop.send(true);
+    /// Stops taking requests: the subscription is drained, so NATS routes new requests to the
+    /// other instances while those already delivered here are still answered. Returns at once;
+    /// [`finish`](Self::finish) waits for the requests in flight.
+    pub fn stop_accepting(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Stops taking requests (see [`stop_accepting`](Self::stop_accepting)), waits up to the
+    /// drain timeout for the requests in flight and the micro service, and flushes the replies.
+    /// Never waits on a NATS server that cannot be reached: the flush is skipped then, and the
+    /// requests already received are answered into the client's buffer.
+    pub async fn finish(mut self) {
+        self.stop_accepting();
+        let micro = self.micro.take();
         let drained = tokio::time::timeout(self.drain_timeout, async {
-            let _ = (&mut self.accept).await;
-            let _ = self.inflight.acquire_many(self.permits).await;
+            let micro = async {
+                if let Some(micro) = micro {
+                    micro.stop().await;
+                }
+            };
+            let requests = async {
+                let _ = (&mut self.accept).await;
+                let _ = self.inflight.acquire_many(self.permits).await;
+            };
+            futures::join!(micro, requests);
         })
         .await;
         if drained.is_err() {
             tracing::warn!(timeout = ?self.drain_timeout, "NATS drain timed out with requests in flight");
             self.accept.abort();
         }
-        if let Err(e) = self.client.flush().await {
-            tracing::warn!(error = %e, "NATS flush on shutdown failed");
-        }
+        flush_if_connected(&self.client, "replies").await;
+    }
+}
+
+/// How long a flush at shutdown may take.
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether `client` is connected to a server now.
+pub fn is_connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
+
+/// Flushes `client` at shutdown: skipped when it is not connected (a flush would wait for the
+/// server to come back), and given up after [`SHUTDOWN_FLUSH_TIMEOUT`]. `what` names what is
+/// being flushed, for the log.
+pub async fn flush_if_connected(client: &async_nats::Client, what: &str) {
+    if !is_connected(client) {
+        tracing::warn!(what, "NATS is not connected: not flushing at shutdown");
+        return;
+    }
+    match tokio::time::timeout(SHUTDOWN_FLUSH_TIMEOUT, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, what, "NATS flush at shutdown failed"),
+        Err(_) => tracing::warn!(what, "NATS flush at shutdown timed out"),
     }
 }
 
@@ -199,6 +234,17 @@ struct RequestContext {
     reply_limit: usize,
 }
 
+/// How the accept loop is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    /// It is not.
+    No,
+    /// The subscription is draining through the server.
+    Draining,
+    /// The server is unreachable: only what has already arrived is answered.
+    Locally,
+}
+
 /// Most requests taken from the subscription at once.
 const MAX_BATCH: usize = 256;
 
@@ -206,7 +252,8 @@ const MAX_BATCH: usize = 256;
 /// whatever has arrived; each is run at once, and only one that has to wait (for a commit, say)
 /// gets its own task, so a point read costs no task and the reads of a batch share one store
 /// snapshot. When `stop` turns true it drains the subscription: NATS stops routing requests
-/// here, and those already delivered are still read and answered.
+/// here, and those already delivered are still read and answered. When the connection is down
+/// at that moment, it answers what the client has already received and ends.
 async fn accept_loop(
     context: Arc<RequestContext>,
     mut requests: async_nats::Subscriber,
@@ -214,22 +261,28 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let max_batch = MAX_BATCH.min(inflight.available_permits()).max(1);
-    let mut draining = false;
+    let mut stopping = Stopping::No;
     loop {
-        let message = if draining {
-            requests.next().await
-        } else {
-            tokio::select! {
+        let message = match stopping {
+            Stopping::Draining => requests.next().await,
+            // The requests this client has already received, and no more.
+            Stopping::Locally => requests.next().now_or_never().flatten(),
+            Stopping::No => tokio::select! {
                 message = requests.next() => message,
-                // Only shutdown changes it (or drops the sender): either way, drain.
+                // Only shutdown changes it (or drops the sender): either way, stop.
                 _ = stop.changed() => {
-                    if let Err(e) = requests.drain().await {
-                        tracing::warn!(error = %e, "cannot drain the API subscription");
-                    }
-                    draining = true;
+                    stopping = if is_connected(&context.client) {
+                        if let Err(e) = requests.drain().await {
+                            tracing::warn!(error = %e, "cannot drain the API subscription");
+                        }
+                        Stopping::Draining
+                    } else {
+                        // A drain ends when the server confirms it, which it cannot now.
+                        Stopping::Locally
+                    };
                     continue;
                 }
-            }
+            },
         };
         let Some(message) = message else { break };
         // Waiting here is the backpressure: requests queue in the subscription meanwhile.

@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use axum::Extension;
 use natsapi_store::{Store, StoreConfig, StoreError};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::Api;
 use crate::delivery::{Deliverer, DeliveryConfig, DeliveryError, Targets};
 use crate::http::{self, HttpState};
+use crate::listen::{self, BindError, HttpLimits, HttpServer};
 use crate::nats::{self, NatsConfig, NatsError, NatsTransport};
-use crate::poll::{self, Hub};
+use crate::poll::{self, Hub, PollKeepAlive};
 use crate::time::Time;
 use crate::timer;
 
@@ -23,15 +25,55 @@ pub struct ServerConfig {
     pub store: StoreConfig,
     /// The NATS API, when enabled.
     pub nats: Option<NatsConfig>,
-    /// The HTTP listener address, when enabled (port 0 picks a free port).
-    pub http: Option<String>,
-    /// The SSE poll listener address (spec §9.3, `GET /<group>/<id>`), when enabled (port 0
-    /// picks a free port). The same endpoint is served under `/poll` on the HTTP port.
-    pub poll: Option<String>,
+    /// The HTTP listener, when enabled (port 0 picks a free port).
+    pub http: Option<ListenConfig>,
+    /// The SSE poll listener (spec §9.3, `GET /<group>/<id>`), when enabled (port 0 picks a
+    /// free port). The same endpoint is served under `/poll` on the HTTP port.
+    pub poll: Option<ListenConfig>,
     /// Logical task receivers (YAML `targets:`): name → recv URL.
     pub targets: Targets,
-    /// Credentials the HTTP API requires, if any.
+    /// Credentials the HTTP API and the poll listener require, if any.
     pub http_auth: Option<crate::http::auth::HttpAuth>,
+}
+
+/// Where an HTTP listener listens, and its bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenConfig {
+    /// `IP:PORT`; port 0 picks a free port.
+    pub addr: String,
+    /// When the port is in use, listen on a free one instead of failing (`natsapi dev` with a
+    /// default port).
+    pub any_port_if_busy: bool,
+    /// Timeouts and the connection cap.
+    pub limits: HttpLimits,
+}
+
+impl From<&str> for ListenConfig {
+    /// `addr` with the default bounds, failing when the port is in use.
+    fn from(addr: &str) -> Self {
+        ListenConfig {
+            addr: addr.to_owned(),
+            any_port_if_busy: false,
+            limits: HttpLimits::default(),
+        }
+    }
+}
+
+impl From<String> for ListenConfig {
+    /// `addr` with the default bounds, failing when the port is in use.
+    fn from(addr: String) -> Self {
+        ListenConfig { addr, any_port_if_busy: false, limits: HttpLimits::default() }
+    }
+}
+
+impl ListenConfig {
+    /// Binds the address (see [`listen::bind`]).
+    ///
+    /// # Errors
+    /// [`BindError`] naming the address and the cause.
+    pub async fn bind(&self) -> Result<TcpListener, BindError> {
+        listen::bind(&self.addr, self.any_port_if_busy).await
+    }
 }
 
 /// Why the server could not start.
@@ -44,44 +86,44 @@ pub enum ServerError {
     #[error(transparent)]
     Nats(#[from] NatsError),
     /// Task delivery could not be set up (a bad target, say).
-    #[error("cannot set up task delivery: {0}")]
-    Delivery(DeliveryError),
+    #[error("cannot set up task delivery")]
+    Delivery(#[source] DeliveryError),
     /// The HTTP address could not be bound.
-    #[error("cannot listen for HTTP on {addr}: {source}")]
-    Http {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error("HTTP API")]
+    Http(#[source] BindError),
     /// The poll address could not be bound.
-    #[error("cannot listen for poll connections on {addr}: {source}")]
-    Poll {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error("SSE poll listener")]
+    Poll(#[source] BindError),
 }
 
-/// A started server; call [`RunningServer::shutdown`] to stop it gracefully.
+/// A started server. Stop it with [`RunningServer::shutdown`], or in two steps
+/// ([`stop_accepting`](RunningServer::stop_accepting), then [`finish`](RunningServer::finish))
+/// when other parts of the process must stop taking work at the same moment.
 pub struct RunningServer {
     api: Api,
     nats: Option<NatsTransport>,
-    http_addr: Option<SocketAddr>,
-    http: Option<JoinHandle<()>>,
-    poll_addr: Option<SocketAddr>,
-    poll: Option<JoinHandle<()>>,
+    http: Option<HttpServer>,
+    poll: Option<HttpServer>,
     poll_hub: Arc<Hub>,
     timers: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
 impl RunningServer {
-    /// Opens the store and starts the timers and the enabled transports.
+    /// Opens the store, binds the HTTP listeners, starts the timers and the enabled transports.
+    /// The NATS subscription comes last, so that a start that fails (a port in use, say) has
+    /// never joined the queue group.
     pub async fn start(config: ServerConfig, time: Time) -> Result<Self, ServerError> {
         crate::metrics::handle();
         let store = Store::open(&config.store, time.clock())?;
+        let http_listener = match &config.http {
+            Some(listen) => Some(listen.bind().await.map_err(ServerError::Http)?),
+            None => None,
+        };
+        let poll_listener = match &config.poll {
+            Some(listen) => Some(listen.bind().await.map_err(ServerError::Poll)?),
+            None => None,
+        };
         let client = match &config.nats {
             Some(nats_config) => Some(nats::connect(&nats_config.addr).await?),
             None => None,
@@ -104,76 +146,52 @@ impl RunningServer {
                 .map_err(ServerError::Delivery)?;
         deliverer.register_poll_hub(poll_hub.clone());
         let work = timer::TaskWork::new(Arc::new(deliverer));
-        timers.push(tokio::spawn(timer::run(api.clone(), work, stopped.clone())));
+        timers.push(tokio::spawn(timer::run(api.clone(), work, stopped)));
+
+        let auth = config.http_auth.clone();
+        let http = match (http_listener, &config.http) {
+            (Some(listener), Some(listen)) => {
+                let state = HttpState { api: api.clone(), nats: client.clone(), auth };
+                let router = http::router(state)
+                    .layer(Extension(poll_hub.clone()))
+                    .layer(Extension(PollKeepAlive(listen.limits.keep_alive_interval())));
+                Some(
+                    HttpServer::start(listener, router, listen.limits)
+                        .map_err(listen_failed(&listen.addr, ServerError::Http))?,
+                )
+            }
+            _ => None,
+        };
+        let poll = match (poll_listener, &config.poll) {
+            (Some(listener), Some(listen)) => {
+                let router =
+                    http::with_auth(axum::Router::from(poll::routes()), config.http_auth.clone())
+                        .layer(Extension(poll_hub.clone()))
+                        .layer(Extension(PollKeepAlive(listen.limits.keep_alive_interval())));
+                Some(
+                    HttpServer::start(listener, router, listen.limits)
+                        .map_err(listen_failed(&listen.addr, ServerError::Poll))?,
+                )
+            }
+            _ => None,
+        };
         let nats = match (client, config.nats) {
             (Some(client), Some(nats_config)) => {
                 Some(NatsTransport::start(api.clone(), client, nats_config).await?)
             }
             _ => None,
         };
-
-        let (http_addr, http) = match config.http {
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| ServerError::Http { addr: addr.clone(), source })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| ServerError::Http { addr: addr.clone(), source })?;
-                let state = HttpState {
-                    api: api.clone(),
-                    nats: nats.as_ref().map(|n| n.client().clone()),
-                    auth: config.http_auth.clone(),
-                };
-                let mut stopped = stopped.clone();
-                let router = http::router(state).layer(Extension(poll_hub.clone()));
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                });
-                let task = tokio::spawn(async move {
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "HTTP server failed");
-                    }
-                });
-                tracing::info!(addr = %bound, "HTTP listening (/health, /metrics, the Resonate API)");
-                (Some(bound), Some(task))
-            }
-            None => (None, None),
-        };
-        let (poll_addr, poll) = match config.poll {
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| ServerError::Poll { addr: addr.clone(), source })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| ServerError::Poll { addr: addr.clone(), source })?;
-                let router = axum::Router::from(poll::routes()).layer(Extension(poll_hub.clone()));
-                let mut stopped = stopped.clone();
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                });
-                let task = tokio::spawn(async move {
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "poll server failed");
-                    }
-                });
-                tracing::info!(addr = %bound, "poll listening (SSE, GET /<group>/<id>)");
-                (Some(bound), Some(task))
-            }
-            None => (None, None),
-        };
-        Ok(RunningServer { api, nats, http_addr, http, poll_addr, poll, poll_hub, timers, stop })
+        Ok(RunningServer { api, nats, http, poll, poll_hub, timers, stop })
     }
 
     /// The bound HTTP address, when HTTP is enabled.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.http.as_ref().map(HttpServer::addr)
     }
 
     /// The bound poll (SSE) address, when the poll listener is enabled.
     pub fn poll_addr(&self) -> Option<SocketAddr> {
-        self.poll_addr
+        self.poll.as_ref().map(HttpServer::addr)
     }
 
     /// The hub of open poll connections (served on the poll listener and under `/poll`).
@@ -186,22 +204,58 @@ impl RunningServer {
         &self.api
     }
 
-    /// Stops taking requests, finishes those in flight, stops timers and closes the store.
-    pub async fn shutdown(mut self) {
-        if let Some(nats) = self.nats.take() {
-            nats.shutdown().await;
+    /// Stops taking work at once, on every transport: the NATS subscription drains, the HTTP
+    /// and poll listeners close, open poll streams end. Requests in flight go on; [`finish`]
+    /// waits for them.
+    ///
+    /// [`finish`]: RunningServer::finish
+    pub fn stop_accepting(&self) {
+        if let Some(nats) = &self.nats {
+            nats.stop_accepting();
         }
-        let _ = self.stop.send(true);
+        for listener in self.http.iter().chain(&self.poll) {
+            listener.stop_accepting();
+        }
         self.poll_hub.close();
-        if let Some(http) = self.http.take() {
-            let _ = http.await;
-        }
-        if let Some(poll) = self.poll.take() {
-            let _ = poll.await;
-        }
+    }
+
+    /// Stops taking work (if not done yet), waits for the requests in flight (NATS up to its
+    /// drain timeout), then stops the timers and closes the store.
+    pub async fn finish(mut self) {
+        self.stop_accepting();
+        let nats = async {
+            if let Some(nats) = self.nats.take() {
+                nats.finish().await;
+            }
+        };
+        let http = async {
+            if let Some(http) = self.http.take() {
+                http.finished().await;
+            }
+        };
+        let poll = async {
+            if let Some(poll) = self.poll.take() {
+                poll.finished().await;
+            }
+        };
+        futures::join!(nats, http, poll);
+        let _ = self.stop.send(true);
         for timer in self.timers.drain(..) {
             let _ = timer.await;
         }
         tracing::info!("server stopped");
     }
+
+    /// Stops taking requests, finishes those in flight, stops timers and closes the store.
+    pub async fn shutdown(self) {
+        self.finish().await;
+    }
+}
+
+/// Turns a failure to serve a bound listener (its address unreadable) into `kind`.
+fn listen_failed(
+    addr: &str,
+    kind: fn(BindError) -> ServerError,
+) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
+    move |source| kind(BindError::Listen { addr: addr.to_owned(), source })
 }

@@ -1,6 +1,7 @@
 //! `natsapi dev`: the server with development defaults (in-memory store), starting a
 //! `nats-server` child with JetStream when nothing answers at the NATS address.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,15 +42,27 @@ pub fn first_host_port(addr: &str) -> Option<(String, u16)> {
     }
 }
 
-fn answers(host: &str, port: u16) -> bool {
-    let Ok(addrs) = (host, port).to_socket_addrs() else { return false };
-    addrs.into_iter().any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+/// The `INFO` a NATS server sends first on every connection, read over a plain TCP connection
+/// to `host:port`: `None` when nothing answers there (or it does not speak NATS).
+fn server_info(host: &str, port: u16) -> Option<serde_json::Value> {
+    let addrs = (host, port).to_socket_addrs().ok()?;
+    let timeout = Duration::from_millis(500);
+    let stream = addrs.into_iter().find_map(|a| TcpStream::connect_timeout(&a, timeout).ok())?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    let mut line = String::new();
+    BufReader::new(stream.take(64 * 1024)).read_line(&mut line).ok()?;
+    serde_json::from_str(line.strip_prefix("INFO ")?.trim()).ok()
 }
 
 /// Runs the development server.
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
-    let settings = natsapi_config::load(Mode::Dev, &args.server)?;
+    let mut settings = natsapi_config::load(Mode::Dev, &args.server)?;
     logging::init(&settings.log);
+    // The store is in memory: the ingest data lives as long, in a directory deleted on exit.
+    let temp = tempfile::Builder::new().prefix("natsapi-dev-").tempdir()?;
+    if settings.ingest.temp_database {
+        settings.ingest.database = temp.path().join(natsapi_config::DEFAULT_INGEST_DB);
+    }
     let mut child = None;
     let needs_nats = settings.api.nats.enabled
         || settings.ingest.gateway.enabled
@@ -58,8 +71,22 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         let Some((host, port)) = first_host_port(&settings.api.nats.addr) else {
             bail!("cannot read a host and port from the NATS address {:?}", settings.api.nats.addr);
         };
-        if answers(&host, port) {
-            tracing::info!(addr = %settings.api.nats.addr, "using the NATS server already running");
+        if let Some(info) = server_info(&host, port) {
+            let version = info.get("version").and_then(|v| v.as_str()).unwrap_or("unknown");
+            let ingest = settings.ingest.gateway.enabled || settings.ingest.worker_enabled;
+            tracing::warn!(
+                "using the NATS server {version} already running at {}, not a fresh one{}",
+                settings.api.nats.addr,
+                if ingest {
+                    format!(
+                        ": the ingest streams {} and {} are created there and outlive this \
+                         process, with whatever they already hold",
+                        settings.ingest.stream, settings.ingest.dead_letter_stream
+                    )
+                } else {
+                    String::new()
+                }
+            );
         } else {
             let server =
                 NatsServer::builder().host(&host).port(port).jetstream(true).start().context(
@@ -75,12 +102,12 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             child = Some(server);
         }
     }
-    let result = super::runtime(settings.runtime.worker_threads.resolve())?
-        .block_on(super::serve::serve(&settings));
+    let result = super::block_on(&settings, super::serve::serve(&settings));
     if let Some(mut server) = child {
         server.stop();
         tracing::info!("nats-server child stopped");
     }
+    drop(temp);
     result
 }
 

@@ -14,7 +14,9 @@ use natsapi_ingest::handler::MessageHandler;
 use natsapi_ingest::mapping::{Column, ColumnType, EntityMappings, EntityTable};
 use natsapi_ingest::stream::StreamSettings;
 use natsapi_ingest::worker::{Worker, WorkerSettings};
-use tokio::sync::oneshot;
+use natsapi_server::listen::HttpServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::logging;
@@ -29,7 +31,7 @@ pub enum Role {
 }
 
 /// Runs `natsapi ingest` or `natsapi worker`: the server's settings with the promise API off and
-/// the role on. The seed's variables `NATS_URL`, `NATS_STREAM` and `PORT` apply when the
+/// the role on. The variables `NATS_URL`, `NATS_STREAM` and `PORT` apply when the
 /// `NATSAPI_*` ones and the flags do not say.
 pub fn run(role: Role, args: ServerArgs) -> anyhow::Result<ExitCode> {
     let mut settings = natsapi_config::load(Mode::Serve, &args)?;
@@ -48,8 +50,7 @@ pub fn run(role: Role, args: ServerArgs) -> anyhow::Result<ExitCode> {
         }
     }
     logging::init(&settings.log);
-    super::runtime(settings.runtime.worker_threads.resolve())?
-        .block_on(super::serve::serve(&settings))
+    super::block_on(&settings, super::serve::serve(&settings))
 }
 
 fn apply_seed_env(settings: &mut Settings, args: &ServerArgs) -> anyhow::Result<()> {
@@ -77,22 +78,56 @@ fn apply_seed_env(settings: &mut Settings, args: &ServerArgs) -> anyhow::Result<
 
 /// The running ingest roles.
 pub struct Running {
-    stops: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    gateway: Option<HttpServer>,
+    stop: watch::Sender<bool>,
+    worker: Option<JoinHandle<()>>,
     /// The gateway's address, when it runs.
     pub gateway_addr: Option<std::net::SocketAddr>,
+    /// The worker's database, when a worker runs.
+    pub worker_database: Option<std::path::PathBuf>,
 }
 
 impl Running {
-    /// Stops the gateway (finishing requests in flight) and the worker (finishing its batch).
-    pub async fn shutdown(self) {
-        for stop in self.stops {
-            let _ = stop.send(());
+    /// Stops taking work at once: the gateway's listener closes (requests in flight go on) and
+    /// the worker stops pulling (batches in flight go on).
+    pub fn stop_accepting(&self) {
+        if let Some(gateway) = &self.gateway {
+            gateway.stop_accepting();
         }
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.stop.send_replace(true);
     }
+
+    /// Stops taking work (if not done yet) and waits for the gateway's requests in flight and
+    /// the worker's batches.
+    pub async fn finish(mut self) {
+        self.stop_accepting();
+        let gateway = async {
+            if let Some(gateway) = self.gateway.take() {
+                gateway.finished().await;
+            }
+        };
+        let worker = async {
+            if let Some(worker) = self.worker.take() {
+                let _ = worker.await;
+            }
+        };
+        futures::join!(gateway, worker);
+    }
+}
+
+/// Binds the gateway's listener when the gateway is enabled, before anything else starts, so
+/// a busy port fails the start before the API joins its queue group.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn bind(settings: &Settings) -> anyhow::Result<Option<TcpListener>> {
+    let gateway = &settings.ingest.gateway;
+    if !gateway.enabled {
+        return Ok(None);
+    }
+    let listener =
+        crate::settings::listen_config(gateway).bind().await.context("ingest gateway")?;
+    Ok(Some(listener))
 }
 
 /// The handlers the settings describe: the entity mapping, when any entity is mapped.
@@ -130,10 +165,14 @@ async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::
         .with_context(|| format!("cannot connect to NATS at {addr}"))
 }
 
-/// Starts the ingest roles the settings enable; `None` when none is.
-pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
+/// Starts the ingest roles the settings enable, the gateway on `listener` (from [`bind`]);
+/// `None` when none is enabled.
+pub async fn start(
+    settings: &Settings,
+    listener: Option<TcpListener>,
+) -> anyhow::Result<Option<Running>> {
     let ingest = &settings.ingest;
-    if !ingest.gateway.enabled && !ingest.worker_enabled {
+    if listener.is_none() && !ingest.worker_enabled {
         return Ok(None);
     }
     let durability = match settings.store.sqlite.synchronous {
@@ -149,7 +188,9 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
         max_bytes: i64::try_from(ingest.max_bytes).unwrap_or(i64::MAX),
         duplicate_window: ingest.duplicate_window,
     };
-    let mut running = Running { stops: Vec::new(), tasks: Vec::new(), gateway_addr: None };
+    let (stop, stopped) = watch::channel(false);
+    let mut running =
+        Running { gateway: None, stop, worker: None, gateway_addr: None, worker_database: None };
     if ingest.worker_enabled {
         let settings_for_worker = WorkerSettings {
             consumer: ingest.consumer.clone(),
@@ -170,14 +211,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
         )
         .await
         .context("cannot start the worker")?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        running.stops.push(stop);
-        running.tasks.push(tokio::spawn(worker.run(async move {
-            let _ = stopped.await;
+        let mut stopped = stopped.clone();
+        running.worker = Some(tokio::spawn(worker.run(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
         })));
-        tracing::info!(stream = %ingest.stream, consumer = %ingest.consumer, "worker running");
+        running.worker_database = Some(ingest.database.clone());
     }
-    if ingest.gateway.enabled {
+    if let Some(listener) = listener {
         let gateway = Gateway::start(
             connect(settings, "natsapi-ingest").await?,
             &data,
@@ -187,25 +227,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<Running>> {
         )
         .await
         .context("cannot start the ingest gateway")?;
-        let listener = tokio::net::TcpListener::bind(&ingest.gateway.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", ingest.gateway.addr))?;
-        let local = listener.local_addr()?;
-        running.gateway_addr = Some(local);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let router = gateway.router();
-        running.stops.push(stop);
-        running.tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the ingest gateway stopped");
-            }
-        }));
-        tracing::info!(addr = %local, stream = %ingest.stream, "ingest gateway listening");
+        let limits = crate::settings::listen_config(&ingest.gateway).limits;
+        let server = HttpServer::start(listener, gateway.router(), limits)
+            .context("cannot serve the ingest gateway")?;
+        running.gateway_addr = Some(server.addr());
+        running.gateway = Some(server);
     }
     Ok(Some(running))
 }

@@ -7,8 +7,10 @@ pub mod dev;
 pub mod echo;
 pub mod forward;
 pub mod ingest;
+pub mod ready;
 pub mod req;
 pub mod serve;
+pub mod signals;
 
 /// A Tokio runtime with `worker_threads` worker threads, I/O and timers enabled, for the server
 /// commands: 1 builds a single-threaded (current-thread) runtime, more a multi-threaded one.
@@ -28,6 +30,25 @@ pub fn runtime(worker_threads: usize) -> anyhow::Result<tokio::runtime::Runtime>
         }
     };
     Ok(builder.enable_all().build()?)
+}
+
+/// How long the runtime waits, once a server command has returned, for work that is still
+/// running (a blocking task in the middle of a file write); the process exits after it anyway.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs a server command's future on the runtime `settings` ask for, then shuts the runtime down
+/// without waiting for tasks that outlived the command (so the process exits in bounded time).
+///
+/// # Errors
+/// If the runtime cannot be built, or the future fails.
+pub fn block_on<T>(
+    settings: &natsapi_config::Settings,
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let runtime = runtime(settings.runtime.worker_threads.resolve())?;
+    let result = runtime.block_on(future);
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    result
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `natsapi req OPERATION [PAYLOAD_JSON]`: the seed's `nats req resonate.server '{...}'` examples
+//! `natsapi req OPERATION [PAYLOAD_JSON]`: the `nats req resonate.server '{...}'` calls
 //! as a built-in client. Prints the reply; exits 1 on `success:false` and 2 when no reply came
 //! or the command line is wrong.
 

@@ -1,4 +1,10 @@
 //! `natsapi serve`: run the API server until SIGINT or SIGTERM, then drain and stop.
+//!
+//! Stopping takes every part at once: on the first signal the NATS subscription drains and
+//! every HTTP listener closes (API, poll, ingest gateway), so nothing takes new work while
+//! the requests in flight are answered; the worker stops pulling. The process exits within the
+//! drain timeout (`--api-nats-timeout`) plus a moment, whether NATS is reachable or not. A
+//! second signal exits at once.
 
 use std::process::ExitCode;
 
@@ -6,34 +12,32 @@ use anyhow::Context;
 use natsapi_config::{Mode, ServerArgs, Settings};
 use natsapi_server::{RunningServer, Time};
 
+use super::ready::{self, Bound};
+use super::signals::{STOP_GRACE, StopSignals};
 use crate::{logging, settings};
 
 /// Loads the configuration and serves.
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let settings = natsapi_config::load(Mode::Serve, &args)?;
     logging::init(&settings.log);
-    super::runtime(settings.runtime.worker_threads.resolve())?.block_on(serve(&settings))
+    super::block_on(&settings, serve(&settings))
 }
 
 /// Starts the server with `settings` and runs it until a shutdown signal.
 /// The promise API runs when any of its transports is enabled; the ingest roles when theirs are.
+/// Every listener is bound before the NATS subscription joins the queue group, so a start that
+/// fails on a busy port has never taken a request.
 pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let mut signals = StopSignals::listen().context("cannot listen for stop signals")?;
+    let ingest_listener = super::ingest::bind(settings).await?;
     let api = &settings.api;
     let server = if api.nats.enabled || api.http.enabled || api.poll.enabled {
         let config = settings::server_config(settings);
-        let server = RunningServer::start(config, Time::system()).await.context("cannot start")?;
-        tracing::info!(
-            nats = %if api.nats.enabled { api.nats.addr.as_str() } else { "disabled" },
-            subject = %api.nats.subject,
-            http = ?server.http_addr(),
-            store = ?settings.store.kind,
-            "natsapi ready"
-        );
-        Some(server)
+        Some(RunningServer::start(config, Time::system()).await.context("cannot start")?)
     } else {
         None
     };
-    let ingest = match super::ingest::start(settings).await {
+    let ingest = match super::ingest::start(settings, ingest_listener).await {
         Ok(ingest) => ingest,
         Err(e) => {
             if let Some(server) = server {
@@ -42,37 +46,47 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    if let Some(ingest) = ingest {
-        ingest.shutdown().await;
-    }
-    if let Some(server) = server {
-        server.shutdown().await;
-    }
-    Ok(ExitCode::SUCCESS)
-}
+    let bound = Bound {
+        http: server.as_ref().and_then(RunningServer::http_addr),
+        poll: server.as_ref().and_then(RunningServer::poll_addr),
+        ingest: ingest.as_ref().and_then(|i| i.gateway_addr),
+        worker_database: ingest.as_ref().and_then(|i| i.worker_database.clone()),
+    };
+    tracing::info!("{}", ready::line(settings, &bound));
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
+    let received = signals.next().await;
+    signals.exit_on_next();
+    let drain = settings.api.nats.timeout;
+    tracing::info!(
+        signal = received.name,
+        drain = %humantime::format_duration(drain),
+        "stopping: no new work is taken; finishing what is in flight (a second signal exits at once)"
+    );
+    if let Some(server) = &server {
+        server.stop_accepting();
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+    if let Some(ingest) = &ingest {
+        ingest.stop_accepting();
     }
+    let finish = async {
+        let server = async {
+            if let Some(server) = server {
+                server.finish().await;
+            }
+        };
+        let ingest = async {
+            if let Some(ingest) = ingest {
+                ingest.finish().await;
+            }
+        };
+        futures::join!(server, ingest);
+    };
+    if tokio::time::timeout(drain + STOP_GRACE, finish).await.is_err() {
+        tracing::warn!(
+            drain = %humantime::format_duration(drain),
+            "work still in flight after the drain timeout; exiting without it"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
 }

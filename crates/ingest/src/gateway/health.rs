@@ -1,4 +1,4 @@
-//! `GET /health` (the process answers, as the seed has it) and `GET /ready` (NATS connected and
+//! `GET /health` (the process answers) and `GET /ready` (NATS connected and
 //! the database answering).
 
 use axum::Json;

@@ -54,9 +54,12 @@ impl HttpAuth {
     }
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal the secret.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `given` equals `expected`, in a time that reveals neither where they differ nor how
+/// long the secret is: both are hashed to fixed-length digests, compared in constant time.
+fn same(given: &[u8], expected: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(given).ct_eq(&Sha256::digest(expected)).into()
 }
 
 /// Refuses (401, code 40100) a request without the configured credentials.
@@ -78,4 +81,42 @@ pub async fn require(State(auth): State<HttpAuth>, request: Request, next: Next)
         response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::same;
+
+    #[test]
+    fn compares_values() {
+        assert!(same(b"Bearer secret", b"Bearer secret"));
+        assert!(!same(b"Bearer secreT", b"Bearer secret"));
+        assert!(!same(b"Bearer secret", b"Bearer secret!"));
+        assert!(!same(b"", b"Bearer secret"));
+    }
+
+    /// The time of a comparison must not tell the length of the secret: a presented value of the
+    /// wrong length costs as much as one of the right length (an early return on a length
+    /// mismatch answered in nanoseconds). The secret is large so that the difference is
+    /// milliseconds, far above scheduling noise; the fastest of several runs is compared.
+    #[test]
+    fn a_length_mismatch_takes_as_long_as_a_mismatch_of_equal_length() {
+        let expected = vec![b'a'; 1 << 20];
+        let same_length = vec![b'b'; 1 << 20];
+        let fastest = |given: &[u8]| {
+            (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    assert!(!same(given, &expected));
+                    started.elapsed()
+                })
+                .min()
+                .unwrap_or(Duration::ZERO)
+        };
+        let short = fastest(b"x");
+        let full = fastest(&same_length);
+        assert!(short * 4 >= full, "length mismatch {short:?}, same length {full:?}");
+    }
 }

@@ -87,8 +87,9 @@ pub(crate) struct Detail<'a> {
     domain: &'static str,
 }
 
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
+impl HttpError {
+    /// The error body as JSON text.
+    pub fn to_json(&self) -> String {
         let domain = if self.code >= 50000 { "server" } else { "request" };
         let body = Body {
             error: ErrorBody {
@@ -97,9 +98,15 @@ impl IntoResponse for HttpError {
                 details: [Detail { kind: self.detail_type(), message: &self.message, domain }],
             },
         };
-        let text = serde_json::to_string(&body).unwrap_or_else(|_| {
+        serde_json::to_string(&body).unwrap_or_else(|_| {
             format!(r#"{{"error":{{"code":{},"message":"","details":[]}}}}"#, self.code)
-        });
+        })
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let text = self.to_json();
         (self.status(), [(header::CONTENT_TYPE, "application/json")], text).into_response()
     }
 }

@@ -57,13 +57,24 @@ pub fn router(state: HttpState) -> Router {
         .layer(Extension(json))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed);
-    let routes = match state.auth.clone() {
+    with_auth(routes, state.auth.clone())
+        .layer(axum::middleware::from_fn(common_headers))
+        .layer(cors())
+        .with_state(state)
+}
+
+/// `routes` behind the credentials check, when credentials are configured. The HTTP API and the
+/// poll listener both go through here, so both ports ask for the same credentials.
+pub fn with_auth<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    credentials: Option<auth::HttpAuth>,
+) -> Router<S> {
+    match credentials {
         Some(credentials) => {
             routes.layer(axum::middleware::from_fn_with_state(credentials, auth::require))
         }
         None => routes,
-    };
-    routes.layer(axum::middleware::from_fn(common_headers)).layer(cors()).with_state(state)
+    }
 }
 
 /// CORS for browsers calling the API: any origin, the methods and headers the Resonate routes

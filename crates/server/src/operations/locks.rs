@@ -1,4 +1,4 @@
-//! `locks.*` operations: payloads as Resonate 0.7 reads them (`ttl`), also accepting the seed's
+//! `locks.*` operations: payloads as Resonate 0.7 reads them (`ttl`), also accepting the NATS API's
 //! older name for it (`expiryInMilliseconds`).
 
 use futures::FutureExt;

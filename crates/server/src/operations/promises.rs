@@ -1,4 +1,4 @@
-//! `promises.*` operations: payloads as the seed documents them, mapped onto the core rules.
+//! `promises.*` operations: payloads as the NATS API documents them, mapped onto the core rules.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! `schedules.*` operations: payloads as the seed and the Resonate server write them (the
+//! `schedules.*` operations: payloads as the NATS API and the Resonate server write them (the
 //! description as `description` or `desc`), mapped onto the core rules.
 
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ struct IdPayload {
 pub(crate) struct CreatePayload {
     /// The schedule id.
     id: String,
-    /// Free text. The seed says `description`; Resonate's own JSON says `desc` (both accepted).
+    /// Free text. The NATS API says `description`; Resonate's own JSON says `desc` (both accepted).
     #[serde(default, alias = "desc")]
     description: Option<String>,
     /// A cron expression (5 or 6 fields) or descriptor (`@daily`, `@every 1m`), in UTC.

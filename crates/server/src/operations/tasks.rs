@@ -1,5 +1,5 @@
 //! `tasks.*` operations and the promise operations that make tasks (`promises.createtask`,
-//! `promises.callback`, `promises.subscribe`): payloads as the seed and the Resonate server name
+//! `promises.callback`, `promises.subscribe`): payloads as the NATS API documents them and the Resonate server names
 //! their fields, mapped onto the core rules.
 
 use std::collections::BTreeMap;

@@ -38,6 +38,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
 )]
 async fn connect(
     Extension(hub): Extension<Arc<Hub>>,
+    keep_alive: Option<Extension<PollKeepAlive>>,
     Path((group, id)): Path<(String, String)>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let (registration, receiver) = hub.register(&group, &id);
@@ -49,5 +50,19 @@ async fn connect(
             Some((Ok(event), (receiver, registration)))
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    let interval = keep_alive.map_or(PollKeepAlive::default().0, |Extension(k)| k.0);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(interval))
+}
+
+/// How often an idle poll stream sends a keep-alive comment: more often than its listener's
+/// idle timeout, so that a stream stays open for as long as its client wants it
+/// ([`HttpLimits::keep_alive_interval`](crate::listen::HttpLimits::keep_alive_interval)).
+/// A layer of `Extension(PollKeepAlive(..))` sets it; without one it is 15 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollKeepAlive(pub std::time::Duration);
+
+impl Default for PollKeepAlive {
+    fn default() -> Self {
+        PollKeepAlive(std::time::Duration::from_secs(15))
+    }
 }

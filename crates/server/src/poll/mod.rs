@@ -8,5 +8,5 @@
 mod http;
 mod hub;
 
-pub use http::routes;
+pub use http::{PollKeepAlive, routes};
 pub use hub::{DEFAULT_CAPACITY, Hub, Registration};

@@ -1,0 +1,77 @@
+//! The signals that stop a server process: the first SIGINT or SIGTERM asks for a graceful stop,
+//! a second one ends the process at once (for an operator who will not wait for the drain).
+
+use std::time::Duration;
+
+/// The stop signals of this process, listened for from the moment this is made (so that Tokio,
+/// not the default action, handles them).
+pub struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+/// A stop signal that arrived: its name and the exit code of a process it ends (128 + its
+/// number, as a shell reports a process killed by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// `SIGINT` or `SIGTERM`.
+    pub name: &'static str,
+    /// 130 or 143.
+    pub exit_code: i32,
+}
+
+const SIGINT: Received = Received { name: "SIGINT", exit_code: 130 };
+#[cfg(unix)]
+const SIGTERM: Received = Received { name: "SIGTERM", exit_code: 143 };
+
+impl StopSignals {
+    /// Starts listening for SIGINT and SIGTERM.
+    ///
+    /// # Errors
+    /// If the signal handlers cannot be installed.
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignals {})
+        }
+    }
+
+    /// The next stop signal.
+    pub async fn next(&mut self) -> Received {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => SIGINT,
+                _ = self.terminate.recv() => SIGTERM,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            SIGINT
+        }
+    }
+
+    /// After the first signal: a second one exits the process at once, with its exit code.
+    pub fn exit_on_next(mut self) {
+        tokio::spawn(async move {
+            let received = self.next().await;
+            tracing::warn!(signal = received.name, "second stop signal: exiting now");
+            std::process::exit(received.exit_code);
+        });
+    }
+}
+
+/// How much longer than the drain timeout a stop may take in all: the flushes and the closing
+/// of files after the drain.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
