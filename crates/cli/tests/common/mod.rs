@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::process::{Command, Stdio};
 
 use natsapi_testkit::KillOnDrop;

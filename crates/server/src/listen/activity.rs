@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Duration, Instant};
 
-/// When bytes last moved, as milliseconds since the connection opened.
+/// When bytes last moved, as milliseconds since the connection opened plus one (0: never).
 #[derive(Debug, Clone)]
 pub(super) struct Activity {
     opened: Instant,
@@ -25,13 +25,21 @@ impl Activity {
     }
 
     fn touch(&self) {
-        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_ms.store(ms + 1, Ordering::Relaxed);
     }
 
-    /// When bytes last moved.
-    pub(super) fn last(&self) -> Instant {
-        self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    /// When bytes last moved; `None` if none has yet.
+    pub(super) fn last(&self) -> Option<Instant> {
+        match self.last_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.opened + Duration::from_millis(ms - 1)),
+        }
+    }
+
+    /// When the connection opened.
+    pub(super) fn opened(&self) -> Instant {
+        self.opened
     }
 }
 

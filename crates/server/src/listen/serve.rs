@@ -51,6 +51,19 @@ impl HttpLimits {
     }
 }
 
+impl HttpLimits {
+    /// When a connection with `activity` is closed if nothing moves meanwhile: a client that
+    /// has sent nothing yet gets the header-read timeout (hyper's own timer starts only once
+    /// the first bytes have told HTTP/1 from HTTP/2), afterwards the idle timeout runs from the
+    /// last bytes moved.
+    fn close_at(&self, activity: &Activity) -> Instant {
+        match activity.last() {
+            None => activity.opened() + self.header_read_timeout,
+            Some(last) => last + self.idle_timeout,
+        }
+    }
+}
+
 /// Refusals answered at once; a connection over the cap beyond these is closed without one.
 const MAX_REFUSALS: usize = 64;
 
@@ -195,7 +208,7 @@ impl Connection {
         let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
         let mut closing = false;
         loop {
-            let idle_until = activity.last() + self.limits.idle_timeout;
+            let close_at = self.limits.close_at(&activity);
             tokio::select! {
                 served = connection.as_mut() => {
                     if let Err(e) = served {
@@ -207,9 +220,9 @@ impl Connection {
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                () = tokio::time::sleep_until(idle_until) => {
-                    if activity.last() + self.limits.idle_timeout <= Instant::now() {
-                        tracing::debug!("closing an idle HTTP connection");
+                () = tokio::time::sleep_until(close_at) => {
+                    if self.limits.close_at(&activity) <= Instant::now() {
+                        tracing::debug!("closing a silent or idle HTTP connection");
                         break;
                     }
                 }

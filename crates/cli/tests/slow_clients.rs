@@ -1,0 +1,218 @@
+//! Slow and silent HTTP clients cannot exhaust a listener: every HTTP port (the API, the SSE
+//! poller, the ingest gateway) closes connections that do not send their headers in time or go
+//! idle, caps its connections with a fast `503` and `Retry-After`, keeps answering real requests
+//! meanwhile, and gives its memory back; SSE streams outlive the idle timeout.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::process::Process;
+use natsapi_testkit::NatsServer;
+
+/// The bounds every listener of the test process gets.
+const LIMITS: &str = "headerReadTimeout: 1s\n      idleTimeout: 2s\n      maxConnections: 700";
+
+fn start(nats: &NatsServer) -> Process {
+    let dir = tempfile::tempdir().unwrap();
+    let limits_gateway = LIMITS.replace("      ", "    ");
+    std::fs::write(
+        dir.path().join("natsapi.yaml"),
+        format!(
+            "api:\n  subsystems:\n    http:\n      {LIMITS}\n    poll:\n      {LIMITS}\n\
+             ingest:\n  gateway:\n    {limits_gateway}\n"
+        ),
+    )
+    .unwrap();
+    let url = nats.url();
+    let mut process = Process::start_in(
+        dir,
+        &[
+            "serve",
+            "--config",
+            "natsapi.yaml",
+            "--api-nats-addr",
+            &url,
+            "--store",
+            "memory",
+            "--api-http-addr",
+            "127.0.0.1:0",
+            "--poll-addr",
+            "127.0.0.1:0",
+            "--ingest-enable",
+            "--ingest-addr",
+            "127.0.0.1:0",
+            "--ingest-db",
+            "ingest.db",
+        ],
+        &[],
+    );
+    process.wait_ready();
+    process
+}
+
+/// Resident memory of `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// One request on a fresh connection; the status line of the answer.
+fn status_of(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    status_of(addr, &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"))
+}
+
+/// Whether a status line is the route's own answer (200, or 404 for the poll port's unknown
+/// route), not a refusal or nothing.
+fn answered(status: &str) -> bool {
+    status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.1 404")
+}
+
+/// Whether the server has closed `stream` (what it sent before is read and ignored: the poll
+/// and ingest ports answer a request for a route they lack before closing).
+fn closed(mut stream: &TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                use std::io::ErrorKind::{TimedOut, WouldBlock};
+                return !matches!(e.kind(), WouldBlock | TimedOut);
+            }
+        }
+    }
+}
+
+#[test]
+fn slow_connections_are_closed_and_real_requests_keep_being_answered() {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let mut process = start(&nats);
+    let ports = [
+        (process.addr_of("HTTP API"), "/health"),
+        // Not a stream (those never end): an unknown route, answered at once.
+        (process.addr_of("SSE poll"), "/"),
+        (process.addr_of("ingest gateway"), "/health"),
+    ];
+    for (addr, path) in ports {
+        assert!(answered(&get(addr, path)), "{addr}{path}");
+    }
+    let baseline = rss_kib(process.pid());
+    // 500 slow clients spread over the ports: silent, sending a header byte at a time, or
+    // stalling in the middle of a body.
+    let mut slow: Vec<TcpStream> = Vec::new();
+    for i in 0..500 {
+        let (addr, _) = ports[(i / 3) % 3];
+        let mut stream = TcpStream::connect(addr).expect("connects");
+        match i % 3 {
+            0 => {}
+            1 => stream.write_all(b"GET /hea").unwrap(),
+            // A body stalled after its first byte, on a route that reads it.
+            _ => {
+                let path =
+                    if i % 3 == 2 && addr == ports[2].0 { "/ingest/message" } else { "/promises" };
+                write!(
+                    stream,
+                    "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                     content-length: 100\r\n\r\n{{"
+                )
+                .unwrap();
+            }
+        }
+        slow.push(stream);
+    }
+    let opened = Instant::now();
+    // Real requests are answered while they are open, on every port.
+    for (addr, path) in ports {
+        let status = get(addr, path);
+        assert!(answered(&status), "{addr}{path} while slow clients wait: {status:?}");
+    }
+    let create = "POST /promises HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+                  content-type: application/json\r\ncontent-length: 36\r\n\r\n\
+                  {\"id\": \"real\", \"timeout\": 3600000}  ";
+    assert_eq!(status_of(ports[0].0, create), "HTTP/1.1 201 Created");
+    let peak = rss_kib(process.pid());
+    // Trickling bytes does not keep a connection whose headers are late.
+    for stream in slow.iter_mut().skip(1).step_by(3) {
+        let _ = stream.write_all(b"l");
+    }
+    // Closed after the header timeout (1 s) or the idle timeout (2 s), with room for a loaded
+    // machine.
+    let deadline = opened + Duration::from_secs(8);
+    loop {
+        let open = slow.iter().filter(|s| !closed(s)).count();
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open} slow connections still open after 8 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(900), "not closed before the timeout");
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(process.pid());
+    eprintln!(
+        "RSS: baseline {baseline} KiB, with 500 slow connections {peak} KiB, after {after} KiB"
+    );
+    assert!(peak < baseline + 64 * 1024, "500 connections cost {} KiB", peak - baseline);
+    assert!(after < baseline + 16 * 1024, "memory after: {after} KiB, baseline {baseline} KiB");
+    for (addr, path) in ports {
+        assert!(answered(&get(addr, path)), "{addr}{path} afterwards");
+    }
+}
+
+#[test]
+fn connections_over_the_cap_get_a_fast_503_with_retry_after() {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let mut process = start(&nats);
+    let addr = process.addr_of("HTTP API");
+    let held: Vec<TcpStream> = (0..700).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Once the server has accepted them all, a new connection is refused at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let asked = Instant::now();
+        let mut stream = TcpStream::connect(addr).expect("connects");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = stream.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        if response.starts_with("HTTP/1.1 503") {
+            assert!(asked.elapsed() < Duration::from_secs(1), "answered at once");
+            break response;
+        }
+        assert!(Instant::now() < deadline, "never refused: {response}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(response.to_ascii_lowercase().contains("retry-after: 1"), "{response}");
+    assert!(response.contains("limit of 700 connections"), "{response}");
+    drop(held);
+    // Slots free up as the held connections close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !get(addr, "/health").starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "the listener never recovered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_sse_stream_outlives_the_idle_timeout() {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let mut process = start(&nats);
+    let mut stream = TcpStream::connect(process.addr_of("SSE poll")).unwrap();
+    stream.write_all(b"GET /workers/w1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!closed(&stream), "an SSE stream was closed as idle (its keep-alives are traffic)");
+}
