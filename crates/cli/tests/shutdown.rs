@@ -88,7 +88,7 @@ impl HalfSent {
     /// Sends the rest of the body and returns the response's status line.
     fn finish(mut self) -> String {
         let body = r#"{"id": "in-flight", "timeout": 3600000}"#;
-        self.0.write_all(body[10..].as_bytes()).unwrap();
+        self.0.write_all(&body.as_bytes()[10..]).unwrap();
         self.0.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut response = [0u8; 512];
         let n = self.0.read(&mut response).expect("a response");
