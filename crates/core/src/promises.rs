@@ -10,6 +10,7 @@ use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
+use crate::reply::{Answer, ReplyBudget, check_stored_promise};
 use crate::task::{Task, TaskState};
 use crate::tasks::invoke_task;
 use crate::time::deadline_from;
@@ -92,6 +93,8 @@ impl Operation for ReadPromise {
         }
     }
 }
+
+impl Answer for ReadPromise {}
 
 /// `promises.create` (spec §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +191,12 @@ impl Operation for CreatePromise {
     }
 }
 
+impl Answer for CreatePromise {
+    fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        check_stored_promise(success, &success.value, budget)
+    }
+}
+
 /// `promises.create` whose invoke task (if the promise asks for one) carries `head`: the trace
 /// context of the request, passed on to the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +212,12 @@ impl Operation for CreateTraced {
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
         Ok(self.create.create(tx, now, None, self.head)?.0)
+    }
+}
+
+impl Answer for CreateTraced {
+    fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        CreatePromise::check(success, budget)
     }
 }
 
@@ -248,6 +263,12 @@ impl Operation for CreatePromiseAndTask {
             code: done.code,
             value: PromiseAndTask { promise: done.value, task },
         }))
+    }
+}
+
+impl Answer for CreatePromiseAndTask {
+    fn check(success: &Success<PromiseAndTask>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        check_stored_promise(success, &success.value.promise, budget)
     }
 }
 
@@ -319,6 +340,12 @@ impl Operation for CompletePromise {
         } else {
             Err(already_completed(&self.id, promise.state))
         })
+    }
+}
+
+impl Answer for CompletePromise {
+    fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        check_stored_promise(success, &success.value, budget)
     }
 }
 
@@ -486,6 +513,8 @@ impl Operation for SearchPromises {
         Ok(Ok(Success::ok(SearchPage { promises: rows, cursor })))
     }
 }
+
+impl Answer for SearchPromises {}
 
 /// Background work: times out up to `limit` due promises and reports the next deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

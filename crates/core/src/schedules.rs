@@ -10,8 +10,9 @@ use crate::cron::CronSchedule;
 use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
-use crate::promise::Promise;
-use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT};
+use crate::promise::{Promise, PromiseState};
+use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT, encoded_len};
+use crate::reply::{Answer, ReplyBudget};
 use crate::schedule::{
     INVOCATION_TAG, NEVER, PromiseIdTemplate, SCHEDULE_TAG, Schedule, ScheduleFilter,
 };
@@ -46,6 +47,8 @@ impl Operation for ReadSchedule {
         })
     }
 }
+
+impl Answer for ReadSchedule {}
 
 /// `schedules.create` (spec §10): 201 with the new schedule; for an existing id, 200 with the
 /// stored one when both idempotency keys are present and equal, else 409. The body is not
@@ -140,6 +143,20 @@ impl Operation for CreateSchedule {
     }
 }
 
+/// A new schedule must fit in a reply, and so must every promise it will create (see
+/// [`crate::reply`]): its promise param, tags and id template are checked here, once, instead of
+/// refusing its promises tick after tick.
+impl Answer for CreateSchedule {
+    fn check(success: &Success<Schedule>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        if success.code == Code::Created {
+            budget.check_promise(&largest_scheduled_promise(&success.value)).map_err(|e| {
+                DomainError::bad_request(format!("the promises of this schedule: {}", e.message))
+            })?;
+        }
+        budget.check_reply(encoded_len(&success.value))
+    }
+}
+
 /// `schedules.delete`: 204, or 404. Promises the schedule created stay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteSchedule {
@@ -161,6 +178,8 @@ impl Operation for DeleteSchedule {
         })
     }
 }
+
+impl Answer for DeleteSchedule {}
 
 /// The query a cursor carries.
 #[derive(Debug, Serialize, Deserialize)]
@@ -281,6 +300,8 @@ impl Operation for SearchSchedules {
     }
 }
 
+impl Answer for SearchSchedules {}
+
 /// Background work: fires up to `limit` due schedules, one tick each, and reports the next tick.
 ///
 /// For each due schedule, in one transaction: the promise id is rendered from the template
@@ -323,25 +344,56 @@ pub struct FireReport {
     pub next_run: Option<i64>,
 }
 
-/// Fires one due tick of `schedule` at `now` and advances it.
-fn fire(tx: &mut dyn Tx, schedule: Schedule, now: i64) -> Result<Firing, TxError> {
-    let tick = schedule.next_run_time;
-    let promise_id = match PromiseIdTemplate::parse(&schedule.promise_id) {
+/// The id of the promise `schedule` creates at `tick`.
+fn scheduled_promise_id(schedule: &Schedule, tick: i64) -> String {
+    match PromiseIdTemplate::parse(&schedule.promise_id) {
         Ok(template) => template.render(&schedule.id, tick),
         // Only a template accepted at create is stored; should one be unreadable, its text is
         // used as it is rather than stopping the schedule.
         Err(_) => schedule.promise_id.clone(),
-    };
-    let mut tags = schedule.promise_tags;
-    tags.insert(SCHEDULE_TAG.to_owned(), schedule.id.clone());
+    }
+}
+
+/// The tags of the promises `schedule` creates: its promise tags plus the schedule and
+/// invocation tags.
+fn scheduled_promise_tags(
+    schedule_id: &str,
+    mut tags: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    tags.insert(SCHEDULE_TAG.to_owned(), schedule_id.to_owned());
     tags.insert(INVOCATION_TAG.to_owned(), "true".to_owned());
+    tags
+}
+
+/// The largest promise `schedule` can create: every number in it (the tick in its id, the
+/// deadline, the creation time) as long as a number can be.
+fn largest_scheduled_promise(schedule: &Schedule) -> Promise {
+    Promise {
+        id: scheduled_promise_id(schedule, i64::MAX),
+        state: PromiseState::Pending,
+        param: schedule.promise_param.clone(),
+        value: Value::default(),
+        timeout: i64::MAX,
+        idempotency_key_for_create: None,
+        idempotency_key_for_complete: None,
+        tags: scheduled_promise_tags(&schedule.id, schedule.promise_tags.clone()),
+        created_on: i64::MAX,
+        completed_on: None,
+        sort_id: 0,
+    }
+}
+
+/// Fires one due tick of `schedule` at `now` and advances it.
+fn fire(tx: &mut dyn Tx, schedule: Schedule, now: i64) -> Result<Firing, TxError> {
+    let tick = schedule.next_run_time;
+    let promise_id = scheduled_promise_id(&schedule, tick);
     let create = CreatePromise {
         id: promise_id.clone(),
         idempotency_key: None,
         strict: false,
         param: schedule.promise_param,
         timeout: tick.saturating_add(schedule.promise_timeout),
-        tags,
+        tags: scheduled_promise_tags(&schedule.id, schedule.promise_tags),
     };
     let promise = create.apply(tx, now)?;
     let next = CronSchedule::parse(&schedule.cron)

@@ -21,11 +21,10 @@ use super::error::{Body as ErrorResponse, HttpError};
 use super::openapi::params::{TaskPath, WriteHeaders};
 use super::openapi::requests::CreatePromiseTaskBody;
 use super::openapi::responses::CompletePromiseResponses;
-use super::openapi::schemas::{Promise, PromiseAndTask, Task, TasksAffected};
+use super::openapi::schemas::{ClaimResponse, Promise, PromiseAndTask, Task, TasksAffected};
 use super::promises::{
     self, add_write_headers, body_object, body_payload, path_id, raw, run, run_renamed,
 };
-use crate::operations::tasks::ClaimAnswer as ClaimResponse;
 
 /// The task routes: `POST /promises/task`, `POST /tasks/{claim,complete,drop,heartbeat}` and the
 /// GET forms `/tasks/{claim,complete,drop,heartbeat}/{id}/{counter}`.

@@ -96,7 +96,7 @@ struct SearchPayload {
 pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: ReadPayload = decode(payload)?;
-        let done = api.run(ReadPromise { id: p.id }).await?;
+        let done = api.answer(ReadPromise { id: p.id }).await?;
         wake_tasks_if_timed_out(api, &done.value);
         respond(done.code.status(), &done.value)
     }
@@ -111,31 +111,12 @@ pub(super) fn wake_tasks_if_timed_out(api: &Api, promise: &natsapi_core::Promise
     }
 }
 
-/// Refuses a write whose payload could make a promise (or a schedule) too large to return in a
-/// reply.
-pub(super) fn check_write_size(
-    api: &Api,
-    operation: &str,
-    payload: &RawValue,
-) -> Result<(), ApiError> {
-    let limit = api.max_write_payload_bytes();
-    let size = payload.get().len();
-    if size > limit {
-        return Err(ApiError::bad_request(format!(
-            "payload is {size} bytes; {operation} accepts at most {limit} so that the promise \
-             fits in one reply"
-        )));
-    }
-    Ok(())
-}
-
 /// `promises.create {id, idempotencyKey?, strict?, param?, timeout, tags?}`.
 pub fn create<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "promises.create", payload)?;
         let p: CreatePayload = decode(payload)?;
         super::tasks::check_invoke_tag(api, p.tags.as_ref())?;
         let op = CreatePromise {
@@ -147,7 +128,7 @@ pub fn create<'a>(
             tags: p.tags.unwrap_or_default(),
         };
         let op = CreateTraced { create: op, head: crate::trace::current_head() };
-        let done = api.run(super::fenced(p.fence, op)).await?;
+        let done = api.answer(super::fenced(p.fence, op)).await?;
         if done.value.state == PromiseState::Pending {
             api.announce(Timer::PromiseTimeouts, done.value.timeout);
             if done.value.tags.contains_key(natsapi_core::task::INVOKE_TAG) {
@@ -166,7 +147,6 @@ pub fn complete<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "promises.complete", payload)?;
         let p: CompletePayload = decode(payload)?;
         let op = CompletePromise {
             id: p.id,

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::promises::check_write_size;
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
 use crate::timer::Timer;
@@ -83,10 +82,9 @@ pub fn create<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "schedules.create", payload)?;
         let p: CreatePayload = decode(payload)?;
         let done = api
-            .run(CreateSchedule {
+            .answer(CreateSchedule {
                 id: p.id,
                 description: p.description.unwrap_or_default(),
                 cron: p.cron,
