@@ -192,3 +192,37 @@ async fn unsafe_trace_state_and_odd_envelopes_still_get_replies() {
     assert_error(&reply, 400, "requestId");
     h.stop().await;
 }
+
+/// Resonate requires a promise's `timeout`: a create without one (which would time out the
+/// moment it was made) is a 400 naming the field, over NATS and HTTP, and stores nothing.
+#[tokio::test]
+async fn a_create_without_a_timeout_is_a_400_naming_it() {
+    let h = Harness::start().await;
+    let http = common::http::Http::new(&h);
+    let no_timeout = json!({"id": "p", "param": {"data": "aGk="}});
+    assert_error(&h.call("promises.create", no_timeout.clone()).await, 400, "payload.timeout");
+    assert_error(
+        &h.call("promises.create", json!({"id": "p", "timeout": null})).await,
+        400,
+        "payload.timeout: missing field",
+    );
+    let task = json!({"id": "p", "processId": "w1", "tags": {"resonate:invoke": "default"}});
+    assert_error(&h.call("promises.createtask", task).await, 400, "payload.timeout");
+    let answer = http.post_json("/promises", no_timeout).await;
+    common::http::assert_error(&answer, 40000);
+    assert!(answer.body["error"]["message"].as_str().unwrap().starts_with("body.timeout: "));
+    let body = json!({"promise": {"id": "p"}, "task": {"processId": "w1"}});
+    let answer = http.post_json("/promises/task", body).await;
+    common::http::assert_error(&answer, 40000);
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("body.promise.timeout: "), "{message}");
+    assert_error(&h.call("promises.read", json!({"id": "p"})).await, 404, "not found");
+
+    // The task's deadline may come as `taskTimeout` (the NATS server's name for it).
+    let task = json!({"id": "t", "processId": "w1", "taskTimeout": 60_000});
+    assert_eq!(h.call("promises.createtask", task).await.status, Some(201));
+    // A schedule's `promiseTimeout` is required the same way.
+    let schedule = json!({"id": "s", "cron": "@daily", "promiseId": "s.{{.timestamp}}"});
+    assert_error(&h.call("schedules.create", schedule).await, 400, "promiseTimeout");
+    h.stop().await;
+}

@@ -43,8 +43,9 @@ pub(crate) struct CreatePayload {
     #[serde(default)]
     #[schema(value_type = crate::http::openapi::schemas::PromiseValue)]
     param: Value,
-    /// Absolute deadline, epoch ms (absent: 0, so the promise times out at once).
+    /// The deadline: epoch ms, or a duration in ms from now when below 10^12 (required).
     #[serde(default)]
+    #[schema(required = true)]
     timeout: Option<i64>,
     /// Free-form string tags (`resonate:invoke` names the receiver of its invoke task).
     #[serde(default)]
@@ -111,6 +112,17 @@ pub(super) fn wake_tasks_if_timed_out(api: &Api, promise: &natsapi_core::Promise
     }
 }
 
+/// The deadline of a new promise, which Resonate requires: without it the promise would time out
+/// the moment it was created.
+pub(super) fn required_timeout(timeout: Option<i64>) -> Result<i64, ApiError> {
+    timeout.ok_or_else(|| {
+        ApiError::bad_request(
+            "payload.timeout: missing field (the promise's deadline: epoch ms, or a duration in \
+             ms from now when below 10^12)",
+        )
+    })
+}
+
 /// `promises.create {id, idempotencyKey?, strict?, param?, timeout, tags?}`.
 pub fn create<'a>(
     api: &'a Api,
@@ -124,7 +136,7 @@ pub fn create<'a>(
             idempotency_key: p.idempotency_key,
             strict: p.strict.unwrap_or(false),
             param: p.param,
-            timeout: p.timeout.unwrap_or(0),
+            timeout: required_timeout(p.timeout)?,
             tags: p.tags.unwrap_or_default(),
         };
         let op = CreateTraced { create: op, head: crate::trace::current_head() };

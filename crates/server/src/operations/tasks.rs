@@ -102,7 +102,7 @@ pub fn create_task<'a>(
                 idempotency_key: p.idempotency_key,
                 strict: p.strict.unwrap_or(false),
                 param: p.param,
-                timeout: p.timeout.or(p.task_timeout).unwrap_or(0),
+                timeout: super::promises::required_timeout(p.timeout.or(p.task_timeout))?,
                 tags: p.tags.unwrap_or_default(),
             },
             process_id,
