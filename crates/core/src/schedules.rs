@@ -79,8 +79,8 @@ impl CreateSchedule {
     /// The first tick after `now`, once every field is checked.
     fn validate(&self, now: i64) -> Result<i64, DomainError> {
         require("id", &self.id)?;
-        let cron =
-            CronSchedule::parse(&self.cron).map_err(|e| DomainError::bad_request(e.to_string()))?;
+        let cron = CronSchedule::parse_new(&self.cron)
+            .map_err(|e| DomainError::bad_request(e.to_string()))?;
         let Some(next) = cron.next_after(now) else {
             return Err(DomainError::bad_request(format!(
                 "invalid cron {}: it never fires",

@@ -32,7 +32,8 @@ pub(crate) struct CreatePayload {
     /// Free text. The seed says `description`; Resonate's own JSON says `desc` (both accepted).
     #[serde(default, alias = "desc")]
     description: Option<String>,
-    /// A cron expression (5 or 6 fields) or descriptor (`@daily`, `@every 1m`), in UTC.
+    /// A cron expression (5 or 6 fields) or descriptor (`@daily`, `@every 1m`), in UTC; ticks
+    /// fall on whole seconds (`@every` takes whole seconds, at least `1s`).
     cron: String,
     /// Free-form string tags of the schedule.
     #[serde(default)]
