@@ -11,7 +11,7 @@ use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState};
-use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT, encoded_len};
+use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT, encoded_len, show_tags};
 use crate::reply::{Answer, ReplyBudget};
 use crate::schedule::{
     INVOCATION_TAG, NEVER, PromiseIdTemplate, SCHEDULE_TAG, Schedule, ScheduleFilter,
@@ -207,6 +207,18 @@ pub struct SearchSchedules {
     pub max_bytes: usize,
 }
 
+/// The fields of a `schedules.search` request besides its cursor; `None` where the request left
+/// one out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleSearchRequest {
+    /// Id pattern.
+    pub id: Option<String>,
+    /// Tags that must match.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Page size.
+    pub limit: Option<i64>,
+}
+
 /// One page of schedule search results.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SchedulePage {
@@ -241,12 +253,43 @@ impl SearchSchedules {
         })
     }
 
-    /// The search a cursor continues. Every other parameter is ignored when a cursor is given.
+    /// The search a cursor continues (see `from_request` for the fields a request sends beside
+    /// it).
     pub fn from_cursor(text: &str) -> Result<Self, DomainError> {
         let q: CursorQuery = cursor::decode(text)?;
         let mut search = SearchSchedules::new(q.id, q.tags, Some(q.limit as i64))
             .map_err(|e| DomainError::bad_request(format!("invalid cursor: {}", e.message)))?;
         search.before = Some(q.sort_id);
+        Ok(search)
+    }
+
+    /// The search a request asks for: the first page of `request`, or, with a non-empty
+    /// `cursor`, the page it continues, provided every field `request` also sends agrees with the
+    /// cursor (a 400 naming each that does not). An empty `id` counts as absent.
+    pub fn from_request(
+        request: ScheduleSearchRequest,
+        cursor: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+            return SearchSchedules::new(
+                request.id.unwrap_or_default(),
+                request.tags.unwrap_or_default(),
+                request.limit,
+            );
+        };
+        let search = SearchSchedules::from_cursor(cursor)?;
+        cursor::agree([
+            cursor::conflict(
+                "id",
+                request.id.filter(|id| !id.is_empty()).as_ref(),
+                &search.filter.id,
+                |id| quoted(id),
+            ),
+            cursor::conflict("tags", request.tags.as_ref(), &search.filter.tags, show_tags),
+            cursor::conflict("limit", request.limit.as_ref(), &(search.limit as i64), |n| {
+                n.to_string()
+            }),
+        ])?;
         Ok(search)
     }
 

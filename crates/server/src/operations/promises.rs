@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use natsapi_core::promises::{
-    CompletePromise, CreatePromise, CreateTraced, ReadPromise, SearchPromises,
+    CompletePromise, CreatePromise, CreateTraced, PromiseSearchRequest, ReadPromise, SearchPromises,
 };
 use natsapi_core::{PromiseState, Value};
 use serde::Deserialize;
@@ -175,22 +175,17 @@ pub fn complete<'a>(
     .boxed()
 }
 
-/// `promises.search {id, states?, tags?, limit?, cursor?}`; a cursor replaces the other fields.
+/// `promises.search {id, states?, tags?, limit?, cursor?}`; a cursor carries the search, and
+/// fields sent beside it must agree with it.
 pub fn search<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: SearchPayload = decode(payload)?;
-        let mut query = match p.cursor.filter(|c| !c.is_empty()) {
-            Some(cursor) => SearchPromises::from_cursor(&cursor)?,
-            None => SearchPromises::new(
-                p.id.unwrap_or_default(),
-                p.states.unwrap_or_default(),
-                p.tags.unwrap_or_default(),
-                p.limit,
-            )?,
-        };
+        let request =
+            PromiseSearchRequest { id: p.id, states: p.states, tags: p.tags, limit: p.limit };
+        let mut query = SearchPromises::from_request(request, p.cursor.as_deref())?;
         // Leave room for the page's own JSON around the promises.
         query.max_bytes = api
             .max_resource_bytes()

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use natsapi_core::Value;
-use natsapi_core::schedules::{CreateSchedule, DeleteSchedule, ReadSchedule, SearchSchedules};
+use natsapi_core::schedules::{
+    CreateSchedule, DeleteSchedule, ReadSchedule, ScheduleSearchRequest, SearchSchedules,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -115,19 +117,16 @@ pub fn delete<'a>(
     .boxed()
 }
 
-/// `schedules.search {id, tags?, limit?, cursor?}`; a cursor replaces the other fields.
+/// `schedules.search {id, tags?, limit?, cursor?}`; a cursor carries the search, and fields sent
+/// beside it must agree with it.
 pub fn search<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: SearchPayload = decode(payload)?;
-        let mut query = match p.cursor.filter(|c| !c.is_empty()) {
-            Some(cursor) => SearchSchedules::from_cursor(&cursor)?,
-            None => {
-                SearchSchedules::new(p.id.unwrap_or_default(), p.tags.unwrap_or_default(), p.limit)?
-            }
-        };
+        let request = ScheduleSearchRequest { id: p.id, tags: p.tags, limit: p.limit };
+        let mut query = SearchSchedules::from_request(request, p.cursor.as_deref())?;
         // Leave room for the page's own JSON around the schedules.
         query.max_bytes = api
             .max_resource_bytes()
