@@ -175,7 +175,8 @@ async fn complete_promise_named_task(
     responses(
         (status = 201, description = "Claimed: the root promise, and for a resume the leaf",
             body = ClaimResponse),
-        (status = 400, description = "A field is invalid (40000)", body = ErrorResponse),
+        (status = 400, description = "A field is invalid, or the answer would not fit in one \
+            reply (40000; nothing is claimed)", body = ErrorResponse),
         (status = 403, description = "Already claimed (40305), completed (40306), another counter \
             (40307)", body = ErrorResponse),
         (status = 404, description = "No such task (40403)", body = ErrorResponse),
@@ -323,7 +324,8 @@ struct TaskPayload<'a> {
     responses(
         (status = 201, description = "Claimed: the root promise, and for a resume the leaf",
             body = ClaimResponse),
-        (status = 400, description = "The path is not `<id>/<counter>` (40000)", body = ErrorResponse),
+        (status = 400, description = "The path is not `<id>/<counter>`, or the answer would not \
+            fit in one reply (40000; nothing is claimed)", body = ErrorResponse),
         (status = 403, description = "Already claimed (40305), completed (40306), another counter \
             (40307)", body = ErrorResponse),
         (status = 404, description = "No such task (40403)", body = ErrorResponse),
