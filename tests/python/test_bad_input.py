@@ -64,6 +64,8 @@ WRONG_TYPES = [
                  ["base64"], id="create-data-not-base64"),
     pytest.param("promises.create", {"id": "x", "timeout": 1, "strict": "yes"}, ["strict"],
                  id="create-strict-string"),
+    pytest.param("promises.create", {"id": "x", "param": {"data": "aGk="}}, ["timeout"],
+                 id="create-missing-timeout"),
     pytest.param("promises.complete", {"id": "x", "state": "DONE"}, ["state"],
                  id="complete-unknown-state"),
     pytest.param("promises.complete", {"id": "x"}, ["state"], id="complete-missing-state"),

@@ -60,7 +60,8 @@ async fn two_processes_share_one_sqlite_file() {
     }
     // A replay reaches whichever instance NATS picks; the other's write is visible to it.
     for i in 0..20 {
-        let reply = client.call("promises.create", json!({"id": format!("shared-{i}")})).await;
+        let payload = json!({"id": format!("shared-{i}"), "timeout": 3_600_000});
+        let reply = client.call("promises.create", payload).await;
         assert_eq!(reply.unwrap().error.map(|e| e.code), Some(409));
     }
 

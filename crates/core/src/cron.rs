@@ -7,6 +7,13 @@
 //! fixed zone keeps every process and backend in agreement). `@every` follows robfig/cron: the
 //! interval is whole seconds (at least one), and the next tick after `t` is `t` rounded down to
 //! the second plus the interval.
+//!
+//! So the scheduler's granularity is one second, the finest a 6-field expression can say. A new
+//! schedule is parsed with [`CronSchedule::parse_new`], which refuses an `@every` interval the
+//! scheduler would not keep (`@every 1ms` would fire once a second, `@every 1500ms` every
+//! second), naming that granularity. Stored schedules keep being read with
+//! [`CronSchedule::parse`], which rounds as robfig/cron does, so one stored by an older version
+//! still fires.
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,15 +67,27 @@ const DESCRIPTORS: &[(&str, &str)] = &[
 ];
 
 impl CronSchedule {
-    /// Parses a cron expression or descriptor; the error names what is wrong.
+    /// Parses a cron expression or descriptor; the error names what is wrong. An `@every`
+    /// interval is rounded as robfig/cron does: down to whole seconds, at least one.
     pub fn parse(expr: &str) -> Result<Self, InvalidCron> {
+        CronSchedule::parse_with(expr, Rounding::Round)
+    }
+
+    /// Parses the cron of a new schedule: as [`CronSchedule::parse`], but an `@every` interval
+    /// that is not a whole number of seconds, at least one, is refused: the scheduler would not
+    /// keep it.
+    pub fn parse_new(expr: &str) -> Result<Self, InvalidCron> {
+        CronSchedule::parse_with(expr, Rounding::Refuse)
+    }
+
+    fn parse_with(expr: &str, rounding: Rounding) -> Result<Self, InvalidCron> {
         let invalid = |reason: String| InvalidCron { expr: expr.to_owned(), reason };
         let text = expr.trim();
         if text.is_empty() {
             return Err(invalid("cron must not be empty".into()));
         }
         let kind = if let Some(descriptor) = text.strip_prefix('@') {
-            parse_descriptor(descriptor).map_err(invalid)?
+            parse_descriptor(descriptor, rounding).map_err(invalid)?
         } else {
             parse_fields(text).map_err(invalid)?
         };
@@ -104,7 +123,19 @@ impl FromStr for CronSchedule {
     }
 }
 
-fn parse_descriptor(descriptor: &str) -> Result<Kind, String> {
+/// The scheduler's granularity: ticks fall on whole seconds.
+const SECOND_NANOS: i128 = 1_000_000_000;
+
+/// What to do with an `@every` interval the scheduler cannot keep exactly.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rounding {
+    /// Round it as robfig/cron does (stored schedules).
+    Round,
+    /// Refuse it (new schedules).
+    Refuse,
+}
+
+fn parse_descriptor(descriptor: &str, rounding: Rounding) -> Result<Kind, String> {
     let lower = descriptor.to_ascii_lowercase();
     if let Some(duration) = lower.strip_prefix("every") {
         let duration = duration.trim();
@@ -115,8 +146,24 @@ fn parse_descriptor(descriptor: &str) -> Result<Kind, String> {
         if nanos <= 0 {
             return Err(format!("@every duration {duration:?} must be positive"));
         }
+        if rounding == Rounding::Refuse {
+            if nanos < SECOND_NANOS {
+                return Err(format!(
+                    "@every {duration} is finer than the scheduler's granularity of one second; \
+                     the interval must be at least 1s"
+                ));
+            }
+            if nanos % SECOND_NANOS != 0 {
+                let below = nanos / SECOND_NANOS;
+                return Err(format!(
+                    "@every {duration} is not a whole number of seconds, the scheduler's \
+                     granularity; use {below}s or {}s",
+                    below + 1
+                ));
+            }
+        }
         // robfig/cron: whole seconds, at least one.
-        let seconds = (nanos / 1_000_000_000).max(1);
+        let seconds = (nanos / SECOND_NANOS).max(1);
         let ms = i64::try_from(seconds.saturating_mul(1000))
             .map_err(|_| format!("@every duration {duration:?} is too long"))?;
         return Ok(Kind::Every(ms));
@@ -249,6 +296,24 @@ mod tests {
         assert!(reason("@every 5d").contains("unknown unit \"d\""));
         assert!(reason("@every -5s").contains("positive"));
         assert!(reason("bad cron").starts_with("invalid cron \"bad cron\": "));
+    }
+
+    #[test]
+    fn a_new_schedule_may_not_ask_for_an_interval_the_scheduler_would_round() {
+        let reason = |expr: &str| CronSchedule::parse_new(expr).unwrap_err().to_string();
+        for finer in ["@every 1ms", "@every 999ms", "@every 0.5s", "@every 10us"] {
+            let reason = reason(finer);
+            assert!(reason.contains("granularity of one second"), "{reason}");
+            assert!(reason.contains("at least 1s"), "{reason}");
+        }
+        let reason = reason("@every 1500ms");
+        assert!(reason.contains("not a whole number of seconds"), "{reason}");
+        assert!(reason.ends_with("use 1s or 2s"), "{reason}");
+        for kept in ["@every 1s", "@every 1m30s", "@every 1.5m", "@every 1000ms", "*/1 * * * * *"] {
+            assert!(CronSchedule::parse_new(kept).is_ok(), "{kept}");
+        }
+        // A schedule stored before keeps firing, rounded.
+        assert_eq!(next("@every 1ms", T), Some(T + 1_000));
     }
 
     #[test]

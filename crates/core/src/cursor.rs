@@ -1,5 +1,9 @@
 //! Opaque search cursors. A cursor carries the whole next query (pattern, states, tags, limit) and
 //! the sort id to continue below, as URL-safe base64 of JSON, so pages need no server-side state.
+//!
+//! A request that sends a cursor may send the other fields too, as long as they say what the
+//! cursor says: a field that contradicts it is a 400 naming the field and both values (silently
+//! following either would page through a search the client did not ask for).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,4 +24,30 @@ pub fn decode<T: DeserializeOwned>(cursor: &str) -> Result<T, DomainError> {
     let invalid = |why: String| DomainError::bad_request(format!("invalid cursor: {why}"));
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|e| invalid(e.to_string()))?;
     serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
+}
+
+/// The conflict of one request field with its cursor, if the request sent the field and it says
+/// something else: `field given (the cursor's: value)`, with both values as `show` writes them.
+pub fn conflict<T: PartialEq>(
+    field: &str,
+    given: Option<&T>,
+    from_cursor: &T,
+    show: impl Fn(&T) -> String,
+) -> Option<String> {
+    let given = given?;
+    (given != from_cursor)
+        .then(|| format!("{field} {} (the cursor's: {})", show(given), show(from_cursor)))
+}
+
+/// A 400 naming every conflict between a request and its cursor, if there is any.
+pub fn agree(conflicts: impl IntoIterator<Item = Option<String>>) -> Result<(), DomainError> {
+    let conflicts: Vec<String> = conflicts.into_iter().flatten().collect();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    Err(DomainError::bad_request(format!(
+        "cursor: the request contradicts the search the cursor continues: {}; send the cursor \
+         alone, or with the fields of the search it came from",
+        conflicts.join("; ")
+    )))
 }

@@ -93,7 +93,26 @@ impl TxError {
     pub fn is_needs_write(&self) -> bool {
         self.0.is::<NeedsWrite>()
     }
+
+    /// The error an operation returns to refuse after it wrote: the backend undoes the
+    /// operation's writes, as for any failure, and its caller gets `refusal` as the reply.
+    pub fn refused(refusal: DomainError) -> Self {
+        TxError(Box::new(Refused(refusal)))
+    }
+
+    /// The refusal of [`TxError::refused`], or this error as it was.
+    pub fn into_refusal(self) -> Result<DomainError, TxError> {
+        match self.0.downcast::<Refused>() {
+            Ok(refused) => Ok(refused.0),
+            Err(other) => Err(TxError(other)),
+        }
+    }
 }
+
+/// A domain refusal whose operation's writes must be undone.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0}")]
+struct Refused(DomainError);
 
 /// A write attempted on a read-only transaction.
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,9 @@
 //! CLAIMED at exactly that counter, so a worker whose lease ran out (a zombie) cannot write.
 
 use crate::code::Code;
-use crate::error::{DomainError, Reply, TxError, quoted};
+use crate::error::{DomainError, Reply, Success, TxError, quoted};
 use crate::operation::Operation;
+use crate::reply::{Answer, ReplyBudget};
 use crate::task::TaskState;
 use crate::tx::Tx;
 
@@ -45,5 +46,11 @@ impl<O: Operation> Operation for Fenced<O> {
             }
         }
         self.op.apply(tx, now)
+    }
+}
+
+impl<O: Answer> Answer for Fenced<O> {
+    fn check(success: &Success<O::Output>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        O::check(success, budget)
     }
 }

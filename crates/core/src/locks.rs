@@ -7,6 +7,7 @@ use crate::code::Code;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::lock::Lock;
 use crate::operation::Operation;
+use crate::reply::Answer;
 use crate::tx::Tx;
 
 /// `locks.acquire`: 201 with the lock (`expiresAt = now + ttl`), or 403 (40304) when another
@@ -71,6 +72,8 @@ impl Operation for AcquireLock {
     }
 }
 
+impl Answer for AcquireLock {}
+
 /// `locks.release`: 204 when `executionId` held the lock on `resourceId` (expired or not), else
 /// 404 (40402).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +108,8 @@ impl Operation for ReleaseLock {
     }
 }
 
+impl Answer for ReleaseLock {}
+
 /// `locks.heartbeat`: extends every live lock of the process to `now + ttl`; 200 with the count.
 ///
 /// A lock that has already expired is not revived (it no longer blocks others, see
@@ -134,6 +139,8 @@ impl Operation for HeartbeatLocks {
         Ok(Ok(Success::ok(LocksAffected { locks_affected })))
     }
 }
+
+impl Answer for HeartbeatLocks {}
 
 /// Background work: deletes up to `limit` expired locks and reports the next expiry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

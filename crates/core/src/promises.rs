@@ -10,6 +10,7 @@ use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
+use crate::reply::{Answer, ReplyBudget, check_stored_promise};
 use crate::task::{Task, TaskState};
 use crate::tasks::invoke_task;
 use crate::time::deadline_from;
@@ -92,6 +93,8 @@ impl Operation for ReadPromise {
         }
     }
 }
+
+impl Answer for ReadPromise {}
 
 /// `promises.create` (spec §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +191,12 @@ impl Operation for CreatePromise {
     }
 }
 
+impl Answer for CreatePromise {
+    fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        check_stored_promise(success, &success.value, budget)
+    }
+}
+
 /// `promises.create` whose invoke task (if the promise asks for one) carries `head`: the trace
 /// context of the request, passed on to the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +212,12 @@ impl Operation for CreateTraced {
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
         Ok(self.create.create(tx, now, None, self.head)?.0)
+    }
+}
+
+impl Answer for CreateTraced {
+    fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        CreatePromise::check(success, budget)
     }
 }
 
@@ -248,6 +263,12 @@ impl Operation for CreatePromiseAndTask {
             code: done.code,
             value: PromiseAndTask { promise: done.value, task },
         }))
+    }
+}
+
+impl Answer for CreatePromiseAndTask {
+    fn check(success: &Success<PromiseAndTask>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        check_stored_promise(success, &success.value.promise, budget)
     }
 }
 
@@ -322,6 +343,12 @@ impl Operation for CompletePromise {
     }
 }
 
+impl Answer for CompletePromise {
+    fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        check_stored_promise(success, &success.value, budget)
+    }
+}
+
 /// Which promises a search selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromiseFilter {
@@ -340,6 +367,11 @@ impl PromiseFilter {
             && crate::glob::matches(&self.id, &promise.id)
             && self.tags.iter().all(|(k, v)| promise.tags.get(k) == Some(v))
     }
+}
+
+/// Tags as a request writes them, for a message (cut like any quoted input).
+pub fn show_tags(tags: &BTreeMap<String, String>) -> String {
+    quoted(&serde_json::to_string(tags).unwrap_or_default())
 }
 
 /// The query a cursor carries (Resonate's field names).
@@ -365,6 +397,20 @@ pub struct SearchPromises {
     /// Most bytes of promise JSON in one page: a page that would grow past it ends early, with a
     /// cursor at its last promise (always at least one promise per page).
     pub max_bytes: usize,
+}
+
+/// The fields of a `promises.search` request besides its cursor; `None` where the request left
+/// one out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromiseSearchRequest {
+    /// Id pattern.
+    pub id: Option<String>,
+    /// States to include (empty: all).
+    pub states: Option<Vec<PromiseState>>,
+    /// Tags that must match.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Page size.
+    pub limit: Option<i64>,
 }
 
 /// One page of search results.
@@ -403,12 +449,56 @@ impl SearchPromises {
         })
     }
 
-    /// The search a cursor continues. Every other parameter is ignored when a cursor is given.
+    /// The search a cursor continues (see `from_request` for the fields a request sends beside
+    /// it).
     pub fn from_cursor(text: &str) -> Result<Self, DomainError> {
         let q: CursorQuery = cursor::decode(text)?;
         let mut search = SearchPromises::new(q.id, q.states, q.tags, Some(q.limit as i64))
             .map_err(|e| DomainError::bad_request(format!("invalid cursor: {}", e.message)))?;
         search.before = Some(q.sort_id);
+        Ok(search)
+    }
+
+    /// The search a request asks for: the first page of `request`, or, with a non-empty
+    /// `cursor`, the page it continues, provided every field `request` also sends agrees with the
+    /// cursor (a 400 naming each that does not). An empty `id` counts as absent.
+    pub fn from_request(
+        request: PromiseSearchRequest,
+        cursor: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+            return SearchPromises::new(
+                request.id.unwrap_or_default(),
+                request.states.unwrap_or_default(),
+                request.tags.unwrap_or_default(),
+                request.limit,
+            );
+        };
+        let search = SearchPromises::from_cursor(cursor)?;
+        let states = request
+            .states
+            .map(|states| if states.is_empty() { StateSet::ALL } else { StateSet::of(states) });
+        let show_states = |set: &StateSet| {
+            let names: Vec<&str> = PromiseState::ALL
+                .into_iter()
+                .filter(|s| set.contains(*s))
+                .map(|s| s.name())
+                .collect();
+            format!("[{}]", names.join(", "))
+        };
+        cursor::agree([
+            cursor::conflict(
+                "id",
+                request.id.filter(|id| !id.is_empty()).as_ref(),
+                &search.filter.id,
+                |id| quoted(id),
+            ),
+            cursor::conflict("states", states.as_ref(), &search.filter.states, show_states),
+            cursor::conflict("tags", request.tags.as_ref(), &search.filter.tags, show_tags),
+            cursor::conflict("limit", request.limit.as_ref(), &(search.limit as i64), |n| {
+                n.to_string()
+            }),
+        ])?;
         Ok(search)
     }
 
@@ -486,6 +576,8 @@ impl Operation for SearchPromises {
         Ok(Ok(Success::ok(SearchPage { promises: rows, cursor })))
     }
 }
+
+impl Answer for SearchPromises {}
 
 /// Background work: times out up to `limit` due promises and reports the next deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,9 @@ use crate::cron::CronSchedule;
 use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
-use crate::promise::Promise;
-use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT};
+use crate::promise::{Promise, PromiseState};
+use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT, encoded_len, show_tags};
+use crate::reply::{Answer, ReplyBudget};
 use crate::schedule::{
     INVOCATION_TAG, NEVER, PromiseIdTemplate, SCHEDULE_TAG, Schedule, ScheduleFilter,
 };
@@ -47,6 +48,8 @@ impl Operation for ReadSchedule {
     }
 }
 
+impl Answer for ReadSchedule {}
+
 /// `schedules.create` (spec §10): 201 with the new schedule; for an existing id, 200 with the
 /// stored one when both idempotency keys are present and equal, else 409. The body is not
 /// compared. The cron and the promise id template are checked first (400 naming the problem).
@@ -76,8 +79,8 @@ impl CreateSchedule {
     /// The first tick after `now`, once every field is checked.
     fn validate(&self, now: i64) -> Result<i64, DomainError> {
         require("id", &self.id)?;
-        let cron =
-            CronSchedule::parse(&self.cron).map_err(|e| DomainError::bad_request(e.to_string()))?;
+        let cron = CronSchedule::parse_new(&self.cron)
+            .map_err(|e| DomainError::bad_request(e.to_string()))?;
         let Some(next) = cron.next_after(now) else {
             return Err(DomainError::bad_request(format!(
                 "invalid cron {}: it never fires",
@@ -140,6 +143,20 @@ impl Operation for CreateSchedule {
     }
 }
 
+/// A new schedule must fit in a reply, and so must every promise it will create (see
+/// [`crate::reply`]): its promise param, tags and id template are checked here, once, instead of
+/// refusing its promises tick after tick.
+impl Answer for CreateSchedule {
+    fn check(success: &Success<Schedule>, budget: &ReplyBudget) -> Result<(), DomainError> {
+        if success.code == Code::Created {
+            budget.check_promise(&largest_scheduled_promise(&success.value)).map_err(|e| {
+                DomainError::bad_request(format!("the promises of this schedule: {}", e.message))
+            })?;
+        }
+        budget.check_reply(encoded_len(&success.value))
+    }
+}
+
 /// `schedules.delete`: 204, or 404. Promises the schedule created stay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteSchedule {
@@ -161,6 +178,8 @@ impl Operation for DeleteSchedule {
         })
     }
 }
+
+impl Answer for DeleteSchedule {}
 
 /// The query a cursor carries.
 #[derive(Debug, Serialize, Deserialize)]
@@ -186,6 +205,18 @@ pub struct SearchSchedules {
     /// Most bytes of schedule JSON in one page: a page that would grow past it ends early, with
     /// a cursor at its last schedule (always at least one schedule per page).
     pub max_bytes: usize,
+}
+
+/// The fields of a `schedules.search` request besides its cursor; `None` where the request left
+/// one out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleSearchRequest {
+    /// Id pattern.
+    pub id: Option<String>,
+    /// Tags that must match.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Page size.
+    pub limit: Option<i64>,
 }
 
 /// One page of schedule search results.
@@ -222,12 +253,43 @@ impl SearchSchedules {
         })
     }
 
-    /// The search a cursor continues. Every other parameter is ignored when a cursor is given.
+    /// The search a cursor continues (see `from_request` for the fields a request sends beside
+    /// it).
     pub fn from_cursor(text: &str) -> Result<Self, DomainError> {
         let q: CursorQuery = cursor::decode(text)?;
         let mut search = SearchSchedules::new(q.id, q.tags, Some(q.limit as i64))
             .map_err(|e| DomainError::bad_request(format!("invalid cursor: {}", e.message)))?;
         search.before = Some(q.sort_id);
+        Ok(search)
+    }
+
+    /// The search a request asks for: the first page of `request`, or, with a non-empty
+    /// `cursor`, the page it continues, provided every field `request` also sends agrees with the
+    /// cursor (a 400 naming each that does not). An empty `id` counts as absent.
+    pub fn from_request(
+        request: ScheduleSearchRequest,
+        cursor: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+            return SearchSchedules::new(
+                request.id.unwrap_or_default(),
+                request.tags.unwrap_or_default(),
+                request.limit,
+            );
+        };
+        let search = SearchSchedules::from_cursor(cursor)?;
+        cursor::agree([
+            cursor::conflict(
+                "id",
+                request.id.filter(|id| !id.is_empty()).as_ref(),
+                &search.filter.id,
+                |id| quoted(id),
+            ),
+            cursor::conflict("tags", request.tags.as_ref(), &search.filter.tags, show_tags),
+            cursor::conflict("limit", request.limit.as_ref(), &(search.limit as i64), |n| {
+                n.to_string()
+            }),
+        ])?;
         Ok(search)
     }
 
@@ -281,6 +343,8 @@ impl Operation for SearchSchedules {
     }
 }
 
+impl Answer for SearchSchedules {}
+
 /// Background work: fires up to `limit` due schedules, one tick each, and reports the next tick.
 ///
 /// For each due schedule, in one transaction: the promise id is rendered from the template
@@ -323,25 +387,56 @@ pub struct FireReport {
     pub next_run: Option<i64>,
 }
 
-/// Fires one due tick of `schedule` at `now` and advances it.
-fn fire(tx: &mut dyn Tx, schedule: Schedule, now: i64) -> Result<Firing, TxError> {
-    let tick = schedule.next_run_time;
-    let promise_id = match PromiseIdTemplate::parse(&schedule.promise_id) {
+/// The id of the promise `schedule` creates at `tick`.
+fn scheduled_promise_id(schedule: &Schedule, tick: i64) -> String {
+    match PromiseIdTemplate::parse(&schedule.promise_id) {
         Ok(template) => template.render(&schedule.id, tick),
         // Only a template accepted at create is stored; should one be unreadable, its text is
         // used as it is rather than stopping the schedule.
         Err(_) => schedule.promise_id.clone(),
-    };
-    let mut tags = schedule.promise_tags;
-    tags.insert(SCHEDULE_TAG.to_owned(), schedule.id.clone());
+    }
+}
+
+/// The tags of the promises `schedule` creates: its promise tags plus the schedule and
+/// invocation tags.
+fn scheduled_promise_tags(
+    schedule_id: &str,
+    mut tags: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    tags.insert(SCHEDULE_TAG.to_owned(), schedule_id.to_owned());
     tags.insert(INVOCATION_TAG.to_owned(), "true".to_owned());
+    tags
+}
+
+/// The largest promise `schedule` can create: every number in it (the tick in its id, the
+/// deadline, the creation time) as long as a number can be.
+fn largest_scheduled_promise(schedule: &Schedule) -> Promise {
+    Promise {
+        id: scheduled_promise_id(schedule, i64::MAX),
+        state: PromiseState::Pending,
+        param: schedule.promise_param.clone(),
+        value: Value::default(),
+        timeout: i64::MAX,
+        idempotency_key_for_create: None,
+        idempotency_key_for_complete: None,
+        tags: scheduled_promise_tags(&schedule.id, schedule.promise_tags.clone()),
+        created_on: i64::MAX,
+        completed_on: None,
+        sort_id: 0,
+    }
+}
+
+/// Fires one due tick of `schedule` at `now` and advances it.
+fn fire(tx: &mut dyn Tx, schedule: Schedule, now: i64) -> Result<Firing, TxError> {
+    let tick = schedule.next_run_time;
+    let promise_id = scheduled_promise_id(&schedule, tick);
     let create = CreatePromise {
         id: promise_id.clone(),
         idempotency_key: None,
         strict: false,
         param: schedule.promise_param,
         timeout: tick.saturating_add(schedule.promise_timeout),
-        tags,
+        tags: scheduled_promise_tags(&schedule.id, schedule.promise_tags),
     };
     let promise = create.apply(tx, now)?;
     let next = CronSchedule::parse(&schedule.cron)

@@ -10,6 +10,7 @@ use crate::code::Code;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState};
+use crate::reply::Answer;
 use crate::task::{Callback, DELAY_TAG, INVOKE_TAG, Message, MessageKind, Task, TaskState};
 use crate::time::deadline_from;
 use crate::tx::Tx;
@@ -171,6 +172,8 @@ impl Operation for CreateCallback {
     }
 }
 
+impl Answer for CreateCallback {}
+
 /// `promises.subscribe`: notify `recv` when `promise_id` completes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateSubscription {
@@ -212,7 +215,10 @@ impl Operation for CreateSubscription {
     }
 }
 
-/// A claimed task with the promises its worker needs.
+impl Answer for CreateSubscription {}
+
+/// A claimed task with the promises its worker needs. Its JSON is the Resonate server's answer
+/// to a claim: `{"type", "promises": {"root": {"id", "data"}, "leaf"?: {"id", "data"}}}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
     /// The task, now CLAIMED.
@@ -224,6 +230,57 @@ pub struct Claimed {
     /// For a resume, the promise that completed.
     pub leaf: Option<Promise>,
 }
+
+/// One promise of a claim's answer.
+#[derive(Serialize)]
+struct ClaimedPromiseJson<'a> {
+    id: &'a str,
+    data: &'a Promise,
+}
+
+impl<'a> ClaimedPromiseJson<'a> {
+    fn of(promise: &'a Promise) -> Self {
+        ClaimedPromiseJson { id: &promise.id, data: promise }
+    }
+}
+
+/// The promises of a claim's answer.
+#[derive(Serialize)]
+struct ClaimedPromisesJson<'a> {
+    root: ClaimedPromiseJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leaf: Option<ClaimedPromiseJson<'a>>,
+}
+
+/// A claim's answer.
+#[derive(Serialize)]
+struct ClaimedJson<'a> {
+    #[serde(rename = "type")]
+    kind: MessageKind,
+    promises: ClaimedPromisesJson<'a>,
+}
+
+impl Serialize for Claimed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ClaimedJson {
+            kind: self.kind,
+            promises: ClaimedPromisesJson {
+                root: ClaimedPromiseJson::of(&self.root),
+                leaf: self.leaf.as_ref().map(ClaimedPromiseJson::of),
+            },
+        }
+        .serialize(s)
+    }
+}
+
+/// The bytes `promise` takes in a claim's answer (`{"id": ..., "data": <promise>}`).
+pub fn claimed_len(promise: &Promise) -> usize {
+    crate::promises::encoded_len(&ClaimedPromiseJson::of(promise))
+}
+
+/// The bytes of a resume claim's answer besides its two promises:
+/// `{"type":"resume","promises":{"root":` and `,"leaf":` and `}}`.
+pub const CLAIM_FRAME_LEN: usize = 46;
 
 /// `tasks.claim` (spec §9.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +349,8 @@ impl Operation for ClaimTask {
     }
 }
 
+impl Answer for ClaimTask {}
+
 /// `tasks.complete` (spec §9.5): ends a claimed task. It does not complete any promise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompleteTask {
@@ -326,6 +385,8 @@ impl Operation for CompleteTask {
     }
 }
 
+impl Answer for CompleteTask {}
+
 /// `tasks.drop` (spec §9.5): the worker gives the task back; it is delivered again under the
 /// next counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +415,8 @@ impl Operation for DropTask {
         Ok(Ok(Success::created(())))
     }
 }
+
+impl Answer for DropTask {}
 
 /// How many tasks or locks a heartbeat extended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -386,6 +449,8 @@ impl Operation for HeartbeatTasks {
         Ok(Ok(Success::ok(TasksAffected { tasks_affected: count })))
     }
 }
+
+impl Answer for HeartbeatTasks {}
 
 /// What a [`TimeoutTasks`] run did.
 #[derive(Debug, Clone, PartialEq, Eq)]

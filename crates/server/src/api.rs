@@ -1,9 +1,17 @@
 //! The transport-independent API state: the store, the time source, the timers' wake-ups and the
 //! reply size limit. NATS and HTTP both run operations through it.
+//!
+//! No write without its answer: a reply travels in one NATS message, so every operation a client
+//! asks for runs within a reply budget (the NATS server's max payload less the envelope's room,
+//! for NATS and HTTP alike, so that what one transport stores the other can return). A write whose
+//! answer would not fit is undone in its own transaction and answered 400 naming the size and
+//! the limit, and creates and completes keep each promise within half a claim's room, so the
+//! claim of any task, which carries its root and leaf promises, fits too (see
+//! `natsapi_core::reply`).
 
 use std::sync::Arc;
 
-use natsapi_core::{Code, DomainError, Operation, Success};
+use natsapi_core::{Answer, Budgeted, Code, DomainError, Operation, ReplyBudget, Success};
 use natsapi_store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -97,8 +105,8 @@ impl Api {
     }
 
     /// An API whose replies must fit in `max_reply_bytes` (a NATS server's max payload): a
-    /// search page ends early to fit, and a create or complete whose promise could outgrow it is
-    /// refused before anything is written.
+    /// search page ends early to fit, and a write whose answer would not fit, or that would store
+    /// a promise too large for a task claim, is refused with nothing written.
     pub fn with_reply_limit(store: Store, time: Time, max_reply_bytes: usize) -> Self {
         Api::build(store, time, max_reply_bytes, Targets::new())
     }
@@ -123,10 +131,12 @@ impl Api {
         self.0.max_reply_bytes.saturating_sub(REPLY_OVERHEAD)
     }
 
-    /// Most bytes of payload a create or complete may carry, so that the promise they build
-    /// (its create part plus its completion part) always fits in a reply.
-    pub fn max_write_payload_bytes(&self) -> usize {
-        self.max_resource_bytes() / 2
+    /// The room a reply has for its resource.
+    pub fn reply_budget(&self) -> ReplyBudget {
+        match self.0.max_reply_bytes {
+            usize::MAX => ReplyBudget::UNLIMITED,
+            _ => ReplyBudget::new(self.max_resource_bytes()),
+        }
     }
 
     /// The store.
@@ -152,5 +162,11 @@ impl Api {
     /// Runs a domain operation and returns its success or its refusal.
     pub async fn run<O: Operation>(&self, op: O) -> Result<Success<O::Output>, ApiError> {
         Ok(self.0.store.run(op).await??)
+    }
+
+    /// Runs an operation a client asked for, within the reply budget: a success whose reply
+    /// would not fit is refused (400) and nothing it wrote stays.
+    pub async fn answer<O: Answer>(&self, op: O) -> Result<Success<O::Output>, ApiError> {
+        self.run(Budgeted { op, budget: self.reply_budget() }).await
     }
 }

@@ -192,3 +192,103 @@ async fn unsafe_trace_state_and_odd_envelopes_still_get_replies() {
     assert_error(&reply, 400, "requestId");
     h.stop().await;
 }
+
+/// Resonate requires a promise's `timeout`: a create without one (which would time out the
+/// moment it was made) is a 400 naming the field, over NATS and HTTP, and stores nothing.
+#[tokio::test]
+async fn a_create_without_a_timeout_is_a_400_naming_it() {
+    let h = Harness::start().await;
+    let http = common::http::Http::new(&h);
+    let no_timeout = json!({"id": "p", "param": {"data": "aGk="}});
+    assert_error(&h.call("promises.create", no_timeout.clone()).await, 400, "payload.timeout");
+    assert_error(
+        &h.call("promises.create", json!({"id": "p", "timeout": null})).await,
+        400,
+        "payload.timeout: missing field",
+    );
+    let task = json!({"id": "p", "processId": "w1", "tags": {"resonate:invoke": "default"}});
+    assert_error(&h.call("promises.createtask", task).await, 400, "payload.timeout");
+    let answer = http.post_json("/promises", no_timeout).await;
+    common::http::assert_error(&answer, 40000);
+    assert!(answer.body["error"]["message"].as_str().unwrap().starts_with("body.timeout: "));
+    let body = json!({"promise": {"id": "p"}, "task": {"processId": "w1"}});
+    let answer = http.post_json("/promises/task", body).await;
+    common::http::assert_error(&answer, 40000);
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("body.promise.timeout: "), "{message}");
+    assert_error(&h.call("promises.read", json!({"id": "p"})).await, 404, "not found");
+
+    // The task's deadline may come as `taskTimeout` (the NATS server's name for it).
+    let task = json!({"id": "t", "processId": "w1", "taskTimeout": 60_000});
+    assert_eq!(h.call("promises.createtask", task).await.status, Some(201));
+    // A schedule's `promiseTimeout` is required the same way.
+    let schedule = json!({"id": "s", "cron": "@daily", "promiseId": "s.{{.timestamp}}"});
+    assert_error(&h.call("schedules.create", schedule).await, 400, "promiseTimeout");
+    h.stop().await;
+}
+
+/// A search request may send its cursor with the fields of the search it came from, but not
+/// with fields that say something else: following either silently would page through a search
+/// the client did not ask for.
+#[tokio::test]
+async fn a_cursor_with_fields_that_contradict_it_is_a_400_naming_them() {
+    let h = Harness::start().await;
+    let http = common::http::Http::new(&h);
+    for i in 0..3 {
+        let create = json!({"id": format!("c{i}"), "timeout": 60_000, "tags": {"g": "1"}});
+        assert_eq!(h.call("promises.create", create).await.status, Some(201));
+    }
+    let first = json!({"id": "c*", "states": ["PENDING"], "tags": {"g": "1"}, "limit": 1});
+    let page = h.call("promises.search", first.clone()).await.response.unwrap();
+    let cursor = page["cursor"].as_str().unwrap().to_owned();
+
+    // Alone, or with every field as the cursor has it (state names in any case): the next page.
+    let mut same = first.clone();
+    same["states"] = json!(["pending"]);
+    same["cursor"] = json!(cursor);
+    for payload in [json!({"cursor": cursor}), same] {
+        let page = h.call("promises.search", payload).await.response.unwrap();
+        assert_eq!(page["promises"][0]["id"], "c1");
+    }
+    let path = format!("/promises?id=c*&state=pending&tags[g]=1&limit=1&cursor={cursor}");
+    assert_eq!(http.get(&path).await.body["promises"][0]["id"], "c1");
+
+    let conflicting = |field: &str, value: serde_json::Value| {
+        let mut payload = json!({"cursor": cursor});
+        payload[field] = value;
+        h.call("promises.search", payload)
+    };
+    assert_error(&conflicting("id", json!("d*")).await, 400, "id \"d*\" (the cursor's: \"c*\")");
+    assert_error(
+        &conflicting("states", json!(["RESOLVED"])).await,
+        400,
+        "states [RESOLVED] (the cursor's: [PENDING])",
+    );
+    assert_error(&conflicting("tags", json!({})).await, 400, "tags \"{}\" (the cursor's:");
+    assert_error(&conflicting("limit", json!(5)).await, 400, "limit 5 (the cursor's: 1)");
+    let both = json!({"cursor": cursor, "id": "d*", "limit": 5});
+    let reply = h.call("promises.search", both).await;
+    assert_error(&reply, 400, "id \"d*\" (the cursor's: \"c*\"); limit 5 (the cursor's: 1)");
+    let answer = http.get(&format!("/promises?id=d*&cursor={cursor}")).await;
+    common::http::assert_error(&answer, 40000);
+    assert!(answer.body["error"]["message"].as_str().unwrap().contains("id \"d*\""));
+
+    // Schedules the same way.
+    for i in 0..2 {
+        let create = json!({"id": format!("s{i}"), "cron": "@daily", "promiseId": "p{{.timestamp}}",
+                            "promiseTimeout": 60_000});
+        assert_eq!(h.call("schedules.create", create).await.status, Some(201));
+    }
+    let page = h.call("schedules.search", json!({"id": "s*", "limit": 1})).await.response.unwrap();
+    let cursor = page["cursor"].as_str().unwrap();
+    let same = json!({"id": "s*", "limit": 1, "cursor": cursor});
+    let page = h.call("schedules.search", same).await.response.unwrap();
+    assert_eq!(page["schedules"][0]["id"], "s0");
+    let other = json!({"id": "s*", "limit": 2, "cursor": cursor});
+    assert_error(&h.call("schedules.search", other).await, 400, "limit 2 (the cursor's: 1)");
+    let tagged = json!({"tags": {"a": "b"}, "cursor": cursor});
+    assert_error(&h.call("schedules.search", tagged).await, 400, "tags");
+    let answer = http.get(&format!("/schedules?id=t*&cursor={cursor}")).await;
+    common::http::assert_error(&answer, 40000);
+    h.stop().await;
+}

@@ -96,6 +96,9 @@ async fn bad_schedules_get_a_400_that_names_the_problem() {
     assert_error(&bad(with("not a cron", "p")).await, 400, "invalid cron \"not a cron\"");
     assert_error(&bad(with("61 * * * *", "p")).await, 400, "invalid cron");
     assert_error(&bad(with("@every 1y", "p")).await, 400, "unknown unit");
+    // Finer than the scheduler's ticks, which fall on whole seconds.
+    assert_error(&bad(with("@every 1ms", "p")).await, 400, "at least 1s");
+    assert_error(&bad(with("@every 1.5s", "p")).await, 400, "whole number of seconds");
     assert_error(&bad(with("* * * * *", "p-{{.when}}")).await, 400, "{{.when}}");
     assert_error(
         &bad(json!({"id":"s","cron":"@daily","promiseId":"p"})).await,

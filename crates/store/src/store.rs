@@ -90,7 +90,7 @@ impl Store {
             }
         }
         let (sender, receiver) = oneshot::channel();
-        self.backend.submit(Box::new(OpJob { op, result: None, sender }));
+        self.backend.submit(Box::new(OpJob { op, result: None, undone: false, sender }));
         receiver.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -112,6 +112,9 @@ struct OpJob<O: Operation> {
     op: O,
     /// The last run's reply, or why it failed.
     result: Option<Result<Reply<O::Output>, StoreError>>,
+    /// Whether the last run refused after writing ([`natsapi_core::TxError::refused`]): its
+    /// writes are undone and its reply is the refusal, whatever becomes of the transaction.
+    undone: bool,
     sender: oneshot::Sender<Result<Reply<O::Output>, StoreError>>,
 }
 
@@ -121,12 +124,19 @@ impl<O: Operation> Job for OpJob<O> {
         // reported to its caller and its writes are rolled back like any failure.
         let op = self.op.clone();
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now)));
+        self.undone = false;
         let result = match applied {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(err)) => Err(StoreError::Tx(err)),
+            Ok(Err(err)) => match err.into_refusal() {
+                Ok(refusal) => {
+                    self.undone = true;
+                    Ok(Err(refusal))
+                }
+                Err(err) => Err(StoreError::Tx(err)),
+            },
             Err(panic) => Err(StoreError::Panicked(panic_message(panic.as_ref()))),
         };
-        let failed = result.is_err();
+        let failed = self.undone || result.is_err();
         self.result = Some(result);
         failed
     }
@@ -134,6 +144,7 @@ impl<O: Operation> Job for OpJob<O> {
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
         let reply = match self.result {
             Some(Err(failure)) => Err(failure),
+            Some(Ok(reply)) if self.undone => Ok(reply),
             Some(Ok(reply)) => committed.map(|()| reply),
             None => Err(committed.err().unwrap_or(StoreError::Closed)),
         };
@@ -163,7 +174,11 @@ fn read_on<O: Operation>(backend: &dyn Backend, attempt: O) -> ReadOutcome<O::Ou
     match result {
         Some(Ok(Ok(reply))) => ReadOutcome::Done(reply),
         Some(Ok(Err(e))) if e.is_needs_write() => ReadOutcome::NotRun,
-        Some(Ok(Err(e))) => ReadOutcome::Failed(StoreError::Tx(e)),
+        // Nothing was written on the read path: a refusal is just the reply.
+        Some(Ok(Err(e))) => match e.into_refusal() {
+            Ok(refusal) => ReadOutcome::Done(Err(refusal)),
+            Err(e) => ReadOutcome::Failed(StoreError::Tx(e)),
+        },
         Some(Err(panic)) => {
             ReadOutcome::Failed(StoreError::Panicked(panic_message(panic.as_ref())))
         }

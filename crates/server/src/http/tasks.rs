@@ -21,11 +21,10 @@ use super::error::{Body as ErrorResponse, HttpError};
 use super::openapi::params::{TaskPath, WriteHeaders};
 use super::openapi::requests::CreatePromiseTaskBody;
 use super::openapi::responses::CompletePromiseResponses;
-use super::openapi::schemas::{Promise, PromiseAndTask, Task, TasksAffected};
+use super::openapi::schemas::{ClaimResponse, Promise, PromiseAndTask, Task, TasksAffected};
 use super::promises::{
     self, add_write_headers, body_object, body_payload, path_id, raw, run, run_renamed,
 };
-use crate::operations::tasks::ClaimAnswer as ClaimResponse;
 
 /// The task routes: `POST /promises/task`, `POST /tasks/{claim,complete,drop,heartbeat}` and the
 /// GET forms `/tasks/{claim,complete,drop,heartbeat}/{id}/{counter}`.
@@ -176,7 +175,8 @@ async fn complete_promise_named_task(
     responses(
         (status = 201, description = "Claimed: the root promise, and for a resume the leaf",
             body = ClaimResponse),
-        (status = 400, description = "A field is invalid (40000)", body = ErrorResponse),
+        (status = 400, description = "A field is invalid, or the answer would not fit in one \
+            reply (40000; nothing is claimed)", body = ErrorResponse),
         (status = 403, description = "Already claimed (40305), completed (40306), another counter \
             (40307)", body = ErrorResponse),
         (status = 404, description = "No such task (40403)", body = ErrorResponse),
@@ -324,7 +324,8 @@ struct TaskPayload<'a> {
     responses(
         (status = 201, description = "Claimed: the root promise, and for a resume the leaf",
             body = ClaimResponse),
-        (status = 400, description = "The path is not `<id>/<counter>` (40000)", body = ErrorResponse),
+        (status = 400, description = "The path is not `<id>/<counter>`, or the answer would not \
+            fit in one reply (40000; nothing is claimed)", body = ErrorResponse),
         (status = 403, description = "Already claimed (40305), completed (40306), another counter \
             (40307)", body = ErrorResponse),
         (status = 404, description = "No such task (40403)", body = ErrorResponse),

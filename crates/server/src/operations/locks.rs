@@ -59,7 +59,7 @@ pub fn acquire<'a>(
             process_id: p.process_id,
             ttl,
         };
-        let done = api.run(op).await?;
+        let done = api.answer(op).await?;
         api.announce(Timer::LockExpiry, done.value.expires_at);
         respond(done.code.status(), &done.value)
     }

@@ -66,13 +66,13 @@ pub async fn dispatch(
     handler(api, payload).await
 }
 
-/// Runs a domain operation and answers with its resource and its status.
-pub async fn run_and_respond<O>(api: &Api, op: O) -> Result<Response, ApiError>
-where
-    O: natsapi_core::Operation,
-    O::Output: serde::Serialize,
-{
-    let done = api.run(op).await?;
+/// Runs a domain operation within the reply budget and answers with its resource and its
+/// status.
+pub async fn run_and_respond<O: natsapi_core::Answer>(
+    api: &Api,
+    op: O,
+) -> Result<Response, ApiError> {
+    let done = api.answer(op).await?;
     crate::api::respond(done.code.status(), &done.value)
 }
 

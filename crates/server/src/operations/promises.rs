@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use natsapi_core::promises::{
-    CompletePromise, CreatePromise, CreateTraced, ReadPromise, SearchPromises,
+    CompletePromise, CreatePromise, CreateTraced, PromiseSearchRequest, ReadPromise, SearchPromises,
 };
 use natsapi_core::{PromiseState, Value};
 use serde::Deserialize;
@@ -43,8 +43,9 @@ pub(crate) struct CreatePayload {
     #[serde(default)]
     #[schema(value_type = crate::http::openapi::schemas::PromiseValue)]
     param: Value,
-    /// Absolute deadline, epoch ms (absent: 0, so the promise times out at once).
+    /// The deadline: epoch ms, or a duration in ms from now when below 10^12 (required).
     #[serde(default)]
+    #[schema(required = true)]
     timeout: Option<i64>,
     /// Free-form string tags (`resonate:invoke` names the receiver of its invoke task).
     #[serde(default)]
@@ -96,7 +97,7 @@ struct SearchPayload {
 pub fn read<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: ReadPayload = decode(payload)?;
-        let done = api.run(ReadPromise { id: p.id }).await?;
+        let done = api.answer(ReadPromise { id: p.id }).await?;
         wake_tasks_if_timed_out(api, &done.value);
         respond(done.code.status(), &done.value)
     }
@@ -111,22 +112,15 @@ pub(super) fn wake_tasks_if_timed_out(api: &Api, promise: &natsapi_core::Promise
     }
 }
 
-/// Refuses a write whose payload could make a promise (or a schedule) too large to return in a
-/// reply.
-pub(super) fn check_write_size(
-    api: &Api,
-    operation: &str,
-    payload: &RawValue,
-) -> Result<(), ApiError> {
-    let limit = api.max_write_payload_bytes();
-    let size = payload.get().len();
-    if size > limit {
-        return Err(ApiError::bad_request(format!(
-            "payload is {size} bytes; {operation} accepts at most {limit} so that the promise \
-             fits in one reply"
-        )));
-    }
-    Ok(())
+/// The deadline of a new promise, which Resonate requires: without it the promise would time out
+/// the moment it was created.
+pub(super) fn required_timeout(timeout: Option<i64>) -> Result<i64, ApiError> {
+    timeout.ok_or_else(|| {
+        ApiError::bad_request(
+            "payload.timeout: missing field (the promise's deadline: epoch ms, or a duration in \
+             ms from now when below 10^12)",
+        )
+    })
 }
 
 /// `promises.create {id, idempotencyKey?, strict?, param?, timeout, tags?}`.
@@ -135,7 +129,6 @@ pub fn create<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "promises.create", payload)?;
         let p: CreatePayload = decode(payload)?;
         super::tasks::check_invoke_tag(api, p.tags.as_ref())?;
         let op = CreatePromise {
@@ -143,11 +136,11 @@ pub fn create<'a>(
             idempotency_key: p.idempotency_key,
             strict: p.strict.unwrap_or(false),
             param: p.param,
-            timeout: p.timeout.unwrap_or(0),
+            timeout: required_timeout(p.timeout)?,
             tags: p.tags.unwrap_or_default(),
         };
         let op = CreateTraced { create: op, head: crate::trace::current_head() };
-        let done = api.run(super::fenced(p.fence, op)).await?;
+        let done = api.answer(super::fenced(p.fence, op)).await?;
         if done.value.state == PromiseState::Pending {
             api.announce(Timer::PromiseTimeouts, done.value.timeout);
             if done.value.tags.contains_key(natsapi_core::task::INVOKE_TAG) {
@@ -166,7 +159,6 @@ pub fn complete<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "promises.complete", payload)?;
         let p: CompletePayload = decode(payload)?;
         let op = CompletePromise {
             id: p.id,
@@ -183,22 +175,17 @@ pub fn complete<'a>(
     .boxed()
 }
 
-/// `promises.search {id, states?, tags?, limit?, cursor?}`; a cursor replaces the other fields.
+/// `promises.search {id, states?, tags?, limit?, cursor?}`; a cursor carries the search, and
+/// fields sent beside it must agree with it.
 pub fn search<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: SearchPayload = decode(payload)?;
-        let mut query = match p.cursor.filter(|c| !c.is_empty()) {
-            Some(cursor) => SearchPromises::from_cursor(&cursor)?,
-            None => SearchPromises::new(
-                p.id.unwrap_or_default(),
-                p.states.unwrap_or_default(),
-                p.tags.unwrap_or_default(),
-                p.limit,
-            )?,
-        };
+        let request =
+            PromiseSearchRequest { id: p.id, states: p.states, tags: p.tags, limit: p.limit };
+        let mut query = SearchPromises::from_request(request, p.cursor.as_deref())?;
         // Leave room for the page's own JSON around the promises.
         query.max_bytes = api
             .max_resource_bytes()

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use natsapi_core::Value;
-use natsapi_core::schedules::{CreateSchedule, DeleteSchedule, ReadSchedule, SearchSchedules};
+use natsapi_core::schedules::{
+    CreateSchedule, DeleteSchedule, ReadSchedule, ScheduleSearchRequest, SearchSchedules,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::promises::check_write_size;
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
 use crate::timer::Timer;
@@ -33,7 +34,8 @@ pub(crate) struct CreatePayload {
     /// Free text. The NATS API says `description`; Resonate's own JSON says `desc` (both accepted).
     #[serde(default, alias = "desc")]
     description: Option<String>,
-    /// A cron expression (5 or 6 fields) or descriptor (`@daily`, `@every 1m`), in UTC.
+    /// A cron expression (5 or 6 fields) or descriptor (`@daily`, `@every 1m`), in UTC; ticks
+    /// fall on whole seconds (`@every` takes whole seconds, at least `1s`).
     cron: String,
     /// Free-form string tags of the schedule.
     #[serde(default)]
@@ -83,10 +85,9 @@ pub fn create<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "schedules.create", payload)?;
         let p: CreatePayload = decode(payload)?;
         let done = api
-            .run(CreateSchedule {
+            .answer(CreateSchedule {
                 id: p.id,
                 description: p.description.unwrap_or_default(),
                 cron: p.cron,
@@ -116,19 +117,16 @@ pub fn delete<'a>(
     .boxed()
 }
 
-/// `schedules.search {id, tags?, limit?, cursor?}`; a cursor replaces the other fields.
+/// `schedules.search {id, tags?, limit?, cursor?}`; a cursor carries the search, and fields sent
+/// beside it must agree with it.
 pub fn search<'a>(
     api: &'a Api,
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
         let p: SearchPayload = decode(payload)?;
-        let mut query = match p.cursor.filter(|c| !c.is_empty()) {
-            Some(cursor) => SearchSchedules::from_cursor(&cursor)?,
-            None => {
-                SearchSchedules::new(p.id.unwrap_or_default(), p.tags.unwrap_or_default(), p.limit)?
-            }
-        };
+        let request = ScheduleSearchRequest { id: p.id, tags: p.tags, limit: p.limit };
+        let mut query = SearchSchedules::from_request(request, p.cursor.as_deref())?;
         // Leave room for the page's own JSON around the schedules.
         query.max_bytes = api
             .max_resource_bytes()

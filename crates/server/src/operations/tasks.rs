@@ -8,15 +8,14 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use natsapi_core::promises::{CreatePromise, CreatePromiseAndTask};
 use natsapi_core::tasks::{
-    ClaimTask, Claimed, CompleteTask, CreateCallback, CreateSubscription, DEFAULT_CLAIM_TTL_MS,
-    DropTask, HeartbeatTasks,
+    ClaimTask, CompleteTask, CreateCallback, CreateSubscription, DEFAULT_CLAIM_TTL_MS, DropTask,
+    HeartbeatTasks,
 };
-use natsapi_core::{MessageKind, PromiseState, Value};
-use serde::{Deserialize, Serialize};
+use natsapi_core::{PromiseState, Value};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::promises::check_write_size;
 use super::{decode, run_and_respond};
 use crate::api::{Api, ApiError, Response, respond};
 use crate::timer::Timer;
@@ -93,7 +92,6 @@ pub fn create_task<'a>(
     payload: &'a RawValue,
 ) -> BoxFuture<'a, Result<Response, ApiError>> {
     async move {
-        check_write_size(api, "promises.createtask", payload)?;
         let p: CreateTaskPayload = decode(payload)?;
         check_invoke_tag(api, p.tags.as_ref())?;
         let process_id =
@@ -104,14 +102,14 @@ pub fn create_task<'a>(
                 idempotency_key: p.idempotency_key,
                 strict: p.strict.unwrap_or(false),
                 param: p.param,
-                timeout: p.timeout.or(p.task_timeout).unwrap_or(0),
+                timeout: super::promises::required_timeout(p.timeout.or(p.task_timeout))?,
                 tags: p.tags.unwrap_or_default(),
             },
             process_id,
             ttl: p.ttl.unwrap_or(DEFAULT_CLAIM_TTL_MS),
             head: crate::trace::current_head(),
         };
-        let done = api.run(op).await?;
+        let done = api.answer(op).await?;
         let promise = &done.value.promise;
         if promise.state == PromiseState::Pending {
             api.announce(Timer::PromiseTimeouts, promise.timeout);
@@ -218,53 +216,6 @@ pub(crate) struct ClaimPayload {
     ttl: Option<i64>,
 }
 
-/// One promise of a claim's answer.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ClaimedPromise)]
-pub(crate) struct ClaimedPromise<'a> {
-    /// The promise id.
-    id: &'a str,
-    /// The promise.
-    #[schema(value_type = crate::http::openapi::schemas::Promise)]
-    data: &'a natsapi_core::Promise,
-}
-
-/// The promises of a claim's answer.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ClaimedPromises)]
-pub(crate) struct ClaimedPromises<'a> {
-    /// The promise of the execution.
-    root: ClaimedPromise<'a>,
-    /// The promise whose completion resumes it (resume tasks only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    leaf: Option<ClaimedPromise<'a>>,
-}
-
-/// The answer to a claim, in the Resonate server's shape.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ClaimResponse)]
-pub(crate) struct ClaimAnswer<'a> {
-    /// What the task asks for.
-    #[serde(rename = "type")]
-    #[schema(value_type = crate::http::openapi::schemas::MessageKind)]
-    kind: MessageKind,
-    /// The root promise, and for a resume the leaf.
-    promises: ClaimedPromises<'a>,
-}
-
-impl<'a> ClaimAnswer<'a> {
-    fn of(claimed: &'a Claimed) -> Self {
-        let promise = |p: &'a natsapi_core::Promise| ClaimedPromise { id: &p.id, data: p };
-        ClaimAnswer {
-            kind: claimed.kind,
-            promises: ClaimedPromises {
-                root: promise(&claimed.root),
-                leaf: claimed.leaf.as_ref().map(promise),
-            },
-        }
-    }
-}
-
 /// `tasks.claim {id, counter, processId?, ttl?}` (also `frequency`): the process id defaults to
 /// `<id>/<counter>` and the lease to a minute, as the Resonate server's GET form does.
 pub fn claim<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Response, ApiError>> {
@@ -277,9 +228,9 @@ pub fn claim<'a>(api: &'a Api, payload: &'a RawValue) -> BoxFuture<'a, Result<Re
             process_id,
             ttl: p.ttl.unwrap_or(DEFAULT_CLAIM_TTL_MS),
         };
-        let done = api.run(op).await?;
+        let done = api.answer(op).await?;
         api.announce(Timer::Tasks, done.value.task.expires_at);
-        respond(done.code.status(), &ClaimAnswer::of(&done.value))
+        respond(done.code.status(), &done.value)
     }
     .boxed()
 }

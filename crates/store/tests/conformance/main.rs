@@ -14,6 +14,7 @@ mod fixtures;
 mod harness;
 mod locks;
 mod read;
+mod reply_budget;
 mod roundtrip;
 mod schedule_firing;
 mod schedules;

@@ -219,6 +219,8 @@ fn invalid_creates() -> Vec<(String, (CreateSchedule, &'static str))> {
         (schedule("s", "@every"), "duration"),
         (schedule("s", "@every 1y"), "unknown unit"),
         (schedule("s", "@every -1s"), "positive"),
+        (schedule("s", "@every 1ms"), "granularity of one second"),
+        (schedule("s", "@every 2500ms"), "not a whole number of seconds"),
         (schedule("s", "0 0 30 2 *"), "never fires"),
         (CreateSchedule { promise_id: String::new(), ..base() }, "promiseId"),
         (CreateSchedule { promise_id: "p-{{.when}}".into(), ..base() }, "{{.when}}"),

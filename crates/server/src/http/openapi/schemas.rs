@@ -197,6 +197,34 @@ pub struct LocksAffected {
     pub locks_affected: u64,
 }
 
+/// One promise of a claim's answer.
+#[derive(ToSchema)]
+pub struct ClaimedPromise {
+    /// The promise id.
+    pub id: String,
+    /// The promise.
+    pub data: Promise,
+}
+
+/// The promises of a claim's answer.
+#[derive(ToSchema)]
+pub struct ClaimedPromises {
+    /// The promise of the execution.
+    pub root: ClaimedPromise,
+    /// The promise whose completion resumes it (resume tasks only).
+    pub leaf: Option<ClaimedPromise>,
+}
+
+/// The answer to a claim, in the Resonate server's shape.
+#[derive(ToSchema)]
+pub struct ClaimResponse {
+    /// What the task asks for.
+    #[schema(rename = "type")]
+    pub kind: MessageKind,
+    /// The root promise, and for a resume the leaf.
+    pub promises: ClaimedPromises,
+}
+
 /// What a task asks its worker to do.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
