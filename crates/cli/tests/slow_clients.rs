@@ -12,16 +12,22 @@ use std::time::{Duration, Instant};
 use common::process::Process;
 use natsapi_testkit::NatsServer;
 
-/// The bounds every listener of the test process gets.
-const LIMITS: &str = "headerReadTimeout: 1s\n      idleTimeout: 2s\n      maxConnections: 700";
+/// Short timeouts, so that slow clients are closed quickly.
+const SHORT_TIMEOUTS: &str =
+    "headerReadTimeout: 1s\n      idleTimeout: 2s\n      maxConnections: 700";
 
-fn start(nats: &NatsServer) -> Process {
+/// A small connection cap, and timeouts that keep held connections open for the whole test.
+const SMALL_CAP: &str = "headerReadTimeout: 60s\n      idleTimeout: 60s\n      maxConnections: 50";
+
+/// `natsapi serve` with HTTP, poll and the ingest gateway, each bounded by `limits` (YAML keys
+/// of a listener, indented for `api.subsystems.*`).
+fn start(nats: &NatsServer, limits: &str) -> Process {
     let dir = tempfile::tempdir().unwrap();
-    let limits_gateway = LIMITS.replace("      ", "    ");
+    let limits_gateway = limits.replace("      ", "    ");
     std::fs::write(
         dir.path().join("natsapi.yaml"),
         format!(
-            "api:\n  subsystems:\n    http:\n      {LIMITS}\n    poll:\n      {LIMITS}\n\
+            "api:\n  subsystems:\n    http:\n      {limits}\n    poll:\n      {limits}\n\
              ingest:\n  gateway:\n    {limits_gateway}\n"
         ),
     )
@@ -100,7 +106,7 @@ fn closed(mut stream: &TcpStream) -> bool {
 #[test]
 fn slow_connections_are_closed_and_real_requests_keep_being_answered() {
     let nats = NatsServer::builder().jetstream(true).start().unwrap();
-    let mut process = start(&nats);
+    let mut process = start(&nats, SHORT_TIMEOUTS);
     let ports = [
         (process.addr_of("HTTP API"), "/health"),
         // Not a stream (those never end): an unknown route, answered at once.
@@ -177,9 +183,9 @@ fn slow_connections_are_closed_and_real_requests_keep_being_answered() {
 #[test]
 fn connections_over_the_cap_get_a_fast_503_with_retry_after() {
     let nats = NatsServer::builder().jetstream(true).start().unwrap();
-    let mut process = start(&nats);
+    let mut process = start(&nats, SMALL_CAP);
     let addr = process.addr_of("HTTP API");
-    let held: Vec<TcpStream> = (0..700).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let held: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(addr).unwrap()).collect();
     // Once the server has accepted them all, a new connection is refused at once.
     let deadline = Instant::now() + Duration::from_secs(10);
     let response = loop {
@@ -197,7 +203,7 @@ fn connections_over_the_cap_get_a_fast_503_with_retry_after() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(response.to_ascii_lowercase().contains("retry-after: 1"), "{response}");
-    assert!(response.contains("limit of 700 connections"), "{response}");
+    assert!(response.contains("limit of 50 connections"), "{response}");
     drop(held);
     // Slots free up as the held connections close.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -210,7 +216,7 @@ fn connections_over_the_cap_get_a_fast_503_with_retry_after() {
 #[test]
 fn an_sse_stream_outlives_the_idle_timeout() {
     let nats = NatsServer::builder().jetstream(true).start().unwrap();
-    let mut process = start(&nats);
+    let mut process = start(&nats, SHORT_TIMEOUTS);
     let mut stream = TcpStream::connect(process.addr_of("SSE poll")).unwrap();
     stream.write_all(b"GET /workers/w1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_secs(5));

@@ -442,6 +442,21 @@ fn bad_file_values_name_the_key() {
             "api.subsystems.http.addr",
             "socket address",
         ),
+        (
+            "api:\n  subsystems:\n    poll:\n      idleTimeout: 500ms\n",
+            "api.subsystems.poll.idleTimeout",
+            "shorter than the minimum of 1s",
+        ),
+        (
+            "api:\n  subsystems:\n    http:\n      maxConnections: 0\n",
+            "api.subsystems.http.maxConnections",
+            "greater than zero",
+        ),
+        (
+            "api:\n  subsystems:\n    http:\n      headerReadTimeout: 0s\n",
+            "api.subsystems.http.headerReadTimeout",
+            "greater than zero",
+        ),
         ("store:\n  kind: postgres\n", "store.kind", "\"postgres\" is not one of memory, sqlite"),
         (
             "store:\n  sqlite:\n    synchronous: off\n",
@@ -815,4 +830,60 @@ ingest:
     let zero = "ingest:\n  gateway: { pruneInterval: 0s }\n";
     let err = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), zero))).unwrap_err();
     assert!(err.to_string().contains("ingest.gateway.pruneInterval"), "{err}");
+}
+
+#[test]
+fn listener_limits_come_from_the_file() {
+    let yaml = "api:\n  subsystems:\n    http:\n      headerReadTimeout: 2s\n      \
+                idleTimeout: 30s\n      maxConnections: 50\n    poll:\n      idleTimeout: 5m\n\
+                ingest:\n  gateway:\n    maxConnections: 7\n    headerReadTimeout: 3s\n";
+    let s = from_yaml(Mode::Serve, &[], yaml).unwrap();
+    let http = s.api.http.limits;
+    assert_eq!(http.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(http.idle_timeout, Duration::from_secs(30));
+    assert_eq!(http.max_connections, 50);
+    assert_eq!(s.api.poll.limits.idle_timeout, Duration::from_secs(300));
+    assert_eq!(s.api.poll.limits.max_connections, 1024, "default");
+    assert_eq!(s.ingest.gateway.limits.max_connections, 7);
+    assert_eq!(s.ingest.gateway.limits.header_read_timeout, Duration::from_secs(3));
+    let err = from_yaml(Mode::Serve, &[], "ingest:\n  gateway:\n    idleTimeout: 10ms\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ingest.gateway.idleTimeout") && err.contains("1s"), "{err}");
+}
+
+#[test]
+fn dev_takes_a_free_port_only_for_a_default_address() {
+    let dev = load_from(Mode::Dev, &ServerArgs::default(), None).unwrap();
+    assert!(dev.api.http.any_port_if_busy && dev.api.poll.any_port_if_busy);
+    assert!(dev.ingest.gateway.any_port_if_busy);
+    let serve = load_from(Mode::Serve, &ServerArgs::default(), None).unwrap();
+    assert!(!serve.api.http.any_port_if_busy && !serve.ingest.gateway.any_port_if_busy);
+    // An address given in a flag (or its variable) or in the file is the one to use.
+    let flags = ["--api-http-addr=0.0.0.0:8001", "--ingest-addr=0.0.0.0:8080"];
+    let s = load_from(Mode::Dev, &args(&flags), None).unwrap();
+    assert!(!s.api.http.any_port_if_busy && !s.ingest.gateway.any_port_if_busy);
+    assert!(s.api.poll.any_port_if_busy, "the poll address was not given");
+    let yaml = "api:\n  subsystems:\n    poll:\n      addr: 0.0.0.0:8002\n";
+    assert!(!from_yaml(Mode::Dev, &[], yaml).unwrap().api.poll.any_port_if_busy);
+}
+
+#[test]
+fn dev_keeps_its_ingest_data_in_its_temporary_directory_unless_told_otherwise() {
+    let dev = |flags: &[&str]| load_from(Mode::Dev, &args(flags), None).unwrap();
+    assert!(dev(&[]).ingest.temp_database);
+    assert!(!dev(&["--ingest-db=orders.db"]).ingest.temp_database, "a database was named");
+    assert!(!dev(&["--store=sqlite"]).ingest.temp_database, "promises kept in a file");
+    let yaml = "ingest:\n  database: orders.db\n";
+    assert!(!from_yaml(Mode::Dev, &[], yaml).unwrap().ingest.temp_database);
+    assert!(!load_from(Mode::Serve, &args(&[]), None).unwrap().ingest.temp_database);
+}
+
+#[test]
+fn a_log_level_is_set_only_when_given() {
+    assert_eq!(load_from(Mode::Serve, &args(&[]), None).unwrap().log.level, None);
+    let s = load_from(Mode::Serve, &args(&["--log-level=debug"]), None).unwrap();
+    assert_eq!(s.log.level.as_deref(), Some("debug"));
+    let s = from_yaml(Mode::Serve, &["--log-level=warn"], "log:\n  level: debug\n").unwrap();
+    assert_eq!(s.log.level.as_deref(), Some("warn"), "the flag beats the file");
 }
