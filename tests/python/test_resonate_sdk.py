@@ -9,6 +9,7 @@ in the same group finishes the workflow without running the completed step again
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -30,15 +31,28 @@ pytest.importorskip("resonate", reason="resonate-sdk is not installed (tests/pyt
 
 
 class Sdk:
-    def __init__(self, api: str, poller: str, log_dir: Path):
+    def __init__(self, api: str, poller: str, log_dir: Path, credentials: Optional[str] = None):
+        # `credentials` ("user:password") go into the SDK's URLs, where its HTTP client (requests)
+        # reads them and sends Basic auth, on the store's calls and on the poller's stream.
         self.api = api
         self.poller = poller
         self.log_dir = log_dir
+        self.credentials = credentials
+
+    def sdk_url(self, url: str) -> str:
+        if self.credentials is None:
+            return url
+        return url.replace("http://", f"http://{self.credentials}@", 1)
+
+    def headers(self) -> dict:
+        if self.credentials is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(self.credentials.encode()).decode()}
 
     def env(self) -> dict:
         env = dict(os.environ)
-        env["RESONATE_SERVER"] = self.api
-        env["RESONATE_POLLER"] = self.poller
+        env["RESONATE_SERVER"] = self.sdk_url(self.api)
+        env["RESONATE_POLLER"] = self.sdk_url(self.poller)
         env.pop("RESONATE_GROUP", None)
         return env
 
@@ -67,12 +81,21 @@ def result_of(proc: subprocess.Popen, timeout: float) -> object:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-@pytest.fixture(scope="module")
-def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
-    log_dir = tmp_path_factory.mktemp("resonate-sdk")
+def running_dev(log_dir: Path, credentials: Optional[str] = None) -> Iterator[Sdk]:
+    """A `natsapi dev` (its HTTP API and poller on free ports) and an Sdk for it; with
+    `credentials`, the server asks for them as Basic auth on both ports."""
     http_port, poll_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NATSAPI_")}
     env["NATS_SERVER_BIN"] = str(nats_server_bin())
+    extra: List[str] = []
+    if credentials is not None:
+        user, password = credentials.split(":", 1)
+        config = log_dir / "natsapi.yaml"
+        config.write_text(
+            "api:\n  subsystems:\n    http:\n      auth:\n        basic:\n"
+            f"          username: {json.dumps(user)}\n          password: {json.dumps(password)}\n"
+        )
+        extra = ["--config", str(config)]
     log = open(log_dir / "natsapi.log", "wb")
     proc = subprocess.Popen(
         [
@@ -86,6 +109,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
             f"127.0.0.1:{poll_port}",
             "--ingest-addr",
             "127.0.0.1:0",
+            *extra,
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -98,13 +122,16 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
     def log_text() -> str:
         return (log_dir / "natsapi.log").read_text(errors="replace")
 
-    api = f"http://127.0.0.1:{http_port}"
+    sdk = Sdk(f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{poll_port}", log_dir, credentials)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
             pytest.fail(f"natsapi dev exited {proc.returncode}:\n{log_text()}")
         try:
-            urllib.request.urlopen(f"{api}/promises/{unique('probe')}", timeout=1)
+            probe = urllib.request.Request(
+                f"{sdk.api}/promises/{unique('probe')}", headers=sdk.headers()
+            )
+            urllib.request.urlopen(probe, timeout=1)
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 break
@@ -115,7 +142,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
             pytest.fail(f"natsapi dev did not answer over HTTP:\n{log_text()}")
         time.sleep(0.2)
     try:
-        yield Sdk(api, f"http://127.0.0.1:{poll_port}", log_dir)
+        yield sdk
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -128,8 +155,19 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
         assert code == 0, f"natsapi dev exited {code} on SIGTERM:\n{log_text()}"
 
 
+@pytest.fixture(scope="module")
+def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
+    yield from running_dev(tmp_path_factory.mktemp("resonate-sdk"))
+
+
+@pytest.fixture(scope="module")
+def sdk_with_credentials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sdk]:
+    yield from running_dev(tmp_path_factory.mktemp("resonate-sdk-auth"), "ops:s3cret")
+
+
 def read_promise(sdk: Sdk, id: str) -> dict:
-    with urllib.request.urlopen(f"{sdk.api}/promises/{id}", timeout=5) as r:
+    request = urllib.request.Request(f"{sdk.api}/promises/{id}", headers=sdk.headers())
+    with urllib.request.urlopen(request, timeout=5) as r:
         return json.loads(r.read())
 
 
@@ -141,6 +179,20 @@ def test_validated_flow(sdk: Sdk) -> None:
     assert read_promise(sdk, id)["state"] == "RESOLVED"
     assert read_promise(sdk, f"{id}.2")["state"] == "RESOLVED"
     assert read_promise(sdk, f"{id}.3")["state"] == "RESOLVED"
+
+
+def test_validated_flow_with_credentials(sdk_with_credentials: Sdk) -> None:
+    """With Basic auth on, both ports refuse a client without the credentials, and the SDK,
+    given them in its URLs, runs the whole flow (store calls and the poller's stream)."""
+    sdk = sdk_with_credentials
+    for url in (f"{sdk.api}/promises/{unique('nobody')}", f"{sdk.poller}/g/p"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5)
+        assert refused.value.code == 401, url
+    id = unique("sdk-auth")
+    proc = sdk.start("flow", unique("g"), id, "3")
+    assert result_of(proc, 40) == {"a": 6, "b": 18}
+    assert read_promise(sdk, id)["state"] == "RESOLVED"
 
 
 def test_many_workflows_at_once(sdk: Sdk) -> None:

@@ -1,5 +1,6 @@
 //! The HTTP API's optional credentials and its CORS: with a bearer token or a user and password
-//! configured, every route but /health, /metrics and CORS preflights needs them (401, 40100).
+//! configured, every route but /health, /metrics and CORS preflights needs them (401, 40100),
+//! on the API port and on the poll listener alike.
 
 mod common;
 
@@ -14,7 +15,7 @@ async fn server(nats: &NatsServer, auth: HttpAuth) -> RunningServer {
         store: StoreConfig::memory(),
         nats: Some(nats_config(&nats.url(), "resonate.server")),
         http: Some("127.0.0.1:0".into()),
-        poll: None,
+        poll: Some("127.0.0.1:0".into()),
         targets: Default::default(),
         http_auth: Some(auth),
     };
@@ -85,5 +86,26 @@ async fn basic_credentials_are_checked() {
         .unwrap();
     assert_eq!(cross_origin.status(), 200);
     assert_eq!(cross_origin.headers()["access-control-allow-origin"], "*");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_poll_listener_asks_for_the_same_credentials() {
+    let nats = NatsServer::start().unwrap();
+    let s = server(&nats, HttpAuth::Bearer("s3cret".into())).await;
+    let client = reqwest::Client::new();
+    let on_poll_port = format!("http://{}/workers/w1", s.poll_addr().unwrap());
+    let on_api_port = url(&s, "/poll/workers/w1");
+    for stream in [&on_poll_port, &on_api_port] {
+        let refused = client.get(stream).send().await.unwrap();
+        assert_eq!(refused.status(), 401, "{stream}");
+        assert_eq!(refused.headers()["www-authenticate"], "Bearer realm=\"natsapi\"");
+        let wrong = client.get(stream).header("authorization", "Bearer s3cre").send().await;
+        assert_eq!(wrong.unwrap().status(), 401, "{stream}");
+        let allowed = client.get(stream).header("authorization", "Bearer s3cret").send().await;
+        let allowed = allowed.unwrap();
+        assert_eq!(allowed.status(), 200, "{stream}");
+        assert_eq!(allowed.headers()["content-type"], "text/event-stream");
+    }
     s.shutdown().await;
 }
