@@ -113,3 +113,38 @@ fn the_log_level_flag_beats_rust_log() {
     let unflagged = run(&[]);
     assert!(unflagged.contains(" DEBUG "), "RUST_LOG applies when no level is given");
 }
+
+#[test]
+fn a_second_signal_stops_dev_and_its_nats_server_at_once() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let nats_server = natsapi_testkit::nats_server_binary().unwrap();
+    let mut dev = Process::start(
+        &["dev", "--api-nats-addr", &url, "--api-nats-timeout", "60s"]
+            .into_iter()
+            .chain(["--api-http-addr", "127.0.0.1:0", "--poll-addr", "127.0.0.1:0"])
+            .chain(["--ingest-addr", "127.0.0.1:0"])
+            .collect::<Vec<_>>(),
+        &[("NATS_SERVER_BIN", nats_server.to_str().unwrap())],
+    );
+    let http = dev.addr_of("HTTP API");
+    assert!(dev.log().contains("started a nats-server child"), "{}", dev.log());
+    // A request in flight keeps the first signal's drain waiting.
+    let mut held = std::net::TcpStream::connect(http).unwrap();
+    std::io::Write::write_all(
+        &mut held,
+        b"POST /promises HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+          content-length: 50\r\n\r\n{",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    dev.signal("TERM");
+    assert!(dev.wait_exit(Duration::from_millis(500)).is_none(), "draining");
+    dev.signal("INT");
+    let status = dev.wait_exit(Duration::from_secs(3)).expect("the second signal ends it");
+    assert_eq!(status.code(), Some(130), "{}", dev.log());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the nats-server child outlived dev"
+    );
+}

@@ -4,7 +4,8 @@
 //! every HTTP listener closes (API, poll, ingest gateway), so nothing takes new work while
 //! the requests in flight are answered; the worker stops pulling. The process exits within the
 //! drain timeout (`--api-nats-timeout`) plus a moment, whether NATS is reachable or not. A
-//! second signal exits at once.
+//! second signal ends the wait at once: the command returns (and `natsapi dev` stops its
+//! nats-server child) with the signal's exit status.
 
 use std::process::ExitCode;
 
@@ -55,7 +56,6 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     tracing::info!("{}", ready::line(settings, &bound));
 
     let received = signals.next().await;
-    signals.exit_on_next();
     let drain = settings.api.nats.timeout;
     tracing::info!(
         signal = received.name,
@@ -81,11 +81,19 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
         };
         futures::join!(server, ingest);
     };
-    if tokio::time::timeout(drain + STOP_GRACE, finish).await.is_err() {
-        tracing::warn!(
-            drain = %humantime::format_duration(drain),
-            "work still in flight after the drain timeout; exiting without it"
-        );
+    tokio::select! {
+        finished = tokio::time::timeout(drain + STOP_GRACE, finish) => {
+            if finished.is_err() {
+                tracing::warn!(
+                    drain = %humantime::format_duration(drain),
+                    "work still in flight after the drain timeout; exiting without it"
+                );
+            }
+        }
+        again = signals.next() => {
+            tracing::warn!(signal = again.name, "second stop signal: exiting now");
+            return Ok(ExitCode::from(again.exit_code));
+        }
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,5 @@
 //! The signals that stop a server process: the first SIGINT or SIGTERM asks for a graceful stop,
-//! a second one ends the process at once (for an operator who will not wait for the drain).
+//! a second one stops at once (for an operator who will not wait for the drain).
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ pub struct Received {
     /// `SIGINT` or `SIGTERM`.
     pub name: &'static str,
     /// 130 or 143.
-    pub exit_code: i32,
+    pub exit_code: u8,
 }
 
 const SIGINT: Received = Received { name: "SIGINT", exit_code: 130 };
@@ -60,15 +60,6 @@ impl StopSignals {
             let _ = tokio::signal::ctrl_c().await;
             SIGINT
         }
-    }
-
-    /// After the first signal: a second one exits the process at once, with its exit code.
-    pub fn exit_on_next(mut self) {
-        tokio::spawn(async move {
-            let received = self.next().await;
-            tracing::warn!(signal = received.name, "second stop signal: exiting now");
-            std::process::exit(received.exit_code);
-        });
     }
 }
 
