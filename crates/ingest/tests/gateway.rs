@@ -139,6 +139,31 @@ async fn a_batch_stores_the_good_lines_and_reports_the_bad_ones_by_number() {
 }
 
 #[tokio::test]
+async fn a_repeated_batch_counts_its_lines_as_duplicates_not_as_inserted() {
+    let h = Harness::start().await;
+    let key = [("Idempotency-Key", "batch-twice")];
+    let body = "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n";
+    let (code, first) = h.post("/ingest/batch", body, &key).await;
+    assert_eq!(code, 202, "{first}");
+    assert_eq!((first["inserted"].as_u64(), first["duplicates"].as_u64()), (Some(3), Some(0)));
+    // The same batch again: every line was stored before.
+    let (code, again) = h.post("/ingest/batch", body, &key).await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(again["status"], "success", "{again}");
+    assert_eq!(again["processed"], 3, "{again}");
+    assert_eq!(again["inserted"], 0, "a replayed line is not inserted: {again}");
+    assert_eq!(again["duplicates"], 3, "{again}");
+    assert_eq!(again["failed"], 0, "{again}");
+    assert_eq!(first["messages"], again["messages"]);
+    // One line more: only that one is new.
+    let longer = format!("{body}{{\"i\":4}}\n");
+    let (code, more) = h.post("/ingest/batch", &longer, &key).await;
+    assert_eq!(code, 202, "{more}");
+    assert_eq!((more["inserted"].as_u64(), more["duplicates"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(h.stream_messages("MESSAGES").await, 4);
+}
+
+#[tokio::test]
 async fn health_and_ready_answer() {
     let h = Harness::start().await;
     let (code, health) = h.get("/health").await;

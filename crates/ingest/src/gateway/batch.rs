@@ -39,9 +39,10 @@ struct BatchReply {
     status: &'static str,
     /// Non-blank lines read.
     processed: usize,
-    /// Lines stored in JetStream (duplicates of earlier messages included).
+    /// Lines stored now: new messages only.
     inserted: usize,
-    /// Lines JetStream already had (the same id within its duplicate window).
+    /// Lines stored before (the same id, sent again with the same `Idempotency-Key`): nothing
+    /// new was stored for them.
     duplicates: usize,
     /// Lines not stored.
     failed: usize,
@@ -141,23 +142,22 @@ async fn run(
     }
     errors.sort_by_key(|e| e.line);
 
-    let inserted = stored.len();
-    let failed = processed - inserted;
+    let failed = processed - stored.len();
     let reply = BatchReply {
-        status: match (inserted, failed) {
+        status: match (stored.len(), failed) {
             (_, 0) => "success",
             (0, _) => "failed",
             _ => "partial",
         },
         processed,
-        inserted,
+        inserted: stored.len() - duplicates,
         duplicates,
         failed,
         errors,
         messages: stored,
         duration_ms: start.elapsed().as_millis(),
     };
-    let code = if inserted > 0 {
+    let code = if !reply.messages.is_empty() {
         StatusCode::ACCEPTED
     } else if all_unavailable {
         StatusCode::SERVICE_UNAVAILABLE
