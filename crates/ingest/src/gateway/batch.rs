@@ -102,14 +102,25 @@ async fn run(
             });
         }
         let number = index + 1;
-        let parsed = parse_json(line).and_then(|value| meta.entity_type_of(&value));
+        let parsed = parse_json(line).and_then(|value| {
+            let entity_type = meta.entity_type_of(&value)?;
+            let fingerprint = meta.fingerprint(&entity_type, line)?;
+            Ok((entity_type, fingerprint))
+        });
         match parsed {
             Err(error) => errors.push(LineError { line: number, error }),
-            Ok(entity_type) => {
+            Ok((entity_type, fingerprint)) => {
                 let message_id = envelope::message_id(meta.key.as_deref(), Some(number));
                 let source = meta.source.clone();
                 numbers.push(number);
-                ready.push(Ready::new(message_id, line, entity_type, source, received_at));
+                ready.push(Ready::new(
+                    message_id,
+                    line,
+                    entity_type,
+                    source,
+                    received_at,
+                    fingerprint,
+                ));
             }
         }
     }
@@ -127,15 +138,18 @@ async fn run(
     let mut stored = Vec::new();
     let mut duplicates = 0;
     let mut all_unavailable = !outcomes.is_empty();
+    let mut all_conflicts = !outcomes.is_empty() && errors.is_empty();
     for ((line, item), outcome) in numbers.iter().zip(&ready).zip(outcomes) {
         match outcome {
             Ok(publish) => {
                 duplicates += usize::from(publish.duplicate);
                 stored.push(LineStored { line: *line, message_id: item.envelope.message_id });
                 all_unavailable = false;
+                all_conflicts = false;
             }
             Err(e) => {
                 all_unavailable &= e.status == StatusCode::SERVICE_UNAVAILABLE;
+                all_conflicts &= e.status == StatusCode::UNPROCESSABLE_ENTITY;
                 errors.push(LineError { line: *line, error: e.message });
             }
         }
@@ -161,6 +175,8 @@ async fn run(
         StatusCode::ACCEPTED
     } else if all_unavailable {
         StatusCode::SERVICE_UNAVAILABLE
+    } else if all_conflicts {
+        StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::BAD_REQUEST
     };
