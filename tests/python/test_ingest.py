@@ -99,7 +99,8 @@ def test_bad_input_and_unknown_ids(ingest: str) -> None:
     code, _ = get(ingest, "/ingest/status/12345")
     assert code == 400
     code, health = get(ingest, "/health")
-    assert code == 200 and health["status"] == "healthy"
+    assert code == 200 and health["status"] == "ok", health
+    assert health["checks"] == {"nats": "ok", "store": "ok"}
 
 
 def test_garbage_in_the_stream_is_dead_lettered_with_its_reason(

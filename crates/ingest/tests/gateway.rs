@@ -241,13 +241,14 @@ async fn a_batch_line_whose_key_was_used_for_another_message_gets_its_own_422_er
 async fn health_and_ready_answer() {
     let h = Harness::start().await;
     let (code, health) = h.get("/health").await;
-    assert_eq!(code, 200);
-    assert_eq!(health["status"], "healthy");
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["status"], "ok");
     assert_eq!(health["service"], "natsapi-ingest");
     assert!(health["version"].is_string());
+    assert_eq!(health["checks"], serde_json::json!({"nats": "ok", "store": "ok"}));
     let (code, ready) = h.get("/ready").await;
     assert_eq!(code, 200, "{ready}");
-    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["checks"], health["checks"]);
 }
 
 #[tokio::test]
@@ -300,8 +301,13 @@ async fn while_nats_is_down_clients_get_503_and_no_202_is_given_for_a_lost_messa
         }
     }
     assert!(refused > 0, "NATS is down, yet every request was accepted");
-    let (code, _) = h.get("/ready").await;
-    assert_eq!(code, 503);
+    for path in ["/ready", "/health"] {
+        let (code, health) = h.get(path).await;
+        assert_eq!(code, 503, "{path}: {health}");
+        assert_eq!(health["status"], "unavailable");
+        assert_ne!(health["checks"]["nats"], "ok", "{health}");
+        assert_eq!(health["checks"]["store"], "ok", "{health}");
+    }
     let (code, batch) = h.post("/ingest/batch", "{}\n{}\n", &[]).await;
     assert!(code == 503 || code == 202, "{batch}");
     h.nats.restart().unwrap();
