@@ -77,6 +77,20 @@ def test_a_batch_reports_bad_lines_and_stores_the_rest(ingest: str) -> None:
         wait_status(ingest, stored["message_id"], "processed")
 
 
+def test_the_same_key_with_another_message_is_refused(ingest: str) -> None:
+    key = {"Idempotency-Key": f"py-{uuid.uuid4()}"}
+    code, first = post(ingest, "/ingest/message", json.dumps({"a": 1, "b": 2}), key)
+    assert code == 202, first
+    code, other = post(ingest, "/ingest/message", json.dumps({"a": 1, "b": 3}), key)
+    assert code == 422, other
+    assert other["error"]["code"] == 42200
+    assert first["message_id"] in other["error"]["message"]
+    # The same message, its keys in another order: a replay.
+    code, again = post(ingest, "/ingest/message", json.dumps({"b": 2, "a": 1}), key)
+    assert code == 202, again
+    assert again["duplicate"] is True and again["message_id"] == first["message_id"]
+
+
 def test_bad_input_and_unknown_ids(ingest: str) -> None:
     code, reply = post(ingest, "/ingest/message", "not json")
     assert code == 400 and "not JSON" in reply["error"]["message"]
@@ -85,7 +99,8 @@ def test_bad_input_and_unknown_ids(ingest: str) -> None:
     code, _ = get(ingest, "/ingest/status/12345")
     assert code == 400
     code, health = get(ingest, "/health")
-    assert code == 200 and health["status"] == "healthy"
+    assert code == 200 and health["status"] == "ok", health
+    assert health["checks"] == {"nats": "ok", "store": "ok"}
 
 
 def test_garbage_in_the_stream_is_dead_lettered_with_its_reason(

@@ -12,6 +12,13 @@ pub enum IngestError {
     /// The entity mapping is invalid or does not match an existing table.
     #[error("entity mapping: {0}")]
     Mapping(String),
+    /// The database's writer has `queued` writes waiting already (its limit): this one was not
+    /// made; try again shortly.
+    #[error("the database is overloaded ({queued} writes are waiting); retry shortly")]
+    Overloaded {
+        /// The limit of waiting writes that was reached.
+        queued: usize,
+    },
     /// The worker's message stream failed.
     #[error("consumer: {0}")]
     Consumer(String),

@@ -11,6 +11,7 @@
 pub mod db;
 pub mod envelope;
 pub mod error;
+pub mod fingerprint;
 pub mod gateway;
 pub mod handler;
 pub mod mapping;

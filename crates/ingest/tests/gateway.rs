@@ -139,16 +139,116 @@ async fn a_batch_stores_the_good_lines_and_reports_the_bad_ones_by_number() {
 }
 
 #[tokio::test]
+async fn a_repeated_batch_counts_its_lines_as_duplicates_not_as_inserted() {
+    let h = Harness::start().await;
+    let key = [("Idempotency-Key", "batch-twice")];
+    let body = "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n";
+    let (code, first) = h.post("/ingest/batch", body, &key).await;
+    assert_eq!(code, 202, "{first}");
+    assert_eq!((first["inserted"].as_u64(), first["duplicates"].as_u64()), (Some(3), Some(0)));
+    // The same batch again: every line was stored before.
+    let (code, again) = h.post("/ingest/batch", body, &key).await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(again["status"], "success", "{again}");
+    assert_eq!(again["processed"], 3, "{again}");
+    assert_eq!(again["inserted"], 0, "a replayed line is not inserted: {again}");
+    assert_eq!(again["duplicates"], 3, "{again}");
+    assert_eq!(again["failed"], 0, "{again}");
+    assert_eq!(first["messages"], again["messages"]);
+    // One line more: only that one is new.
+    let longer = format!("{body}{{\"i\":4}}\n");
+    let (code, more) = h.post("/ingest/batch", &longer, &key).await;
+    assert_eq!(code, 202, "{more}");
+    assert_eq!((more["inserted"].as_u64(), more["duplicates"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(h.stream_messages("MESSAGES").await, 4);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_with_another_message_is_refused_with_422_also_after_a_restart() {
+    let mut h = Harness::start().await;
+    let key = [("Idempotency-Key", "order-7")];
+    let (code, first) = h.post("/ingest/message", r#"{"order_id":"7","total":10}"#, &key).await;
+    assert_eq!(code, 202, "{first}");
+    let id = first["message_id"].as_str().unwrap().to_owned();
+    let refused = |reply: &serde_json::Value| {
+        assert_eq!(reply["error"]["code"], 42200, "{reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains("Idempotency-Key") && message.contains(&id), "{message}");
+    };
+    // Another body under the same key.
+    let (code, other) = h.post("/ingest/message", r#"{"order_id":"7","total":99}"#, &key).await;
+    assert_eq!(code, 422, "{other}");
+    refused(&other);
+    // The same body under another entity type.
+    let (code, other) =
+        h.post("/ingest/message?entity_type=refund", r#"{"order_id":"7","total":10}"#, &key).await;
+    assert_eq!(code, 422, "{other}");
+    refused(&other);
+    // The same message encoded otherwise (key order, spacing) is a replay.
+    let (code, again) =
+        h.post("/ingest/message", "{ \"total\": 10,\n \"order_id\": \"7\" }", &key).await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(again["message_id"], id.as_str());
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["stream_sequence"], first["stream_sequence"]);
+    assert_eq!(h.stream_messages("MESSAGES").await, 1);
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 1);
+
+    // A restarted gateway knows the key from its file.
+    h.restart_gateway().await;
+    let (code, other) = h.post("/ingest/message", r#"{"order_id":"7","total":99}"#, &key).await;
+    assert_eq!(code, 422, "{other}");
+    refused(&other);
+    let (code, again) = h.post("/ingest/message", r#"{"order_id":"7","total":10}"#, &key).await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(h.stream_messages("MESSAGES").await, 1);
+    let (_, status) = h.get(&format!("/ingest/status/{id}")).await;
+    assert_eq!(status["entity_type"], "default", "the first message's row stands: {status}");
+}
+
+#[tokio::test]
+async fn a_batch_line_whose_key_was_used_for_another_message_gets_its_own_422_error() {
+    let h = Harness::start().await;
+    let key = [("Idempotency-Key", "batch-k")];
+    let (code, first) = h.post("/ingest/batch", "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n", &key).await;
+    assert_eq!(code, 202, "{first}");
+    // Line 2 changed: refused on its own; lines 1 and 3 are replays.
+    let (code, mixed) = h.post("/ingest/batch", "{\"a\":1}\n{\"a\":20}\n{\"a\":3}\n", &key).await;
+    assert_eq!(code, 202, "{mixed}");
+    assert_eq!(mixed["status"], "partial");
+    assert_eq!((mixed["inserted"].as_u64(), mixed["duplicates"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(mixed["failed"], 1);
+    let errors = mixed["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{mixed}");
+    assert_eq!(errors[0]["line"], 2);
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(error.contains("Idempotency-Key conflict"), "{error}");
+    assert!(error.contains(first["messages"][1]["message_id"].as_str().unwrap()), "{error}");
+    let stored: Vec<u64> =
+        mixed["messages"].as_array().unwrap().iter().map(|m| m["line"].as_u64().unwrap()).collect();
+    assert_eq!(stored, [1, 3]);
+    // Every line changed: 422 for the whole batch.
+    let (code, all) = h.post("/ingest/batch", "{\"a\":10}\n{\"a\":20}\n", &key).await;
+    assert_eq!(code, 422, "{all}");
+    assert_eq!(all["status"], "failed");
+    assert_eq!(all["failed"], 2);
+    assert_eq!(h.stream_messages("MESSAGES").await, 3);
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 3);
+}
+
+#[tokio::test]
 async fn health_and_ready_answer() {
     let h = Harness::start().await;
     let (code, health) = h.get("/health").await;
-    assert_eq!(code, 200);
-    assert_eq!(health["status"], "healthy");
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["status"], "ok");
     assert_eq!(health["service"], "natsapi-ingest");
     assert!(health["version"].is_string());
+    assert_eq!(health["checks"], serde_json::json!({"nats": "ok", "store": "ok"}));
     let (code, ready) = h.get("/ready").await;
     assert_eq!(code, 200, "{ready}");
-    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["checks"], health["checks"]);
 }
 
 #[tokio::test]
@@ -201,8 +301,13 @@ async fn while_nats_is_down_clients_get_503_and_no_202_is_given_for_a_lost_messa
         }
     }
     assert!(refused > 0, "NATS is down, yet every request was accepted");
-    let (code, _) = h.get("/ready").await;
-    assert_eq!(code, 503);
+    for path in ["/ready", "/health"] {
+        let (code, health) = h.get(path).await;
+        assert_eq!(code, 503, "{path}: {health}");
+        assert_eq!(health["status"], "unavailable");
+        assert_ne!(health["checks"]["nats"], "ok", "{health}");
+        assert_eq!(health["checks"]["store"], "ok", "{health}");
+    }
     let (code, batch) = h.post("/ingest/batch", "{}\n{}\n", &[]).await;
     assert!(code == 503 || code == 202, "{batch}");
     h.nats.restart().unwrap();

@@ -251,6 +251,48 @@ async fn the_gateway_prunes_its_rows_of_messages_a_worker_has_recorded() {
     assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
 }
 
+#[tokio::test]
+async fn a_key_used_again_after_the_gateway_pruned_its_row_is_checked_against_the_workers_record() {
+    let mut h = Harness::start().await;
+    let (stop, task) = h.worker(fast_worker(), vec![]).await;
+    let single = [("Idempotency-Key", "invoice-1")];
+    let (code, first) = h.post("/ingest/message", r#"{"n":1}"#, &single).await;
+    assert_eq!(code, 202, "{first}");
+    let batch = [("Idempotency-Key", "invoice-batch")];
+    let (code, lines) = h.post("/ingest/batch", "{\"n\":1}\n{\"n\":2}\n", &batch).await;
+    assert_eq!(code, 202, "{lines}");
+    let id = first["message_id"].as_str().unwrap().to_owned();
+    h.wait_status(&id, "processed").await;
+    for line in lines["messages"].as_array().unwrap() {
+        h.wait_status(line["message_id"].as_str().unwrap(), "processed").await;
+    }
+    drop(stop);
+    task.await.unwrap();
+    // Only the worker's data file knows these messages now, and the gateway starts afresh.
+    assert_eq!(h.gateway.prune().await.unwrap(), 3);
+    h.restart_gateway().await;
+
+    let (code, other) = h.post("/ingest/message", r#"{"n":2}"#, &single).await;
+    assert_eq!(code, 422, "{other}");
+    assert!(other["error"]["message"].as_str().unwrap().contains(&id), "{other}");
+    let (code, again) = h.post("/ingest/message", r#"{ "n": 1 }"#, &single).await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(again["message_id"], id.as_str());
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["stream_sequence"], first["stream_sequence"]);
+    let (code, mixed) = h.post("/ingest/batch", "{\"n\":1}\n{\"n\":3}\n", &batch).await;
+    assert_eq!(code, 202, "{mixed}");
+    assert_eq!((mixed["inserted"].as_u64(), mixed["duplicates"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(mixed["errors"][0]["line"], 2, "{mixed}");
+    assert!(mixed["errors"][0]["error"].as_str().unwrap().contains("Idempotency-Key conflict"));
+    // Neither the replays nor the refusals left a row in the gateway's file, and the worker's
+    // records are unchanged.
+    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await, 3);
+    let (_, status) = h.get(&format!("/ingest/status/{id}")).await;
+    assert_eq!(status["status"], "processed", "{status}");
+}
+
 /// A brief handler the test steps through: each attempt waits until the test releases it, and
 /// the first attempt fails.
 #[derive(Default)]

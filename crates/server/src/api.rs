@@ -60,10 +60,17 @@ impl From<DomainError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = match e {
-            StoreError::Closed => Code::Unavailable,
-            _ => Code::StoreError,
+            // Try again later: not a failure of the store, and under overload one log line per
+            // refused request would flood the log.
+            StoreError::Closed | StoreError::Overloaded { .. } => {
+                tracing::debug!(error = %e, "store unavailable");
+                Code::Unavailable
+            }
+            _ => {
+                tracing::error!(error = %e, "store failure");
+                Code::StoreError
+            }
         };
-        tracing::error!(error = %e, "store failure");
         ApiError { code, message: e.to_string() }
     }
 }

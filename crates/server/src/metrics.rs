@@ -48,6 +48,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             match metrics::set_global_recorder(recorder) {
                 Ok(()) => {
                     describe();
+                    register_process_series();
                     Some(handle)
                 }
                 Err(e) => {
@@ -72,6 +73,69 @@ fn describe() {
     metrics::describe_counter!(NATS_EVENTS, "NATS connection events, by event.");
     metrics::describe_counter!(PROMISES_TIMED_OUT, "Promises completed by the timeout timer.");
     metrics::describe_counter!(TASK_DELIVERIES, "Task messages sent, by transport and outcome.");
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "HTTP connections answered 503 at once because their listener was at its connection cap."
+    );
+}
+
+/// Why a request could not be answered: the `reason` of [`UNANSWERED`].
+pub const UNANSWERED_REASONS: [&str; 2] = ["no_reply_subject", "publish_failed"];
+
+/// The `event` of [`NATS_EVENTS`]: the NATS client's connection events.
+pub const NATS_EVENT_NAMES: [&str; 8] = [
+    "connected",
+    "disconnected",
+    "lame_duck",
+    "draining",
+    "closed",
+    "slow_consumer",
+    "server_error",
+    "client_error",
+];
+
+/// The `transport` and `outcome` pairs of [`TASK_DELIVERIES`] a delivery can end in: a poll
+/// delivery cannot time out (it is handed to a connection's queue at once), and a recv that
+/// names no destination is always an error.
+pub const TASK_DELIVERY_SERIES: [(&str, &str); 9] = [
+    ("nats", "ok"),
+    ("nats", "timeout"),
+    ("nats", "error"),
+    ("http", "ok"),
+    ("http", "timeout"),
+    ("http", "error"),
+    ("poll", "ok"),
+    ("poll", "error"),
+    ("unresolved", "error"),
+];
+
+/// Registers, at zero, the series that do not belong to one transport, so that a scrape shows
+/// them from the start and not only once they first count.
+fn register_process_series() {
+    metrics::counter!(SLOW_CONSUMER).absolute(0);
+    metrics::counter!(PROMISES_TIMED_OUT).absolute(0);
+    metrics::counter!(HTTP_CONNECTIONS_REFUSED).absolute(0);
+    for reason in UNANSWERED_REASONS {
+        metrics::counter!(UNANSWERED, "reason" => reason).absolute(0);
+    }
+    for event in NATS_EVENT_NAMES {
+        metrics::counter!(NATS_EVENTS, "event" => event).absolute(0);
+    }
+    for (transport, outcome) in TASK_DELIVERY_SERIES {
+        metrics::counter!(TASK_DELIVERIES, "transport" => transport, "outcome" => outcome)
+            .absolute(0);
+    }
+}
+
+/// Registers every series the server can report, at zero: those of the process, the HTTP
+/// transport's, and the NATS transport's when `nats` (the NATS API is on). The HTTP listener,
+/// which serves `/metrics`, calls it when it starts.
+pub fn register(nats: bool) {
+    handle();
+    if nats {
+        self::nats();
+    }
+    http();
 }
 
 /// The current metrics in Prometheus text format.
@@ -79,8 +143,30 @@ pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Statuses with a pre-registered request counter; others are registered on first use.
-const STATUSES: [u16; 12] = [200, 201, 204, 400, 401, 403, 404, 409, 412, 413, 500, 503];
+/// The statuses every operation can answer: bad input (400), a store failure (500), and a store
+/// that is shutting down or overloaded (503).
+const ANY_OPERATION: [u16; 3] = [400, 500, 503];
+
+/// The statuses `operation` answers besides [`ANY_OPERATION`]: those of the README's operation
+/// table, and 412 for the writes that take a fence (create, complete, callback). Their request
+/// counters are registered up front; a status not listed here is registered when it first
+/// happens, so a series exists only for what an operation can answer.
+fn statuses_of(operation: &str) -> &'static [u16] {
+    match operation {
+        "promises.read" | "schedules.read" => &[200, 404],
+        "promises.search" | "schedules.search" | "tasks.heartbeat" | "locks.heartbeat" => &[200],
+        "promises.create" => &[200, 201, 409, 412],
+        "promises.complete" => &[200, 201, 403, 404, 412],
+        "promises.createtask" | "schedules.create" => &[200, 201, 409],
+        "promises.callback" => &[200, 201, 404, 412],
+        "promises.subscribe" => &[200, 201, 404],
+        "tasks.claim" => &[201, 403, 404],
+        "tasks.complete" | "tasks.drop" => &[200, 201, 403, 404],
+        "schedules.delete" | "locks.release" => &[204, 404],
+        "locks.acquire" => &[201, 403],
+        _ => &[],
+    }
+}
 
 /// Which operation a request asked for, for its metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,25 +195,39 @@ impl OperationLabel {
             OperationLabel::Invalid => OPERATIONS.len() + 1,
         }
     }
+
+    /// The statuses a request with this label can be answered with: an unknown operation or an
+    /// undecodable request only with 400.
+    fn statuses(self) -> Vec<u16> {
+        match self {
+            OperationLabel::Known(_) => {
+                let mut all: Vec<u16> =
+                    statuses_of(self.name()).iter().chain(&ANY_OPERATION).copied().collect();
+                all.sort_unstable();
+                all
+            }
+            OperationLabel::Unknown | OperationLabel::Invalid => vec![400],
+        }
+    }
 }
 
 struct OperationMetrics {
     duration: Histogram,
-    requests: [Counter; STATUSES.len()],
+    /// The request counter of each status the operation can answer.
+    requests: Vec<(u16, Counter)>,
 }
 
 /// Metric handles of one transport, registered once so the request path does no label lookups.
 pub struct TransportMetrics {
     transport: &'static str,
+    /// Indexed by [`OperationLabel::slot`]; a transport that never sees some labels (HTTP routes
+    /// always name a known operation) has no entry for them.
     operations: Vec<OperationMetrics>,
     in_flight: Gauge,
 }
 
 impl TransportMetrics {
-    fn new(transport: &'static str) -> Self {
-        let labels = (0..OPERATIONS.len())
-            .map(OperationLabel::Known)
-            .chain([OperationLabel::Unknown, OperationLabel::Invalid]);
+    fn new(transport: &'static str, labels: impl Iterator<Item = OperationLabel>) -> Self {
         let operations = labels
             .map(|label| {
                 let operation = label.name();
@@ -135,10 +235,15 @@ impl TransportMetrics {
                     duration: metrics::histogram!(
                         REQUEST_DURATION, "transport" => transport, "operation" => operation
                     ),
-                    requests: STATUSES.map(|status| {
-                        metrics::counter!(REQUESTS, "transport" => transport,
-                            "operation" => operation, "status" => status.to_string())
-                    }),
+                    requests: label
+                        .statuses()
+                        .into_iter()
+                        .map(|status| {
+                            let counter = metrics::counter!(REQUESTS, "transport" => transport,
+                                "operation" => operation, "status" => status.to_string());
+                            (status, counter)
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -152,15 +257,28 @@ impl TransportMetrics {
 
     /// Counts one answered request and its duration.
     pub fn record(&self, operation: OperationLabel, status: u16, elapsed: Duration) {
-        let Some(slot) = self.operations.get(operation.slot()) else { return };
+        let (transport, name) = (self.transport, operation.name());
+        let Some(slot) = self.operations.get(operation.slot()) else {
+            metrics::histogram!(REQUEST_DURATION, "transport" => transport, "operation" => name)
+                .record(elapsed.as_secs_f64());
+            metrics::counter!(REQUESTS, "transport" => transport, "operation" => name,
+                "status" => status.to_string())
+            .increment(1);
+            return;
+        };
         slot.duration.record(elapsed.as_secs_f64());
-        match STATUSES.iter().position(|&s| s == status) {
-            Some(i) => slot.requests[i].increment(1),
-            None => metrics::counter!(REQUESTS, "transport" => self.transport,
-                "operation" => operation.name(), "status" => status.to_string())
+        match slot.requests.iter().find(|(s, _)| *s == status) {
+            Some((_, counter)) => counter.increment(1),
+            None => metrics::counter!(REQUESTS, "transport" => transport,
+                "operation" => name, "status" => status.to_string())
             .increment(1),
         }
     }
+}
+
+/// Every operation of the table, in order.
+fn known_operations() -> impl Iterator<Item = OperationLabel> {
+    (0..OPERATIONS.len()).map(OperationLabel::Known)
 }
 
 /// The NATS transport's metric handles.
@@ -168,7 +286,8 @@ pub fn nats() -> &'static TransportMetrics {
     static NATS: OnceLock<TransportMetrics> = OnceLock::new();
     NATS.get_or_init(|| {
         handle();
-        TransportMetrics::new("nats")
+        let labels = known_operations().chain([OperationLabel::Unknown, OperationLabel::Invalid]);
+        TransportMetrics::new("nats", labels)
     })
 }
 
@@ -177,6 +296,20 @@ pub fn http() -> &'static TransportMetrics {
     static HTTP: OnceLock<TransportMetrics> = OnceLock::new();
     HTTP.get_or_init(|| {
         handle();
-        TransportMetrics::new("http")
+        TransportMetrics::new("http", known_operations())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_of_the_table_has_its_statuses() {
+        for (name, _) in OPERATIONS {
+            let statuses = statuses_of(name);
+            assert!(!statuses.is_empty(), "{name} lists no status");
+            assert!(statuses.iter().any(|s| (200..300).contains(s)), "{name} lists no success");
+        }
+    }
 }

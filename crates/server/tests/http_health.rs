@@ -27,8 +27,8 @@ async fn health_reports_process_nats_and_store() {
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["store"], json!({"kind":"memory","status":"ok"}));
-    assert_eq!(health["nats"]["status"], "connected");
+    assert_eq!(health["service"], "natsapi");
+    assert_eq!(health["checks"], json!({"nats":"ok","store":"ok"}));
     h.stop().await;
 }
 
@@ -48,5 +48,27 @@ async fn metrics_count_requests_by_operation_and_status() {
     assert!(has(r#"operation="promises.read",status="404""#), "{body}");
     assert!(has("natsapi_request_duration_seconds_bucket"), "{body}");
     assert!(has("natsapi_requests_in_flight"), "{body}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn health_is_503_naming_nats_while_it_is_down() {
+    let mut h = Harness::start().await;
+    let addr = h.server().http_addr().unwrap();
+    h.nats.stop();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (status, health) = loop {
+        let (status, body) =
+            tokio::task::spawn_blocking(move || get(addr, "/health")).await.unwrap();
+        if status != 200 || std::time::Instant::now() > deadline {
+            break (status, serde_json::from_str::<serde_json::Value>(&body).unwrap());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["status"], "unavailable");
+    assert_ne!(health["checks"]["nats"], "ok", "{health}");
+    assert_eq!(health["checks"]["store"], "ok");
+    h.nats.restart().unwrap();
     h.stop().await;
 }

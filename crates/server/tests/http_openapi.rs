@@ -245,7 +245,6 @@ async fn resource_schemas_have_the_keys_of_real_responses() {
     assert_schema(&doc, "ErrorDetail", [&missing["error"]["details"][0]]);
     let health = expect(http.get("/health").await, 200);
     assert_schema(&doc, "Health", [&health]);
-    assert_schema(&doc, "StoreHealth", [&health["store"]]);
-    assert_schema(&doc, "NatsHealth", [&health["nats"]]);
+    assert_schema(&doc, "HealthChecks", [&health["checks"]]);
     h.stop().await;
 }

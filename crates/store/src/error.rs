@@ -2,7 +2,8 @@
 
 use natsapi_core::TxError;
 
-/// A store failure. Transports report it as a 500 (or 503 when the store is closed).
+/// A store failure. Transports report it as a 500 (or 503 when the store is closed or
+/// overloaded).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The operation failed inside its transaction; its writes were rolled back.
@@ -21,6 +22,13 @@ pub enum StoreError {
     /// The operation panicked (a bug); its writes were rolled back and the store goes on.
     #[error("operation failed unexpectedly: {0}")]
     Panicked(String),
+    /// The writer has `queued` jobs waiting already (its limit): the operation did not run; try
+    /// again shortly.
+    #[error("the store is overloaded ({queued} writes are waiting); retry shortly")]
+    Overloaded {
+        /// The limit of waiting writes that was reached.
+        queued: usize,
+    },
     /// The store has shut down.
     #[error("the store is closed")]
     Closed,

@@ -34,22 +34,98 @@ pub struct Accepted {
     pub source: Option<String>,
     /// When the gateway received it (epoch ms).
     pub received_at: i64,
+    /// Its [`crate::fingerprint`], when it was sent with an `Idempotency-Key`.
+    pub fingerprint: Option<String>,
+}
+
+/// What [`insert_accepted`] found for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Insertion {
+    /// This call created the row.
+    Created,
+    /// A row for the id was there already, with this fingerprint.
+    Exists {
+        /// The fingerprint stored with the row.
+        fingerprint: Option<String>,
+    },
 }
 
 /// Records each of `messages` as accepted unless a row for its id exists. Answers, for each,
-/// whether this call created its row.
-pub fn insert_accepted(conn: &Connection, messages: &[Accepted]) -> Result<Vec<bool>, IngestError> {
+/// whether this call created its row, or the fingerprint of the row that was there.
+pub fn insert_accepted(
+    conn: &Connection,
+    messages: &[Accepted],
+) -> Result<Vec<Insertion>, IngestError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, received_at, \
-         updated_at) VALUES (?1, ?2, ?3, 'accepted', 0, ?4, ?4) ON CONFLICT (message_id) DO NOTHING",
+         updated_at, fingerprint) VALUES (?1, ?2, ?3, 'accepted', 0, ?4, ?4, ?5) \
+         ON CONFLICT (message_id) DO NOTHING",
     )?;
     let mut text = IdText::new();
     messages
         .iter()
         .map(|message| {
             let id = text.of(&message.message_id);
-            let params = params![id, message.entity_type, message.source, message.received_at];
-            Ok(insert.execute(params)? == 1)
+            let params = params![
+                id,
+                message.entity_type,
+                message.source,
+                message.received_at,
+                message.fingerprint
+            ];
+            if insert.execute(params)? == 1 {
+                return Ok(Insertion::Created);
+            }
+            let fingerprint = conn
+                .prepare_cached("SELECT fingerprint FROM messages WHERE message_id = ?1")?
+                .query_row([id], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten();
+            Ok(Insertion::Exists { fingerprint })
+        })
+        .collect()
+}
+
+/// What a worker's data file records of a message: enough to answer a request that sends its
+/// `Idempotency-Key` again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The fingerprint the worker stored (none for a message sent without a key, or recorded by
+    /// an older natsapi).
+    pub fingerprint: Option<String>,
+    /// Its JetStream stream sequence.
+    pub stream_seq: Option<u64>,
+}
+
+/// For each of `ids`, what the worker's data file records of it, if anything. Reads a data file
+/// of an older schema (no fingerprints) too.
+pub fn find_recorded(
+    conn: &Connection,
+    ids: &[Uuid],
+) -> Result<Vec<Option<Recorded>>, IngestError> {
+    let has_fingerprints: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'fingerprint')",
+        [],
+        |r| r.get(0),
+    )?;
+    let sql = if has_fingerprints {
+        "SELECT fingerprint, stream_seq FROM messages WHERE message_id = ?1"
+    } else {
+        "SELECT NULL, stream_seq FROM messages WHERE message_id = ?1"
+    };
+    let mut select = conn.prepare_cached(sql)?;
+    let mut text = IdText::new();
+    ids.iter()
+        .map(|id| {
+            let row = select
+                .query_row([text.of(id)], |r| {
+                    Ok(Recorded {
+                        fingerprint: r.get(0)?,
+                        stream_seq: r.get::<_, Option<i64>>(1)?.and_then(|s| u64::try_from(s).ok()),
+                    })
+                })
+                .optional()?;
+            Ok(row)
         })
         .collect()
 }
@@ -121,6 +197,8 @@ pub struct Delivered {
     pub attempts: i64,
     /// Its JetStream stream sequence.
     pub stream_seq: u64,
+    /// Its [`crate::fingerprint`], when the gateway sent one.
+    pub fingerprint: Option<String>,
 }
 
 /// Moves `message` to `status` with `error` (creating its row when missing), unless it is already
@@ -135,11 +213,13 @@ pub fn set_status(
 ) -> Result<bool, IngestError> {
     let mut upsert = conn.prepare_cached(
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, error, \
-         received_at, updated_at, stream_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         received_at, updated_at, stream_seq, fingerprint) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, \
          attempts = MAX(messages.attempts, excluded.attempts), \
          error = COALESCE(excluded.error, messages.error), \
-         updated_at = excluded.updated_at, stream_seq = excluded.stream_seq \
+         updated_at = excluded.updated_at, stream_seq = excluded.stream_seq, \
+         fingerprint = COALESCE(messages.fingerprint, excluded.fingerprint) \
          WHERE messages.status NOT IN ('processed', 'dead_lettered')",
     )?;
     let changed = upsert.execute(params![
@@ -152,6 +232,7 @@ pub fn set_status(
         message.received_at,
         now,
         i64::try_from(message.stream_seq).unwrap_or(i64::MAX),
+        message.fingerprint,
     ])?;
     Ok(changed == 1)
 }
@@ -174,18 +255,19 @@ pub fn mark_processed(
         let updated = conn
             .prepare_cached(
                 "UPDATE messages SET status = 'processed', attempts = MAX(attempts, ?2), \
-                 error = NULL, body = ?3, updated_at = ?4, processed_at = ?4, stream_seq = ?5 \
+                 error = NULL, body = ?3, updated_at = ?4, processed_at = ?4, stream_seq = ?5, \
+                 fingerprint = COALESCE(fingerprint, ?6) \
                  WHERE message_id = ?1 AND status NOT IN ('processed', 'dead_lettered')",
             )?
-            .execute(params![id, message.attempts, body, now, seq])?;
+            .execute(params![id, message.attempts, body, now, seq, message.fingerprint])?;
         Ok(updated == 1)
     };
     let insert = || -> Result<bool, IngestError> {
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
-                 received_at, updated_at, processed_at, stream_seq) \
-                 VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8) \
+                 received_at, updated_at, processed_at, stream_seq, fingerprint) \
+                 VALUES (?1, ?2, ?3, 'processed', ?4, ?5, ?6, ?7, ?7, ?8, ?9) \
                  ON CONFLICT (message_id) DO NOTHING",
             )?
             .execute(params![
@@ -196,7 +278,8 @@ pub fn mark_processed(
                 body,
                 message.received_at,
                 now,
-                seq
+                seq,
+                message.fingerprint
             ])?;
         Ok(inserted == 1)
     };
@@ -275,4 +358,24 @@ pub fn find(conn: &Connection, id: &Uuid) -> Result<Option<StatusRow>, IngestErr
         updated_at: updated,
         processed_at: done,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_file_of_the_first_schema_is_read_without_fingerprints() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("0001_messages.sql")).unwrap();
+        let id = Uuid::now_v7();
+        conn.execute(
+            "INSERT INTO messages (message_id, entity_type, status, received_at, updated_at, \
+             stream_seq) VALUES (?1, 'e', 'processed', 1, 1, 7)",
+            [id.to_string()],
+        )
+        .unwrap();
+        let found = find_recorded(&conn, &[id, Uuid::now_v7()]).unwrap();
+        assert_eq!(found, [Some(Recorded { fingerprint: None, stream_seq: Some(7) }), None]);
+    }
 }

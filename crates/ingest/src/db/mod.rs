@@ -111,13 +111,22 @@ pub struct IngestDb {
     reader: Arc<Mutex<Connection>>,
 }
 
+/// Most writes waiting for an ingest database's writer at once. The gateway has a few groups and
+/// its batch requests in flight, the worker a few batches: far fewer while the writer keeps up.
+const MAX_QUEUED: usize = 1024;
+
 impl IngestDb {
     /// Opens (creating and migrating) the database and starts its writer thread.
     pub fn open(settings: &DbSettings) -> Result<Self, IngestError> {
+        Self::open_bounded(settings, MAX_QUEUED)
+    }
+
+    /// [`IngestDb::open`] with a writer that takes at most `max_queued` writes at once.
+    fn open_bounded(settings: &DbSettings, max_queued: usize) -> Result<Self, IngestError> {
         let mut conn = writer::open(settings)?;
         schema::migrate(&mut conn)?;
         let reader = open_read_only(&settings.path)?;
-        let writer = writer::Writer::start(conn, settings.durability)?;
+        let writer = writer::Writer::start(conn, settings.durability, max_queued)?;
         Ok(IngestDb { writer, reader: Arc::new(Mutex::new(reader)) })
     }
 
@@ -196,6 +205,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tables, 1);
+    }
+
+    #[tokio::test]
+    async fn a_held_writer_takes_at_most_max_queued_writes_and_refuses_the_next_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DbSettings { path: dir.path().join("i.db"), durability: Durability::Full };
+        let db = IngestDb::open_bounded(&settings, 2).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let held = db.write(move |_| {
+            let _ = hold.recv();
+            Ok(1)
+        });
+        let queued = db.write(|_| Ok(2));
+        tokio::pin!(held, queued);
+        // Both are handed to the writer, which is held inside the first.
+        assert!(futures::poll!(&mut held).is_pending());
+        assert!(futures::poll!(&mut queued).is_pending());
+        // Answered at once (the bound is a guard: without the limit it would wait for the writer).
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), db.write(|_| Ok(3)));
+        let refused = third.await.expect("answered at once").unwrap_err();
+        assert!(matches!(refused, IngestError::Overloaded { queued: 2 }), "{refused}");
+        assert!(refused.to_string().contains("overloaded"), "{refused}");
+
+        release.send(()).unwrap();
+        assert_eq!(held.await.unwrap(), 1);
+        assert_eq!(queued.await.unwrap(), 2);
+        assert_eq!(db.write(|_| Ok(4)).await.unwrap(), 4, "the places are free again");
     }
 
     #[tokio::test]

@@ -5,7 +5,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::IngestError;
 
 /// Migrations in order; `natsapi_ingest_schema.version` counts those applied.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_messages", include_str!("0001_messages.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_messages", include_str!("0001_messages.sql")),
+    ("0002_fingerprint", include_str!("0002_fingerprint.sql")),
+];
 
 /// Applies the migrations the database lacks; refuses a database newer than this build.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), IngestError> {

@@ -1,10 +1,14 @@
 //! The writer thread: takes queued jobs, runs as many as are waiting in one transaction (each in
 //! a savepoint), commits, then answers each job with its result, or with the commit's error.
+//!
+//! At most `max_queued` jobs wait for their answer at once; a write beyond that fails at once
+//! with [`IngestError::Overloaded`] (the gateway answers 503, the worker retries the batch
+//! later), so a writer that falls behind pushes back instead of queueing without end.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::DbSettings;
 use crate::error::IngestError;
@@ -79,12 +83,13 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
 
-/// A closure, its result once run, and the caller waiting for it.
+/// A closure, its result once run, the caller waiting for it, and the place it holds.
 struct Pending<T, F> {
     job: Option<F>,
     flush: bool,
     result: Option<Result<T, IngestError>>,
     reply: oneshot::Sender<Result<T, IngestError>>,
+    place: OwnedSemaphorePermit,
 }
 
 impl<T, F> Job for Pending<T, F>
@@ -118,6 +123,8 @@ where
     }
 
     fn finish(self: Box<Self>, committed: Result<(), String>) {
+        // Free the place first: a caller that got its answer may write again at once.
+        drop(self.place);
         let result = match (self.result, committed) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(_)), Err(e)) => Err(IngestError::Database(format!("commit failed: {e}"))),
@@ -133,29 +140,41 @@ where
 #[derive(Clone)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    /// The places for jobs waiting for their answer.
+    places: Arc<Semaphore>,
+    max_queued: usize,
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, opened with `durability`; it stops when every handle
-    /// is dropped.
-    pub(super) fn start(conn: Connection, durability: Durability) -> Result<Self, IngestError> {
+    /// Starts the writer thread on `conn`, opened with `durability`, taking at most `max_queued`
+    /// jobs at once (at least 1); it stops when every handle is dropped.
+    pub(super) fn start(
+        conn: Connection,
+        durability: Durability,
+        max_queued: usize,
+    ) -> Result<Self, IngestError> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("ingest-db-writer".into())
             .spawn(move || write_loop(&conn, durability, &queue))
             .map_err(|e| IngestError::Database(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { jobs })
+        let max_queued = max_queued.max(1);
+        Ok(Writer { jobs, places: Arc::new(Semaphore::new(max_queued)), max_queued })
     }
 
     /// Queues `job` and waits for its committed result; with `flush` false the commit may stay
-    /// in the operating system's cache (see [`super::IngestDb::write_unflushed`]).
+    /// in the operating system's cache (see [`super::IngestDb::write_unflushed`]). Fails at once
+    /// with [`IngestError::Overloaded`] when `max_queued` jobs are waiting already.
     pub(super) async fn write<T, F>(&self, job: F, flush: bool) -> Result<T, IngestError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, IngestError> + Send + 'static,
     {
+        let place = Arc::clone(&self.places)
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Overloaded { queued: self.max_queued })?;
         let (reply, answer) = oneshot::channel();
-        let pending = Pending { job: Some(job), flush, result: None, reply };
+        let pending = Pending { job: Some(job), flush, result: None, reply, place };
         self.jobs
             .send(Box::new(pending))
             .map_err(|_| IngestError::Database("the writer thread has stopped".into()))?;

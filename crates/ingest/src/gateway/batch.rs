@@ -39,9 +39,10 @@ struct BatchReply {
     status: &'static str,
     /// Non-blank lines read.
     processed: usize,
-    /// Lines stored in JetStream (duplicates of earlier messages included).
+    /// Lines stored now: new messages only.
     inserted: usize,
-    /// Lines JetStream already had (the same id within its duplicate window).
+    /// Lines stored before (the same id, sent again with the same `Idempotency-Key`): nothing
+    /// new was stored for them.
     duplicates: usize,
     /// Lines not stored.
     failed: usize,
@@ -101,14 +102,25 @@ async fn run(
             });
         }
         let number = index + 1;
-        let parsed = parse_json(line).and_then(|value| meta.entity_type_of(&value));
+        let parsed = parse_json(line).and_then(|value| {
+            let entity_type = meta.entity_type_of(&value)?;
+            let fingerprint = meta.fingerprint(&entity_type, line)?;
+            Ok((entity_type, fingerprint))
+        });
         match parsed {
             Err(error) => errors.push(LineError { line: number, error }),
-            Ok(entity_type) => {
+            Ok((entity_type, fingerprint)) => {
                 let message_id = envelope::message_id(meta.key.as_deref(), Some(number));
                 let source = meta.source.clone();
                 numbers.push(number);
-                ready.push(Ready::new(message_id, line, entity_type, source, received_at));
+                ready.push(Ready::new(
+                    message_id,
+                    line,
+                    entity_type,
+                    source,
+                    received_at,
+                    fingerprint,
+                ));
             }
         }
     }
@@ -126,41 +138,45 @@ async fn run(
     let mut stored = Vec::new();
     let mut duplicates = 0;
     let mut all_unavailable = !outcomes.is_empty();
+    let mut all_conflicts = !outcomes.is_empty() && errors.is_empty();
     for ((line, item), outcome) in numbers.iter().zip(&ready).zip(outcomes) {
         match outcome {
             Ok(publish) => {
                 duplicates += usize::from(publish.duplicate);
                 stored.push(LineStored { line: *line, message_id: item.envelope.message_id });
                 all_unavailable = false;
+                all_conflicts = false;
             }
             Err(e) => {
                 all_unavailable &= e.status == StatusCode::SERVICE_UNAVAILABLE;
+                all_conflicts &= e.status == StatusCode::UNPROCESSABLE_ENTITY;
                 errors.push(LineError { line: *line, error: e.message });
             }
         }
     }
     errors.sort_by_key(|e| e.line);
 
-    let inserted = stored.len();
-    let failed = processed - inserted;
+    let failed = processed - stored.len();
     let reply = BatchReply {
-        status: match (inserted, failed) {
+        status: match (stored.len(), failed) {
             (_, 0) => "success",
             (0, _) => "failed",
             _ => "partial",
         },
         processed,
-        inserted,
+        inserted: stored.len() - duplicates,
         duplicates,
         failed,
         errors,
         messages: stored,
         duration_ms: start.elapsed().as_millis(),
     };
-    let code = if inserted > 0 {
+    let code = if !reply.messages.is_empty() {
         StatusCode::ACCEPTED
     } else if all_unavailable {
         StatusCode::SERVICE_UNAVAILABLE
+    } else if all_conflicts {
+        StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::BAD_REQUEST
     };

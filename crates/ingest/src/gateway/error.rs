@@ -22,6 +22,18 @@ impl GatewayError {
         GatewayError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
 
+    /// A 422: the `Idempotency-Key` that makes message `message_id` was sent before with another
+    /// message (another body or entity type). Nothing is stored.
+    pub fn key_conflict(message_id: uuid::Uuid) -> Self {
+        GatewayError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: format!(
+                "Idempotency-Key conflict: message {message_id} was accepted under this key with \
+                 another body or entity type; send a new message with a new key"
+            ),
+        }
+    }
+
     /// A 503: try again later (the response carries `Retry-After`).
     pub fn unavailable(message: impl Into<String>) -> Self {
         GatewayError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }

@@ -1,5 +1,6 @@
-//! `GET /health` (the process answers) and `GET /ready` (NATS connected and
-//! the database answering).
+//! `GET /health` and `GET /ready`: the same answer, in the shape of the API server's `/health`
+//! (`{status, service, version, checks: {nats, store}}`), so one probe reads both services. 200
+//! when NATS is connected and the gateway's database answers, else 503 naming which is not.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,27 +10,27 @@ use serde_json::json;
 
 use super::Gateway;
 
-/// `GET /health`: `{status, service, version}`.
-pub(super) async fn health() -> impl IntoResponse {
-    Json(json!({
-        "status": "healthy",
+/// A check that passed.
+const OK: &str = "ok";
+
+/// `GET /health` (and `GET /ready`): `{status, service, version, checks: {nats, store}}`.
+pub(super) async fn health(State(gateway): State<Gateway>) -> impl IntoResponse {
+    let shared = &gateway.shared;
+    let nats = match shared.nats.connection_state() {
+        async_nats::connection::State::Connected => OK.to_owned(),
+        other => other.to_string(),
+    };
+    let store = match shared.db.ping().await {
+        Ok(()) => OK.to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let healthy = nats == OK && store == OK;
+    let body = json!({
+        "status": if healthy { OK } else { "unavailable" },
         "service": "natsapi-ingest",
         "version": env!("CARGO_PKG_VERSION"),
-    }))
-}
-
-/// `GET /ready`: 200 when NATS is connected and the database answers, else 503 naming which.
-pub(super) async fn ready(State(gateway): State<Gateway>) -> impl IntoResponse {
-    let shared = &gateway.shared;
-    let nats = shared.nats.connection_state();
-    let nats_ok = matches!(nats, async_nats::connection::State::Connected);
-    let db = shared.db.ping().await;
-    let ready = nats_ok && db.is_ok();
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "nats": nats.to_string(),
-        "database": match &db { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
+        "checks": {"nats": nats, "store": store},
     });
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }

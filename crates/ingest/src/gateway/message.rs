@@ -64,6 +64,12 @@ impl RequestMeta {
         })
     }
 
+    /// The [`crate::fingerprint`] of a message of this request, which only a request with an
+    /// `Idempotency-Key` needs (to tell a replay from another message under the same key).
+    pub fn fingerprint(&self, entity_type: &str, body: &str) -> Result<Option<String>, String> {
+        self.key.as_ref().map(|_| crate::fingerprint::of(entity_type, body)).transpose()
+    }
+
     /// The entity type of `body`: the request's, else the body's top-level `entity_type`
     /// string, else `default`; checked to be one safe subject token.
     pub fn entity_type_of(&self, body: &BodyHint) -> Result<String, String> {
@@ -181,8 +187,11 @@ async fn accept(
     if !shared.connected() {
         return Err(GatewayError::unavailable("NATS is not connected; the message was not stored"));
     }
+    let fingerprint = meta
+        .fingerprint(&entity_type, text)
+        .map_err(|e| GatewayError::bad_request(format!("body: {e}")))?;
     let message_id = envelope::message_id(meta.key.as_deref(), None);
-    let ready = Ready::new(message_id, text, entity_type, meta.source, received_at);
+    let ready = Ready::new(message_id, text, entity_type, meta.source, received_at, fingerprint);
     let stored = gateway.singles.store(ready).await?;
     let body = json!({
         "message_id": message_id,

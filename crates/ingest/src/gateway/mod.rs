@@ -118,7 +118,7 @@ impl Gateway {
     }
 
     /// The routes: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,
-    /// `GET /health` and `GET /ready`.
+    /// `GET /health` and `GET /ready` (the same answer).
     pub fn router(&self) -> Router {
         let settings = &self.shared.settings;
         Router::new()
@@ -132,7 +132,7 @@ impl Gateway {
             )
             .route("/ingest/status/{message_id}", get(status::show))
             .route("/health", get(health::health))
-            .route("/ready", get(health::ready))
+            .route("/ready", get(health::health))
             .with_state(self.clone())
     }
 }

@@ -14,6 +14,9 @@ pub(crate) struct Stored {
     pub sequence: u64,
     /// Whether JetStream already had a message with this id (nothing was stored twice).
     pub duplicate: bool,
+    /// Whether the answer comes from the worker's record of the message, which was not
+    /// published again.
+    pub recorded: bool,
 }
 
 impl Shared {
@@ -22,9 +25,14 @@ impl Shared {
         matches!(self.nats.connection_state(), async_nats::connection::State::Connected)
     }
 
-    /// Publishes `envelope` to `<prefix>.<entity_type>` with `Nats-Msg-Id` set to its id, and
+    /// Publishes `envelope` to `<prefix>.<entity_type>` with `Nats-Msg-Id` set to its id (and its
+    /// `fingerprint`, when it has one, in [`crate::fingerprint::HEADER`] for the worker), and
     /// waits for the acknowledgement. A failure is a 503 (or 413 when the message is too large).
-    pub(super) async fn publish(&self, envelope: &MessageEnvelope) -> Result<Stored, GatewayError> {
+    pub(super) async fn publish(
+        &self,
+        envelope: &MessageEnvelope,
+        fingerprint: Option<&str>,
+    ) -> Result<Stored, GatewayError> {
         if !self.connected() {
             return Err(GatewayError::unavailable(
                 "NATS is not connected; the message was not stored",
@@ -34,16 +42,19 @@ impl Shared {
             envelope.entity_type.as_deref().unwrap_or(crate::envelope::DEFAULT_ENTITY_TYPE);
         let payload = serde_json::to_vec(envelope)
             .map_err(|e| GatewayError::unavailable(format!("cannot encode the envelope: {e}")))?;
-        let message = PublishMessage::build()
+        let mut message = PublishMessage::build()
             .payload(payload.into())
             .message_id(envelope.message_id.to_string());
+        if let Some(fingerprint) = fingerprint {
+            message = message.header(crate::fingerprint::HEADER, fingerprint);
+        }
         let pending = self
             .js
             .send_publish(subject(&self.streams.subject_prefix, entity), message)
             .await
             .map_err(refused)?;
         let ack = pending.await.map_err(refused)?;
-        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate })
+        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate, recorded: false })
     }
 }
 

@@ -49,6 +49,11 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
                 received_at: envelope.received_at.timestamp_millis(),
                 attempts,
                 stream_seq,
+                fingerprint: message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(crate::fingerprint::HEADER))
+                    .and_then(|v| crate::fingerprint::from_header(v.as_str())),
             };
             // The body is built in memory only for handlers; otherwise it is only checked.
             let body = if needs_body {

@@ -44,6 +44,38 @@ pub async fn connect(nats: &NatsServer) -> async_nats::Client {
         .expect("connect to nats-server")
 }
 
+/// A gateway on the data file in `dir`, served over HTTP on a free port: the gateway, its base
+/// URL and the sender that stops its HTTP server.
+async fn serve_gateway(
+    nats: &NatsServer,
+    dir: &std::path::Path,
+    streams: &StreamSettings,
+) -> (Gateway, String, oneshot::Sender<()>) {
+    let data = DbSettings { path: dir.join("ingest.db"), durability: Durability::Full };
+    let gateway = Gateway::start(
+        connect(nats).await,
+        &data,
+        streams.clone(),
+        GatewaySettings { publish_timeout: Duration::from_secs(2), ..Default::default() },
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("gateway starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let router = gateway.router();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    (gateway, base, stop_http)
+}
+
 impl Harness {
     pub async fn start() -> Self {
         let nats = NatsServer::builder().jetstream(true).start().expect("nats-server");
@@ -51,27 +83,7 @@ impl Harness {
         let data = DbSettings { path: dir.path().join("ingest.db"), durability: Durability::Full };
         let db = IngestDb::open(&data).unwrap();
         let streams = StreamSettings::default();
-        let gateway = Gateway::start(
-            connect(&nats).await,
-            &data,
-            streams.clone(),
-            GatewaySettings { publish_timeout: Duration::from_secs(2), ..Default::default() },
-            Arc::new(SystemClock),
-        )
-        .await
-        .expect("gateway starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop_http, stopped) = oneshot::channel::<()>();
-        let router = gateway.router();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (gateway, base, stop_http) = serve_gateway(&nats, dir.path(), &streams).await;
         Harness {
             nats,
             dir,
@@ -82,6 +94,19 @@ impl Harness {
             gateway,
             stop_http: Some(stop_http),
         }
+    }
+
+    /// Stops the gateway's HTTP server and starts a new gateway on the same files, as a restarted
+    /// process would (the old one's state is gone; only the files remain).
+    pub async fn restart_gateway(&mut self) {
+        if let Some(stop) = self.stop_http.take() {
+            let _ = stop.send(());
+        }
+        let (gateway, base, stop_http) =
+            serve_gateway(&self.nats, self.dir.path(), &self.streams).await;
+        self.gateway = gateway;
+        self.base = base;
+        self.stop_http = Some(stop_http);
     }
 
     /// Starts a worker task; dropping the returned sender stops it.

@@ -1,7 +1,7 @@
 //! The HTTP error body of spec §2: `{"error":{"code","message","details"}}`, whose HTTP status is
 //! the five-digit code divided by 100.
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -107,6 +107,17 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let text = self.to_json();
-        (self.status(), [(header::CONTENT_TYPE, "application/json")], text).into_response()
+        let mut response =
+            (self.status(), [(header::CONTENT_TYPE, "application/json")], text).into_response();
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            // Shutting down or overloaded: the request did nothing and may be sent again.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        response
     }
 }
+
+/// Seconds a client should wait before sending a request that got a 503 again.
+pub(crate) const RETRY_AFTER_SECONDS: &str = "1";

@@ -49,8 +49,10 @@ pub fn documented_routes() -> OpenApiRouter<HttpState> {
         .nest("/poll", crate::poll::routes())
 }
 
-/// The HTTP routes, behind CORS and (when configured) the credentials check.
+/// The HTTP routes, behind CORS and (when configured) the credentials check. Registers the
+/// metric series of the transports that run, so that `/metrics` lists them from the start.
 pub fn router(state: HttpState) -> Router {
+    crate::metrics::register(state.nats.is_some());
     let (routes, doc) = documented_routes().split_for_parts();
     let json = openapi::OpenApiJson(openapi::to_json(&openapi::finish(doc)));
     let routes = routes

@@ -21,38 +21,28 @@ pub fn routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(super::openapi::document))
 }
 
-/// The body of `/health`.
+/// The body of `/health`. The ingest gateway's `/health` answers the same shape (with
+/// `service` `natsapi-ingest`), so one probe reads both.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the store or NATS is not.
+    /// `ok`, or `unavailable` when a check is not `ok` (the answer is then a 503).
     pub status: &'static str,
-    /// Always `natsapi`.
+    /// `natsapi`.
     pub service: &'static str,
     /// The server's version.
     pub version: &'static str,
-    /// The store.
-    pub store: StoreHealth,
-    /// The NATS connection.
-    pub nats: NatsHealth,
+    /// What each dependency answered.
+    pub checks: HealthChecks,
 }
 
-/// The store part of `/health`.
+/// The checks of `/health`: `ok`, or what is wrong.
 #[derive(Serialize, ToSchema)]
-pub struct StoreHealth {
-    /// `memory` or `sqlite`.
-    pub kind: &'static str,
-    /// `ok`, or the error of a ping.
-    pub status: String,
-}
-
-/// The NATS part of `/health`.
-#[derive(Serialize, ToSchema)]
-pub struct NatsHealth {
-    /// Whether the NATS API is enabled.
-    pub enabled: bool,
-    /// The connection's state, when enabled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+pub struct HealthChecks {
+    /// The NATS connection: `ok`, `disabled` (the NATS API is off; not a failure), or its state
+    /// (`disconnected`, `pending`).
+    pub nats: String,
+    /// The store (memory or SQLite): `ok`, or the error of a ping.
+    pub store: String,
 }
 
 /// `GET /health`: 200 when the store answers and NATS (if enabled) is connected, else 503.
@@ -70,29 +60,30 @@ pub struct NatsHealth {
 )]
 async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let store = state.api.store().ping().await;
-    let nats_state = state.nats.as_ref().map(|c| c.connection_state());
-    let nats_ok =
-        nats_state.as_ref().is_none_or(|s| matches!(s, async_nats::connection::State::Connected));
-    let healthy = store.is_ok() && nats_ok;
+    let nats = match state.nats.as_ref().map(|c| c.connection_state()) {
+        None => DISABLED.to_owned(),
+        Some(async_nats::connection::State::Connected) => OK.to_owned(),
+        Some(other) => other.to_string(),
+    };
+    let store = match store {
+        Ok(()) => OK.to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let healthy = (nats == OK || nats == DISABLED) && store == OK;
     let body = Health {
-        status: if healthy { "ok" } else { "unavailable" },
+        status: if healthy { OK } else { "unavailable" },
         service: "natsapi",
         version: env!("CARGO_PKG_VERSION"),
-        store: StoreHealth {
-            kind: state.api.store().kind(),
-            status: match &store {
-                Ok(()) => "ok".to_owned(),
-                Err(e) => e.to_string(),
-            },
-        },
-        nats: NatsHealth {
-            enabled: nats_state.is_some(),
-            status: nats_state.as_ref().map(ToString::to_string),
-        },
+        checks: HealthChecks { nats, store },
     };
     let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }
+
+/// A check that passed.
+const OK: &str = "ok";
+/// The NATS check of a server without the NATS API.
+const DISABLED: &str = "disabled";
 
 /// `GET /metrics`: the Prometheus text exposition.
 #[utoipa::path(

@@ -9,10 +9,7 @@ use axum::http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::http::error::HttpError;
-
-/// Seconds a refused client is told to wait.
-pub(super) const RETRY_AFTER_SECS: u64 = 1;
+use crate::http::error::{HttpError, RETRY_AFTER_SECONDS};
 
 /// How long a refusal may take in all: writing the answer and reading what the client sent.
 const REFUSAL_TIME: Duration = Duration::from_millis(500);
@@ -23,13 +20,13 @@ pub(super) fn response(max_connections: usize) -> Vec<u8> {
         StatusCode::SERVICE_UNAVAILABLE,
         format!(
             "this listener is at its limit of {max_connections} connections; retry in \
-             {RETRY_AFTER_SECS} s"
+             {RETRY_AFTER_SECONDS} s"
         ),
     )
     .to_json();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         retry-after: {RETRY_AFTER_SECS}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+         retry-after: {RETRY_AFTER_SECONDS}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -2,8 +2,9 @@
 //!
 //! Writes: one writer thread owns a connection and commits jobs in groups (see [`writer`]); no
 //! reply is released before its transaction is committed, and a committed group's replies are
-//! handed back to the runtime in one wake-up ([`delivery`]). Checkpoints run on a thread of their
-//! own ([`checkpointer`]), not inside a commit.
+//! handed back to the runtime in one wake-up ([`delivery`]). The writer takes a bounded number of
+//! jobs at once and refuses more ([`queue`]). Checkpoints run on a thread of their own
+//! ([`checkpointer`]), not inside a commit.
 //!
 //! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run at
 //! once on the caller's thread, on a pooled read-only connection that sees the last committed
@@ -14,6 +15,7 @@
 mod checkpointer;
 mod connection;
 mod delivery;
+mod queue;
 mod read_scope;
 mod schema;
 mod tx;
@@ -56,6 +58,9 @@ pub struct SqliteConfig {
     pub synchronous: Synchronous,
     /// Most jobs committed together.
     pub max_batch: usize,
+    /// Most writes waiting for the writer (and for their reply) at once; beyond that a write is
+    /// refused at once with [`StoreError::Overloaded`] (503).
+    pub max_queued: usize,
 }
 
 impl Default for SqliteConfig {
@@ -64,6 +69,9 @@ impl Default for SqliteConfig {
             path: PathBuf::from("natsapi.db"),
             synchronous: Synchronous::Full,
             max_batch: 512,
+            // Eight full groups: far more than the transports have in flight when the writer
+            // keeps up (NATS takes 1,024 requests at once by default).
+            max_queued: 4096,
         }
     }
 }
@@ -73,6 +81,7 @@ pub struct SqliteBackend {
     config: SqliteConfig,
     clock: Arc<dyn Clock>,
     sender: Mutex<Option<Sender<BoxJob>>>,
+    places: queue::Places,
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -96,6 +105,7 @@ impl SqliteBackend {
             config: config.clone(),
             clock,
             sender: Mutex::new(Some(sender)),
+            places: queue::Places::new(config.max_queued),
             writer: Mutex::new(Some(writer)),
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Mutex::new(vec![reader]),
@@ -128,6 +138,7 @@ impl SqliteBackend {
 
 impl Backend for SqliteBackend {
     fn submit(&self, job: BoxJob) {
+        let Some(job) = self.places.admit(job) else { return };
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = sender.as_ref() {
             // A send fails only after the writer stopped; dropping the job reports "closed".

@@ -306,3 +306,54 @@ impl Job for SizedInsert {
         let _ = self.done.send(committed);
     }
 }
+
+/// A job that reports its delivery; with `hold`, it keeps the writer inside its run until the
+/// test sends on the other end.
+struct Gated {
+    id: usize,
+    hold: Option<std::sync::mpsc::Receiver<()>>,
+    delivered: Sender<(usize, Result<(), String>)>,
+}
+
+impl Job for Gated {
+    fn run(&mut self, _tx: &mut dyn Tx, _now: i64) -> bool {
+        if let Some(hold) = &self.hold {
+            let _ = hold.recv();
+        }
+        false
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
+        let _ = self.delivered.send((self.id, committed.map_err(|e| e.to_string())));
+    }
+}
+
+#[test]
+fn a_held_writer_takes_at_most_max_queued_jobs_and_refuses_the_next_at_once() {
+    let dir = TempDir::new().unwrap();
+    let config = SqliteConfig { max_queued: 4, ..config(&dir) };
+    let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
+    let (release, hold) = channel();
+    let (delivered, outcomes) = channel();
+    let gated = |id, hold| Box::new(Gated { id, hold, delivered: delivered.clone() });
+    backend.submit(gated(0, Some(hold)));
+    for id in 1..4 {
+        backend.submit(gated(id, None));
+    }
+    // Every place is taken while the writer is held: the fifth is answered at once.
+    backend.submit(gated(4, None));
+    let (id, refused) = outcomes.try_recv().expect("the fifth job is answered at once");
+    assert_eq!(id, 4);
+    let refused = refused.unwrap_err();
+    assert!(refused.contains("overloaded (4 writes are waiting)"), "{refused}");
+    assert!(outcomes.try_recv().is_err(), "nothing else is answered while the writer is held");
+
+    release.send(()).unwrap();
+    let mut done: Vec<_> =
+        (0..4).map(|_| outcomes.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+    done.sort_by_key(|(id, _)| *id);
+    assert_eq!(done, (0..4).map(|id| (id, Ok(()))).collect::<Vec<_>>());
+    // Their places are free again.
+    backend.submit(gated(5, None));
+    assert_eq!(outcomes.recv_timeout(Duration::from_secs(10)).unwrap(), (5, Ok(())));
+}
