@@ -144,8 +144,9 @@ async fn raw_publish(
 /// What a run of one-message requests sends.
 #[derive(Clone, Copy)]
 enum Single {
-    /// `GET /health` of the gateway: the HTTP round trip alone, no JetStream or database.
-    Health,
+    /// `GET /` of the gateway, a route it does not have (404): the HTTP round trip alone, no
+    /// JetStream or database (its `/health` checks both).
+    Floor,
     /// `POST /ingest/message` of the gateway.
     Ingest,
     /// `POST /forward` of `natsapi forward`: HTTP, then a bare JetStream publish.
@@ -156,7 +157,7 @@ impl Single {
     /// Request `i`: its method, path, body and the status that means success.
     fn request(self, i: usize) -> (Method, &'static str, Bytes, StatusCode) {
         match self {
-            Single::Health => (Method::GET, "/health", Bytes::new(), StatusCode::OK),
+            Single::Floor => (Method::GET, "/", Bytes::new(), StatusCode::NOT_FOUND),
             Single::Ingest => {
                 (Method::POST, "/ingest/message", body("single", i).into(), StatusCode::ACCEPTED)
             }
@@ -465,7 +466,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             let mut raw = charged(processes, n, raw_publish(&js, &label, n, c)).await?;
             // The gateway takes no part in raw publishing.
             raw.cpu_us_per_message = None;
-            let floor = charged(processes, n, singles(&http, Single::Health, n, c)).await?;
+            let floor = charged(processes, n, singles(&http, Single::Floor, n, c)).await?;
             let forward =
                 charged(forwarding, n, singles(&forward_http, Single::Forward, n, c)).await?;
             let single = charged(processes, n, singles(&http, Single::Ingest, n, c)).await?;
@@ -475,7 +476,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let loaded_rss = rss_mib(gateway_pid);
         let names = [
             "raw publish (baseline)",
-            "GET /health (HTTP floor)",
+            "GET / 404 (HTTP floor)",
             "HTTP->JS forwarder",
             "POST /ingest/message",
             "POST /ingest/batch",
