@@ -59,6 +59,11 @@ pub struct ServerArgs {
     #[arg(long, env = "NATSAPI_API_NATS_QUEUE_GROUP", value_name = "NAME", value_parser = parse::queue_group)]
     pub api_nats_queue_group: Option<String>,
 
+    /// How to authenticate to NATS and secure the connection (`--api-nats-credentials`,
+    /// `--api-nats-tls-*`, ...).
+    #[command(flatten)]
+    pub connection: crate::ConnectArgs,
+
     /// Serve /health and /metrics over HTTP; `--api-http-enable=false` disables it [default: true]
     #[arg(
         long,

@@ -28,6 +28,7 @@
 //! ```
 
 mod args;
+mod connection;
 mod error;
 mod file;
 mod ingest;
@@ -36,6 +37,7 @@ pub mod parse;
 mod settings;
 
 pub use args::ServerArgs;
+pub use connection::{CONNECTION_ENV, ConnectArgs, child_env};
 pub use error::ConfigError;
 pub use file::example_yaml;
 pub use ingest::{
