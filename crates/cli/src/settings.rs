@@ -33,6 +33,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             max_payload: nats.max_payload,
             max_inflight: nats.max_inflight,
             drain_timeout: nats.timeout,
+            connection: nats.connection.clone(),
         }),
         http: settings.api.http.enabled.then(|| settings.api.http.addr.clone()),
         poll: settings.api.poll.enabled.then(|| settings.api.poll.addr.clone()),

@@ -83,7 +83,9 @@ impl RunningServer {
         crate::metrics::handle();
         let store = Store::open(&config.store, time.clock())?;
         let client = match &config.nats {
-            Some(nats_config) => Some(nats::connect(&nats_config.addr).await?),
+            Some(nats_config) => {
+                Some(nats::connect(&nats_config.addr, &nats_config.connection).await?)
+            }
             None => None,
         };
         // Replies travel in one NATS message: size limits come from the server's max payload.

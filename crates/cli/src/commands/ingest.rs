@@ -122,10 +122,13 @@ fn handlers(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn MessageHandler>>>
 }
 
 async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::Client> {
-    let addr = &settings.api.nats.addr;
-    async_nats::ConnectOptions::new()
+    let nats = &settings.api.nats;
+    let addr = natsapi_client::connection::redact_addr(&nats.addr);
+    nats.connection
+        .connect_options()
+        .context("NATS connection settings")?
         .name(name)
-        .connect(addr.as_str())
+        .connect(nats.addr.as_str())
         .await
         .with_context(|| format!("cannot connect to NATS at {addr}"))
 }
