@@ -7,7 +7,8 @@
 //! one of those users already depends on: the configuration crate fills these settings from flags,
 //! environment variables and YAML, and the server and the CLI hand them over unchanged.
 //!
-//! User and password need no setting of their own: they go in the URL (`nats://user:pass@host`).
+//! User and password need no setting of their own: they go in the URL (`nats://user:pass@host`,
+//! or `nats://token@host`), which async-nats itself does not read, so the options carry them.
 //! The files named here are read and checked when the options are built (and by the configuration
 //! crate when it loads them), so a missing or unreadable file is an error before any connection
 //! attempt, not an obscure handshake failure.
@@ -123,40 +124,57 @@ pub enum SettingsError {
     /// A client key is given without its certificate.
     #[error("a TLS client key needs its certificate (the TLS cert setting)")]
     KeyWithoutCert,
-    /// More than one of credentials, NKey and token is set.
-    #[error("set only one way to authenticate: credentials file, NKey seed or token")]
+    /// More than one of credentials, NKey, token and a user or token in the URL is set.
+    #[error(
+        "set only one way to authenticate: credentials file, NKey seed, token, or a user or \
+         token in the URL"
+    )]
     SeveralMethods,
 }
 
 impl ConnectionSettings {
-    /// Checks that the settings go together: a client certificate and its key come as a pair,
-    /// and at most one of credentials, NKey and token is set.
+    /// Checks that the settings go together for a connection to `addr`: a client certificate and
+    /// its key come as a pair, and at most one of credentials, NKey, token and a user or token
+    /// in `addr` is set.
     ///
     /// # Errors
     /// [`SettingsError::CertWithoutKey`], [`SettingsError::KeyWithoutCert`] or
     /// [`SettingsError::SeveralMethods`].
-    pub fn check(&self) -> Result<(), SettingsError> {
+    pub fn check(&self, addr: &str) -> Result<(), SettingsError> {
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) => return Err(SettingsError::CertWithoutKey),
             (None, Some(_)) => return Err(SettingsError::KeyWithoutCert),
             _ => {}
         }
-        let methods = [self.credentials.is_some(), self.nkey.is_some(), self.token.is_some()];
+        let methods = [
+            self.credentials.is_some(),
+            self.nkey.is_some(),
+            self.token.is_some(),
+            url_auth(addr).is_some(),
+        ];
         if methods.iter().filter(|set| **set).count() > 1 {
             return Err(SettingsError::SeveralMethods);
         }
         Ok(())
     }
 
-    /// The `async_nats::ConnectOptions` these settings describe, with their files read and
-    /// checked; callers add their own name, callbacks and timeouts.
+    /// The `async_nats::ConnectOptions` these settings describe for a connection to `addr`,
+    /// with their files read and checked, and the user and password (or token) written in
+    /// `addr`; callers add their own name, callbacks and timeouts.
     ///
     /// # Errors
     /// Any of [`check`](Self::check), or a file that cannot be read or does not hold what it
     /// should.
-    pub fn connect_options(&self) -> Result<async_nats::ConnectOptions, SettingsError> {
-        self.check()?;
+    pub fn connect_options(&self, addr: &str) -> Result<async_nats::ConnectOptions, SettingsError> {
+        self.check(addr)?;
         let mut options = async_nats::ConnectOptions::new();
+        match url_auth(addr) {
+            Some(UrlAuth::UserPassword(user, password)) => {
+                options = options.user_and_password(user, password);
+            }
+            Some(UrlAuth::Token(token)) => options = options.token(token),
+            None => {}
+        }
         if let Some(path) = &self.credentials {
             options = with_credentials(options, path)?;
         }
@@ -260,6 +278,34 @@ pub fn check_private_key(path: &Path) -> Result<(), SettingsError> {
     })
 }
 
+/// A user and password, or a token, written in a NATS address.
+#[derive(Debug, PartialEq, Eq)]
+enum UrlAuth {
+    /// `nats://user:password@host`.
+    UserPassword(String, String),
+    /// `nats://token@host`.
+    Token(String),
+}
+
+/// The credentials written in `addr` (one NATS URL or a comma-separated list): those of the
+/// first server that has any, percent-decoded.
+fn url_auth(addr: &str) -> Option<UrlAuth> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    addr.split(',').find_map(|server| {
+        let server: async_nats::ServerAddr = server.trim().parse().ok()?;
+        let user = decode(server.username()?);
+        Some(match server.password() {
+            Some(password) => UrlAuth::UserPassword(user, decode(password)),
+            None => UrlAuth::Token(user),
+        })
+    })
+}
+
+/// Whether `addr` (one NATS URL or a comma-separated list) carries a user or a token.
+pub fn has_url_credentials(addr: &str) -> bool {
+    url_auth(addr).is_some()
+}
+
 /// `addr` (one NATS URL or a comma-separated list) with each server's password or token replaced
 /// by `***`, for error messages and logs: `nats://app:secret@host` shows as `nats://app:***@host`.
 pub fn redact_addr(addr: &str) -> String {
@@ -318,15 +364,30 @@ mod tests {
             tls: TlsSettings { cert: path(), ..Default::default() },
             ..Default::default()
         };
-        assert!(matches!(cert_only.check(), Err(SettingsError::CertWithoutKey)));
+        assert!(matches!(cert_only.check(""), Err(SettingsError::CertWithoutKey)));
         let key_only = ConnectionSettings {
             tls: TlsSettings { key: path(), ..Default::default() },
             ..Default::default()
         };
-        assert!(matches!(key_only.check(), Err(SettingsError::KeyWithoutCert)));
+        assert!(matches!(key_only.check(""), Err(SettingsError::KeyWithoutCert)));
         let two = ConnectionSettings { credentials: path(), nkey: path(), ..Default::default() };
-        assert!(matches!(two.check(), Err(SettingsError::SeveralMethods)));
-        assert!(ConnectionSettings::default().check().is_ok());
+        assert!(matches!(two.check(""), Err(SettingsError::SeveralMethods)));
+        let nkey = ConnectionSettings { nkey: path(), ..Default::default() };
+        assert!(nkey.check("nats://h:4222").is_ok());
+        assert!(matches!(nkey.check("nats://u:p@h:4222"), Err(SettingsError::SeveralMethods)));
+        assert!(ConnectionSettings::default().check("nats://u:p@h:4222").is_ok());
+    }
+
+    #[test]
+    fn users_passwords_and_tokens_are_read_from_the_url() {
+        let user = |u: &str, p: &str| Some(UrlAuth::UserPassword(u.into(), p.into()));
+        assert_eq!(url_auth("nats://app:pw@h:4222"), user("app", "pw"));
+        assert_eq!(url_auth("app:pw@h"), user("app", "pw"));
+        assert_eq!(url_auth("tls://a%40b:p%3Aw%40@h"), user("a@b", "p:w@"));
+        assert_eq!(url_auth("nats://h1:4222, nats://app:pw@h2"), user("app", "pw"));
+        assert_eq!(url_auth("nats://s3cr3t@h"), Some(UrlAuth::Token("s3cr3t".into())));
+        assert_eq!(url_auth("nats://h:4222"), None);
+        assert_eq!(url_auth("not a url"), None);
     }
 
     #[test]
@@ -334,7 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.creds");
         let settings = ConnectionSettings { credentials: Some(missing), ..Default::default() };
-        let err = settings.connect_options().unwrap_err().to_string();
+        let err = settings.connect_options("nats://h").unwrap_err().to_string();
         assert!(err.starts_with("cannot read ") && err.contains("missing.creds"), "{err}");
 
         let garbage = dir.path().join("garbage");

@@ -132,7 +132,7 @@ impl Client {
         subject: &str,
         settings: &ConnectionSettings,
     ) -> Result<Self, ClientError> {
-        let options = settings.connect_options().map_err(ClientError::Settings)?;
+        let options = settings.connect_options(addr).map_err(ClientError::Settings)?;
         let nats = options.name("natsapi-client").connect(addr).await.map_err(|e| {
             ClientError::Connect { addr: connection::redact_addr(addr), message: e.to_string() }
         })?;

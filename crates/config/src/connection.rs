@@ -73,15 +73,15 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// The connection settings these flags alone describe, for commands without a configuration
-    /// file (`natsapi req`, `natsapi bench`).
+    /// The connection settings these flags alone describe for a connection to `addr`, for
+    /// commands without a configuration file (`natsapi req`, `natsapi bench`).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the flag of a bad value, or the flags that do not go together.
-    pub fn settings(&self) -> Result<ConnectionSettings, ConfigError> {
+    pub fn settings(&self, addr: &str) -> Result<ConnectionSettings, ConfigError> {
         let mut settings = ConnectionSettings::default();
         self.apply(&mut settings)?;
-        check(&settings)?;
+        check(&settings, addr)?;
         Ok(settings)
     }
 
@@ -197,15 +197,17 @@ const CREDENTIALS: &str = "api.subsystems.nats.credentials (--api-nats-credentia
 const NKEY: &str = "api.subsystems.nats.nkey (--api-nats-nkey)";
 const TOKEN: &str =
     "api.subsystems.nats.token or tokenFile (--api-nats-token or --api-nats-token-file)";
+const URL: &str = "a user or token in api.subsystems.nats.addr (--api-nats-addr)";
 const TLS_CERT: &str = "api.subsystems.nats.tls.cert (--api-nats-tls-cert)";
 const TLS_KEY: &str = "api.subsystems.nats.tls.key (--api-nats-tls-key)";
 
-/// Checks that the merged settings go together, naming the keys and flags that do not.
+/// Checks that the merged settings go together for a connection to `addr`, naming the keys and
+/// flags that do not.
 ///
 /// # Errors
 /// [`ConfigError::Conflict`].
-pub(crate) fn check(c: &ConnectionSettings) -> Result<(), ConfigError> {
-    let message = match c.check() {
+pub(crate) fn check(c: &ConnectionSettings, addr: &str) -> Result<(), ConfigError> {
+    let message = match c.check(addr) {
         Ok(()) => return Ok(()),
         Err(SettingsError::CertWithoutKey) => {
             format!("{TLS_CERT} is set without {TLS_KEY}: a client certificate needs its key")
@@ -218,6 +220,7 @@ pub(crate) fn check(c: &ConnectionSettings) -> Result<(), ConfigError> {
                 (c.credentials.is_some(), CREDENTIALS),
                 (c.nkey.is_some(), NKEY),
                 (c.token.is_some(), TOKEN),
+                (natsapi_client::connection::has_url_credentials(addr), URL),
             ];
             let names: Vec<&str> =
                 set.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();

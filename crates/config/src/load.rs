@@ -43,7 +43,8 @@ pub fn load_from(
         apply_file(&mut settings, path, file::parse_file(path, text)?)?;
     }
     apply_args(&mut settings, args)?;
-    crate::connection::check(&settings.api.nats.connection)?;
+    let nats = &settings.api.nats;
+    crate::connection::check(&nats.connection, &nats.addr)?;
     Ok(settings)
 }
 

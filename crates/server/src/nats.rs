@@ -88,7 +88,7 @@ pub async fn connect(
     settings: &natsapi_client::ConnectionSettings,
 ) -> Result<async_nats::Client, NatsError> {
     settings
-        .connect_options()
+        .connect_options(addr)
         .map_err(NatsError::Settings)?
         .name("natsapi")
         .event_callback(|event| async move {

@@ -278,7 +278,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let client = connection
-            .connect_options()?
+            .connect_options(&url)?
             .request_timeout(Some(Duration::from_secs(30)))
             .connect(&url)
             .await
@@ -340,7 +340,7 @@ pub(super) fn nats_for_bench(
     server: Option<&str>,
     connection: &natsapi_config::ConnectArgs,
 ) -> anyhow::Result<(Option<NatsServer>, String, ConnectionSettings)> {
-    let settings = connection.settings()?;
+    let settings = connection.settings(server.unwrap_or_default())?;
     match server {
         Some(url) => Ok((None, url.to_owned(), settings)),
         None if settings != ConnectionSettings::default() => bail!(

@@ -442,7 +442,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let forward_http = HttpPool::new(&forward_addr);
         wait_ready(&http, "/ready", "the ingest gateway").await?;
         wait_ready(&forward_http, "/health", "the forwarder").await?;
-        let client = connection.connect_options()?.connect(&url).await.with_context(|| {
+        let client = connection.connect_options(&url)?.connect(&url).await.with_context(|| {
             format!("cannot connect to NATS at {}", natsapi_client::connection::redact_addr(&url))
         })?;
         let js = jetstream::new(client);

@@ -52,8 +52,8 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<ExitCode> {
     super::runtime(args.worker_threads.resolve())?.block_on(async move {
         let client = args
             .connection
-            .settings()?
-            .connect_options()?
+            .settings(&args.server)?
+            .connect_options(&args.server)?
             .connect(&args.server)
             .await
             .with_context(|| {

@@ -125,7 +125,7 @@ async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::
     let nats = &settings.api.nats;
     let addr = natsapi_client::connection::redact_addr(&nats.addr);
     nats.connection
-        .connect_options()
+        .connect_options(&nats.addr)
         .context("NATS connection settings")?
         .name(name)
         .connect(nats.addr.as_str())

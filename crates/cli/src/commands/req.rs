@@ -99,7 +99,7 @@ fn parse_headers(options: &[String]) -> anyhow::Result<HeaderMap> {
 /// 1 `success:false`, 2 no reply (no server, timeout) or a bad command line.
 pub fn run(args: ReqArgs) -> anyhow::Result<ExitCode> {
     let request = read_payload(args.payload.as_deref()).and_then(|payload| {
-        Ok((payload, parse_headers(&args.headers)?, args.connection.settings()?))
+        Ok((payload, parse_headers(&args.headers)?, args.connection.settings(&args.server)?))
     });
     let (payload, headers, connection) = match request {
         Ok(request) => request,

@@ -231,6 +231,12 @@ fn settings_that_do_not_go_together_are_an_error_naming_them() {
             && !err.contains("--api-nats-nkey"),
         "{err}"
     );
+    let err =
+        load(&["--api-nats-addr=nats://app:pw@h", "--api-nats-nkey", &f.nkey], None).unwrap_err();
+    assert!(
+        err.contains("(--api-nats-nkey), a user or token in api.subsystems.nats.addr"),
+        "{err}"
+    );
     let err = parse(&["--api-nats-token", "t", "--api-nats-token-file", &f.token]).unwrap_err();
     assert!(err.contains("--api-nats-token") && err.contains("cannot be used with"), "{err}");
     let yaml =
@@ -244,12 +250,14 @@ fn commands_without_a_file_check_the_same() {
     let f = files();
     let req = |flags: &[&str]| {
         let argv = std::iter::once("natsapi-req").chain(flags.iter().copied());
-        ReqCli::try_parse_from(argv).map_err(|e| e.to_string())?.connection.settings().map_err(
-            |e| {
+        ReqCli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .connection
+            .settings("nats://h")
+            .map_err(|e| {
                 assert!(matches!(e, ConfigError::Conflict { .. } | ConfigError::ArgValue { .. }));
                 e.to_string()
-            },
-        )
+            })
     };
     let c = req(&["--api-nats-nkey", &f.nkey, "--api-nats-tls-ca", &f.ca]).unwrap();
     assert_eq!(c.nkey.as_deref(), Some(Path::new(&f.nkey)));
@@ -259,7 +267,7 @@ fn commands_without_a_file_check_the_same() {
 
     // Arguments built by hand are checked with the flag's name too.
     let args = ConnectArgs { api_nats_credentials: Some(f.garbage.into()), ..Default::default() };
-    let err = args.settings().unwrap_err().to_string();
+    let err = args.settings("nats://h").unwrap_err().to_string();
     assert!(
         err.starts_with(
             "invalid value for --api-nats-credentials (or NATSAPI_API_NATS_CREDENTIALS): "
