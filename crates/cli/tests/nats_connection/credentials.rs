@@ -117,3 +117,26 @@ fn a_user_and_password_in_the_url_authenticate() {
     assert!(!stderr.contains("guess3d"), "the password is not printed: {stderr}");
     assert_serve_refused(&wrong, &[], "authorization violation");
 }
+
+#[test]
+fn the_bench_and_every_process_it_starts_connect_with_the_options() {
+    let nats = NatsServer::builder()
+        .jetstream(true)
+        .config_line("authorization {\n  token: \"s3cr3t-token\"\n}")
+        .start()
+        .expect("nats-server with a token");
+    let small = ["--requests", "100", "--warmup", "10", "--rounds", "1", "--batch-lines", "10"];
+    for suite in ["api", "ingest"] {
+        let output = natsapi()
+            .args(["bench", "--suite", suite, "--server", &nats.url()])
+            .args(["--api-nats-token", "s3cr3t-token"])
+            .args(small)
+            .output()
+            .expect("natsapi bench runs");
+        assert!(output.status.success(), "{suite}: {}", super::describe(&output));
+    }
+    // The bench's own nats-server has no authentication: the options need --server.
+    let output = natsapi().args(["bench", "--api-nats-token", "t"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("need --server"), "{stderr}");
+}
