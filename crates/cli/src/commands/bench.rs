@@ -310,7 +310,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!(
             "natsapi bench: {n} requests per run, {c} in flight, store {} (synchronous={}), \
              {threads} worker thread(s) (--worker-threads {}), NATS at {url}",
-            args.store, args.sqlite_synchronous, args.worker_threads
+            args.store,
+            args.sqlite_synchronous,
+            args.worker_threads,
+            url = natsapi_client::connection::redact_addr(&url),
         );
         println!(
             "{:<18} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>7}",

@@ -517,7 +517,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
              thread(s), NATS at {url}",
             rounds.len(),
             b.batch_lines,
-            b.sqlite_synchronous
+            b.sqlite_synchronous,
+            url = natsapi_client::connection::redact_addr(&url),
         );
         println!(
             "{:<24} {:>10} {:>10} {:>10} {:>14} {:>10} {:>15} {:>12} {:>10} {:>7}",
