@@ -32,9 +32,9 @@ enum Command {
     Dev(commands::dev::DevArgs),
     /// Run the ingest gateway: HTTP `/ingest/*` to JetStream (NATS_URL, NATS_STREAM and PORT
     /// apply when the flags and NATSAPI_* variables do not say).
-    Ingest(natsapi_config::ServerArgs),
+    Ingest(natsapi_config::GatewayArgs),
     /// Run a worker: apply ingested messages to the database exactly once.
-    Worker(natsapi_config::ServerArgs),
+    Worker(natsapi_config::WorkerArgs),
     /// Send one request to a natsapi server and print the reply.
     Req(commands::req::ReqArgs),
     /// Measure promises.create and promises.read against a NATS echo responder.
@@ -52,8 +52,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Dev(args) => commands::dev::run(args),
-        Command::Ingest(args) => commands::ingest::run(commands::ingest::Role::Gateway, args),
-        Command::Worker(args) => commands::ingest::run(commands::ingest::Role::Worker, args),
+        Command::Ingest(args) => commands::ingest::run(commands::ingest::Role::Gateway, args.0),
+        Command::Worker(args) => commands::ingest::run(commands::ingest::Role::Worker, args.0),
         Command::Req(args) => commands::req::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Echo(args) => commands::echo::run(args),
@@ -62,8 +62,57 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("natsapi: {e:#}");
+            eprintln!("natsapi: {}", report(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `error` and its causes, each said once: many errors (ours and the NATS client's) end their
+/// own message with their cause's, which a plain walk down the chain would print again.
+fn report(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        if text.ends_with(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    /// An error that ends its message with its cause's, as many do.
+    #[derive(Debug)]
+    struct Repeats {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Repeats {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read x: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(Repeats { source: io() }).context("cannot start");
+        assert_eq!(report(&error), "cannot start: cannot read x: no such file");
+        let error = anyhow::Error::new(io()).context("cannot listen on 0.0.0.0:8001");
+        assert_eq!(report(&error), "cannot listen on 0.0.0.0:8001: no such file");
     }
 }

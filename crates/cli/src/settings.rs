@@ -35,6 +35,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             max_payload: nats.max_payload,
             max_inflight: nats.max_inflight,
             drain_timeout: nats.timeout,
+            connection: nats.connection.clone(),
         }),
         http: settings.api.http.enabled.then(|| listen_config(&settings.api.http)),
         poll: settings.api.poll.enabled.then(|| listen_config(&settings.api.poll)),

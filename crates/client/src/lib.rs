@@ -14,9 +14,12 @@
 //! # }
 //! ```
 
+pub mod connection;
+
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+pub use connection::{ConnectionSettings, SettingsError, TlsSettings, Token};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,10 +29,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a call produced no reply.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The connection settings cannot be used (a file is missing or invalid, or they conflict).
+    #[error("NATS connection settings: {0}")]
+    Settings(#[source] SettingsError),
     /// The NATS server could not be reached.
     #[error("cannot connect to NATS at {addr}: {message}")]
     Connect {
-        /// The address tried.
+        /// The address tried, password or token hidden.
         addr: String,
         /// Why.
         message: String,
@@ -116,10 +122,20 @@ pub struct Client {
 impl Client {
     /// Connects to NATS at `addr` and targets `subject`.
     pub async fn connect(addr: &str, subject: &str) -> Result<Self, ClientError> {
-        let nats =
-            async_nats::ConnectOptions::new().name("natsapi-client").connect(addr).await.map_err(
-                |e| ClientError::Connect { addr: addr.to_owned(), message: e.to_string() },
-            )?;
+        Client::connect_with(addr, subject, &ConnectionSettings::default()).await
+    }
+
+    /// Connects to NATS at `addr` with the credentials and TLS options of `settings`, and
+    /// targets `subject`.
+    pub async fn connect_with(
+        addr: &str,
+        subject: &str,
+        settings: &ConnectionSettings,
+    ) -> Result<Self, ClientError> {
+        let options = settings.connect_options(addr).map_err(ClientError::Settings)?;
+        let nats = options.name("natsapi-client").connect(addr).await.map_err(|e| {
+            ClientError::Connect { addr: connection::redact_addr(addr), message: e.to_string() }
+        })?;
         Ok(Client::new(nats, subject))
     }
 

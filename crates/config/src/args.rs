@@ -43,7 +43,7 @@ pub struct ServerArgs {
     #[arg(long, env = "NATSAPI_API_NATS_SUBJECT", value_name = "SUBJECT", value_parser = parse::subject)]
     pub api_nats_subject: Option<String>,
 
-    /// Graceful shutdown timeout: how long in-flight requests may drain, e.g. 10s, 500ms, 1m [default: 10s]
+    /// Graceful shutdown timeout: how long the requests and batches in flight at SIGTERM may take to finish, e.g. 10s, 500ms, 1m [default: 10s]
     #[arg(long, env = "NATSAPI_API_NATS_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
     pub api_nats_timeout: Option<Duration>,
 
@@ -58,6 +58,11 @@ pub struct ServerArgs {
     /// NATS queue group, so that several instances share the subject's requests [default: natsapi]
     #[arg(long, env = "NATSAPI_API_NATS_QUEUE_GROUP", value_name = "NAME", value_parser = parse::queue_group)]
     pub api_nats_queue_group: Option<String>,
+
+    /// How to authenticate to NATS and secure the connection (`--api-nats-credentials`,
+    /// `--api-nats-tls-*`, ...).
+    #[command(flatten)]
+    pub connection: crate::ConnectArgs,
 
     /// Serve the whole HTTP API (the Resonate routes, /poll, /openapi.json, /health, /metrics); `--api-http-enable=false` disables it [default: true]
     #[arg(

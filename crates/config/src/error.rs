@@ -66,6 +66,14 @@ pub enum ConfigError {
         message: String,
     },
 
+    /// Settings that are each valid but do not go together; the message names their YAML keys
+    /// and flags.
+    #[error("{message}")]
+    Conflict {
+        /// What does not go together.
+        message: String,
+    },
+
     /// A flag (or its environment variable) has a bad value.
     #[error("invalid value for {flag} (or {env}): {message}")]
     ArgValue {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use natsapi_client::Token;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::MessageFormatter as _;
 
@@ -53,6 +54,15 @@ pub(crate) struct FileNats {
     pub max_inflight: Option<usize>,
     #[serde(default, deserialize_with = "queue_group")]
     pub queue_group: Option<String>,
+    #[serde(default, deserialize_with = "credentials_file")]
+    pub credentials: Option<PathBuf>,
+    #[serde(default, deserialize_with = "nkey_file")]
+    pub nkey: Option<PathBuf>,
+    #[serde(default, deserialize_with = "token")]
+    pub token: Option<Token>,
+    #[serde(default, deserialize_with = "token_file")]
+    pub token_file: Option<Token>,
+    pub tls: Option<crate::connection::FileTls>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -134,7 +144,10 @@ impl<'de> Deserialize<'de> for FileTarget {
 /// Reads an optional scalar as text and hands it to `parse`. Scalars are read
 /// as strings (serde-saphyr is type-driven, so `4222` reads as "4222"), which
 /// gives every key the same syntax as its flag.
-fn with<'de, D, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, D::Error>
+pub(crate) fn with<'de, D, T>(
+    d: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -164,6 +177,18 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> 
 }
 fn queue_group<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     with(d, parse::queue_group)
+}
+fn credentials_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    with(d, parse::credentials_file)
+}
+fn nkey_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    with(d, parse::nkey_file)
+}
+fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Token>, D::Error> {
+    with(d, parse::token)
+}
+fn token_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Token>, D::Error> {
+    with(d, parse::token_file)
 }
 fn http_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     with(d, parse::http_addr)

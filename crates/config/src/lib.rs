@@ -28,14 +28,17 @@
 //! ```
 
 mod args;
+mod connection;
 mod error;
 mod file;
 mod ingest;
 mod load;
 pub mod parse;
+mod role_args;
 mod settings;
 
 pub use args::ServerArgs;
+pub use connection::{CONNECTION_ENV, ConnectArgs, child_env};
 pub use error::ConfigError;
 pub use file::example_yaml;
 pub use ingest::{
@@ -43,6 +46,7 @@ pub use ingest::{
     stream_name,
 };
 pub use load::{load, load_from};
+pub use role_args::{GatewayArgs, WorkerArgs};
 pub use settings::{
     ApiSettings, DEFAULT_HTTP_ADDR, DEFAULT_LOG_LEVEL, DEFAULT_NATS_ADDR,
     DEFAULT_NATS_MAX_INFLIGHT, DEFAULT_NATS_MAX_PAYLOAD, DEFAULT_NATS_QUEUE_GROUP,

@@ -47,6 +47,8 @@ pub fn load_from(
         // Promises kept in a file: the ingest data beside them lasts as long.
         settings.ingest.temp_database = false;
     }
+    let nats = &settings.api.nats;
+    crate::connection::check(&nats.connection, &nats.addr)?;
     Ok(settings)
 }
 
@@ -92,6 +94,14 @@ fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), 
     set(&mut n.max_payload, nats.max_payload);
     set(&mut n.max_inflight, nats.max_inflight);
     set(&mut n.queue_group, nats.queue_group);
+    let connection = crate::connection::FileConnection {
+        credentials: nats.credentials,
+        nkey: nats.nkey,
+        token: nats.token,
+        token_file: nats.token_file,
+        tls: nats.tls,
+    };
+    connection.apply(&mut n.connection, path)?;
     let mut http = subsystems.http.unwrap_or_default();
     if let Some(auth) = http.auth.take() {
         s.api.http_auth = Some(http_auth(path, auth)?);
@@ -158,6 +168,7 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
     check(&mut n.max_inflight, a.api_nats_max_inflight.as_ref(), "api_nats_max_inflight", nonzero)?;
     let queue_group = a.api_nats_queue_group.as_deref();
     check(&mut n.queue_group, queue_group, "api_nats_queue_group", parse::queue_group)?;
+    a.connection.apply(&mut n.connection)?;
     set(&mut s.api.http.enabled, a.api_http_enable);
     listen_addr(&mut s.api.http, a.api_http_addr.as_deref(), "api_http_addr")?;
     set(&mut s.api.poll.enabled, a.poll_enable);
@@ -198,7 +209,7 @@ fn listen_addr(
 
 /// Overwrites `slot` with `value` checked by `parse`; a bad value is an error
 /// naming the flag of the [`ServerArgs`] field `id`.
-fn check<U: ?Sized, T>(
+pub(crate) fn check<U: ?Sized, T>(
     slot: &mut T,
     value: Option<&U>,
     id: &str,

@@ -8,8 +8,10 @@
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use natsapi_client::{SettingsError, Token, connection};
 
 use crate::WorkerThreads;
 
@@ -301,6 +303,46 @@ pub fn path(s: &str) -> Result<PathBuf, String> {
         return Err("the path must not be empty".to_owned());
     }
     Ok(PathBuf::from(s))
+}
+
+/// A file that `check` accepts; the message says what is wrong with it.
+fn checked_file(
+    s: &str,
+    check: impl Fn(&Path) -> Result<(), SettingsError>,
+) -> Result<PathBuf, String> {
+    let file = path(s)?;
+    check(&file).map_err(|e| e.to_string())?;
+    Ok(file)
+}
+
+/// Validates a NATS credentials (`.creds`) file: readable, with a user JWT and an NKey seed.
+pub fn credentials_file(s: &str) -> Result<PathBuf, String> {
+    checked_file(s, connection::check_credentials_file)
+}
+
+/// Validates a file holding a NATS NKey seed (`SU...`).
+pub fn nkey_file(s: &str) -> Result<PathBuf, String> {
+    checked_file(s, |file| connection::read_nkey_seed(file).map(drop))
+}
+
+/// Validates a PEM file holding at least one certificate (a CA file or a client certificate).
+pub fn certificate_file(s: &str) -> Result<PathBuf, String> {
+    checked_file(s, connection::check_certificates)
+}
+
+/// Validates a PEM file holding a private key.
+pub fn private_key_file(s: &str) -> Result<PathBuf, String> {
+    checked_file(s, connection::check_private_key)
+}
+
+/// A NATS token: not empty (surrounding whitespace is removed).
+pub fn token(s: &str) -> Result<Token, String> {
+    Token::new(s).map_err(|_| "the token must not be empty".to_owned())
+}
+
+/// Reads a NATS token from the file named `s`.
+pub fn token_file(s: &str) -> Result<Token, String> {
+    Token::from_file(&path(s)?).map_err(|e| e.to_string())
 }
 
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];

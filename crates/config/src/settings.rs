@@ -99,6 +99,9 @@ pub struct NatsSettings {
     /// Queue group of the subscription, so instances share the requests.
     /// Default [`DEFAULT_NATS_QUEUE_GROUP`].
     pub queue_group: String,
+    /// Credentials and TLS of every NATS connection natsapi makes (the API, task delivery, the
+    /// ingest gateway and worker). Default none.
+    pub connection: natsapi_client::ConnectionSettings,
 }
 
 /// An HTTP listener (the API's, the SSE poller's or the ingest gateway's): whether and where it
@@ -318,6 +321,7 @@ impl Settings {
                     max_payload: DEFAULT_NATS_MAX_PAYLOAD,
                     max_inflight: DEFAULT_NATS_MAX_INFLIGHT,
                     queue_group: DEFAULT_NATS_QUEUE_GROUP.to_owned(),
+                    connection: natsapi_client::ConnectionSettings::default(),
                 },
                 http: HttpSettings::defaults(mode, true, DEFAULT_HTTP_ADDR),
                 poll: HttpSettings::defaults(mode, true, DEFAULT_POLL_ADDR),

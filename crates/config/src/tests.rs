@@ -175,6 +175,7 @@ fn every_flag_parses() {
                     max_payload: 2 << 20,
                     max_inflight: 8,
                     queue_group: "workers".into(),
+                    connection: Default::default(),
                 },
                 http: listener(false, "127.0.0.1:0"),
                 poll: listener(false, "127.0.0.1:0"),
@@ -613,7 +614,7 @@ fn every_flag_declares_its_env_var_and_default() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
         assert!(help.contains("[default: "), "--{long} help does not state its default: {help}");
     }
-    assert_eq!(n, 23, "flag count");
+    assert_eq!(n, 31, "flag count");
 
     let help = Cli::command().render_long_help().to_string();
     for needle in [

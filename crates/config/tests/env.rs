@@ -155,3 +155,34 @@ fn no_environment_means_defaults() {
         assert_eq!(load(mode, &cli.args).unwrap(), Settings::defaults(mode));
     }
 }
+
+#[test]
+fn connection_settings_pass_to_a_child_through_the_environment() {
+    if !in_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n")
+            .unwrap();
+        let settings = natsapi_client::ConnectionSettings {
+            token: Some(natsapi_client::Token::new("s3cr3t").unwrap()),
+            tls: natsapi_client::TlsSettings { ca: Some(ca), first: true, ..Default::default() },
+            ..Default::default()
+        };
+        // What `natsapi bench` gives its children; the child checks it reads the same back.
+        let env: Vec<(&str, String)> = natsapi_config::child_env(&settings)
+            .into_iter()
+            .map(|(name, value)| (name, value.into_string().unwrap()))
+            .collect();
+        let mut vars: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let expected = format!("{settings:?}");
+        vars.push(("NATSAPI_TEST_EXPECTED", &expected));
+        run_child("connection_settings_pass_to_a_child_through_the_environment", &vars);
+        return;
+    }
+    let cli = Cli::try_parse_from(["natsapi"]).unwrap();
+    let s = load(Mode::Serve, &cli.args).unwrap();
+    let connection = &s.api.nats.connection;
+    assert_eq!(connection.token.as_ref().map(|t| t.expose()), Some("s3cr3t"));
+    assert!(connection.tls.first);
+    assert_eq!(format!("{connection:?}"), std::env::var("NATSAPI_TEST_EXPECTED").unwrap());
+}

@@ -39,15 +39,20 @@ pub struct NatsConfig {
     pub max_inflight: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    /// Credentials and TLS of the connection (also used for task delivery).
+    pub connection: natsapi_client::ConnectionSettings,
 }
 
 /// Errors starting the NATS transport.
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
+    /// The connection settings cannot be used (a file is missing or invalid).
+    #[error("NATS connection settings: {0}")]
+    Settings(#[source] natsapi_client::SettingsError),
     /// The server could not be reached.
     #[error("cannot connect to NATS at {addr}: {source}")]
     Connect {
-        /// The address tried.
+        /// The address tried, password or token hidden.
         addr: String,
         /// Why.
         source: async_nats::ConnectError,
@@ -76,9 +81,15 @@ pub struct NatsTransport {
     drain_timeout: Duration,
 }
 
-/// Connects to NATS, logging connection events and counting slow-consumer drops.
-pub async fn connect(addr: &str) -> Result<async_nats::Client, NatsError> {
-    async_nats::ConnectOptions::new()
+/// Connects to NATS with the credentials and TLS of `settings`, logging connection events and
+/// counting slow-consumer drops.
+pub async fn connect(
+    addr: &str,
+    settings: &natsapi_client::ConnectionSettings,
+) -> Result<async_nats::Client, NatsError> {
+    settings
+        .connect_options(addr)
+        .map_err(NatsError::Settings)?
         .name("natsapi")
         .event_callback(|event| async move {
             let name = match &event {
@@ -106,7 +117,10 @@ pub async fn connect(addr: &str) -> Result<async_nats::Client, NatsError> {
         })
         .connect(addr)
         .await
-        .map_err(|source| NatsError::Connect { addr: addr.to_owned(), source })
+        .map_err(|source| NatsError::Connect {
+            addr: natsapi_client::connection::redact_addr(addr),
+            source,
+        })
 }
 
 impl NatsTransport {

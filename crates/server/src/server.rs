@@ -125,7 +125,9 @@ impl RunningServer {
             None => None,
         };
         let client = match &config.nats {
-            Some(nats_config) => Some(nats::connect(&nats_config.addr).await?),
+            Some(nats_config) => {
+                Some(nats::connect(&nats_config.addr, &nats_config.connection).await?)
+            }
             None => None,
         };
         // Replies travel in one NATS message: size limits come from the server's max payload.

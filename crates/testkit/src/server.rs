@@ -34,6 +34,7 @@ pub struct NatsServerBuilder {
     binary: Option<PathBuf>,
     startup_timeout: Duration,
     config_lines: Vec<String>,
+    config_files: Vec<PathBuf>,
 }
 
 impl Default for NatsServerBuilder {
@@ -49,6 +50,7 @@ impl Default for NatsServerBuilder {
             binary: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             config_lines: Vec::new(),
+            config_files: Vec::new(),
         }
     }
 }
@@ -117,9 +119,22 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Appends the content of a nats-server configuration file to the generated config (read by
+    /// [`start`](Self::start)), e.g. the accounts and permissions a deployment uses. It must not
+    /// set what the generated part sets (`listen`, `http`, `ports_file_dir`, `jetstream`).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_files.push(path.into());
+        self
+    }
+
     /// Starts the server and waits until it is ready (its monitoring endpoint's `/healthz`
     /// answers 200, with `?js-enabled-only=true` when JetStream is on).
-    pub fn start(self) -> Result<NatsServer, TestkitError> {
+    pub fn start(mut self) -> Result<NatsServer, TestkitError> {
+        for path in std::mem::take(&mut self.config_files) {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| TestkitError::io(format!("reading {}", path.display()), e))?;
+            self.config_lines.push(text);
+        }
         let binary = match &self.binary {
             Some(path) => resolve_nats_server_binary(Some(path))?,
             None => crate::nats_server_binary()?,
@@ -186,6 +201,12 @@ impl NatsServer {
     /// is replaced by the loopback address.
     pub fn url(&self) -> String {
         format!("nats://{}:{}", self.connect_host(), self.port)
+    }
+
+    /// The client URL with the `tls://` scheme, e.g. `tls://127.0.0.1:41234`, for a server
+    /// configured with a `tls` block: the client then requires TLS from the start.
+    pub fn tls_url(&self) -> String {
+        format!("tls://{}:{}", self.connect_host(), self.port)
     }
 
     /// The client port (the one chosen by the server when none was requested).

@@ -145,6 +145,21 @@ fn options_reach_the_server() {
 }
 
 #[test]
+fn a_config_file_reaches_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("auth.conf");
+    std::fs::write(&file, "authorization {\n  token: \"s3cr3t\"\n}\n").expect("write");
+    let server = NatsServer::builder().jetstream(false).config_file(&file).start().expect("start");
+    let (_client, info) = RawClient::connect(&server);
+    assert_eq!(info["auth_required"].as_bool(), Some(true), "{info}");
+    assert_eq!(server.tls_url(), format!("tls://127.0.0.1:{}", server.port()));
+
+    let missing = dir.path().join("missing.conf");
+    let err = NatsServer::builder().config_file(&missing).start().expect_err("missing file");
+    assert!(err.to_string().contains("missing.conf"), "{err}");
+}
+
+#[test]
 fn custom_store_dir_survives_the_server() {
     let store = tempfile::tempdir().expect("tempdir");
     {

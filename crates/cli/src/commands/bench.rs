@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
+use natsapi_client::ConnectionSettings;
 use natsapi_config::WorkerThreads;
 use natsapi_testkit::{KillOnDrop, NatsServer};
 
@@ -54,6 +55,10 @@ pub struct BenchArgs {
     /// measured in that round; the table shows each run's median round and the spread.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Credentials and TLS for the NATS server given with --server, as for `natsapi serve`;
+    /// the bench's processes all connect with them.
+    #[command(flatten)]
+    connection: natsapi_config::ConnectArgs,
 }
 
 /// The benchmark suites.
@@ -78,9 +83,19 @@ struct RunStats {
     responder_cpu_us: Option<f64>,
 }
 
-pub(super) fn spawn_self(args: &[&str]) -> anyhow::Result<KillOnDrop> {
+/// Starts `natsapi ARGS` with the bench's NATS connection settings (in its environment, so a
+/// token stays out of the process list), and none inherited.
+pub(super) fn spawn_self(
+    args: &[&str],
+    connection: &ConnectionSettings,
+) -> anyhow::Result<KillOnDrop> {
     let exe = std::env::current_exe().context("cannot find the natsapi executable")?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    for name in natsapi_config::CONNECTION_ENV {
+        command.env_remove(name);
+    }
+    let child = command
+        .envs(natsapi_config::child_env(connection))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -215,6 +230,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.suite == Suite::Ingest {
         return super::bench_ingest::run(&super::bench_ingest::IngestBench {
             server: args.server.clone(),
+            connection: args.connection.clone(),
             concurrency: args.concurrency,
             requests: args.requests,
             warmup: args.warmup,
@@ -228,46 +244,50 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if !matches!(args.store.as_str(), "memory" | "sqlite") {
         bail!("--store must be memory or sqlite, got {:?}", args.store);
     }
-    let (_nats, url) = nats_for_bench(args.server.as_deref())?;
+    let (_nats, url, connection) = nats_for_bench(args.server.as_deref(), &args.connection)?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     // Resolved here, so both children get the same count even if they would see different cores.
     let threads = args.worker_threads.resolve().to_string();
-    let echo_child = spawn_self(&[
-        "echo",
-        "--server",
-        &url,
-        "--subject",
-        ECHO_SUBJECT,
-        "--worker-threads",
-        &threads,
-    ])?;
-    let server = spawn_self(&[
-        "serve",
-        "--api-nats-addr",
-        &url,
-        "--api-nats-subject",
-        API_SUBJECT,
-        "--api-http-enable=false",
-        "--poll-enable=false",
-        "--store",
-        &args.store,
-        "--store-sqlite-path",
-        path_str(&db)?,
-        "--store-sqlite-synchronous",
-        &args.sqlite_synchronous,
-        "--worker-threads",
-        &threads,
-    ])?;
+    let echo_child = spawn_self(
+        &["echo", "--server", &url, "--subject", ECHO_SUBJECT, "--worker-threads", &threads],
+        &connection,
+    )?;
+    let server = spawn_self(
+        &[
+            "serve",
+            "--api-nats-addr",
+            &url,
+            "--api-nats-subject",
+            API_SUBJECT,
+            "--api-http-enable=false",
+            "--poll-enable=false",
+            "--store",
+            &args.store,
+            "--store-sqlite-path",
+            path_str(&db)?,
+            "--store-sqlite-synchronous",
+            &args.sqlite_synchronous,
+            "--worker-threads",
+            &threads,
+        ],
+        &connection,
+    )?;
     let server_pid = server.0.id();
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let client = async_nats::ConnectOptions::new()
+        let client = connection
+            .connect_options(&url)?
             .request_timeout(Some(Duration::from_secs(30)))
             .connect(&url)
             .await
-            .with_context(|| format!("cannot connect to {url}"))?;
+            .with_context(|| {
+                format!(
+                    "cannot connect to NATS at {}",
+                    natsapi_client::connection::redact_addr(&url)
+                )
+            })?;
         wait_ready(&client, ECHO_SUBJECT).await?;
         wait_ready(&client, API_SUBJECT).await?;
         let idle_rss = rss_mib(server_pid);
@@ -290,7 +310,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!(
             "natsapi bench: {n} requests per run, {c} in flight, store {} (synchronous={}), \
              {threads} worker thread(s) (--worker-threads {}), NATS at {url}",
-            args.store, args.sqlite_synchronous, args.worker_threads
+            args.store,
+            args.sqlite_synchronous,
+            args.worker_threads,
+            url = natsapi_client::connection::redact_addr(&url),
         );
         println!(
             "{:<18} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>7}",
@@ -313,15 +336,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The NATS server a bench uses: `server`, or a nats-server started on a free port (kept alive by
-/// the returned handle).
-pub(super) fn nats_for_bench(server: Option<&str>) -> anyhow::Result<(Option<NatsServer>, String)> {
+/// The NATS server a bench uses and how to connect to it: `server` with the connection settings
+/// of `connection`, or a nats-server started on a free port (kept alive by the returned handle),
+/// which needs none.
+pub(super) fn nats_for_bench(
+    server: Option<&str>,
+    connection: &natsapi_config::ConnectArgs,
+) -> anyhow::Result<(Option<NatsServer>, String, ConnectionSettings)> {
+    let settings = connection.settings(server.unwrap_or_default())?;
     match server {
-        Some(url) => Ok((None, url.to_owned())),
+        Some(url) => Ok((None, url.to_owned(), settings)),
+        None if settings != ConnectionSettings::default() => bail!(
+            "the NATS credentials and TLS options (--api-nats-credentials, --api-nats-tls-*, ... \
+             or their NATSAPI_* variables) need --server: the nats-server the bench starts \
+             itself has no authentication or TLS"
+        ),
         None => {
             let server = NatsServer::start().context("cannot start a nats-server for the bench")?;
             let url = server.url();
-            Ok((Some(server), url))
+            Ok((Some(server), url, settings))
         }
     }
 }

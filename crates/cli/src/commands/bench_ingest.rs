@@ -22,6 +22,8 @@ use super::bench_http::HttpPool;
 pub struct IngestBench {
     /// NATS URL; a nats-server is started when absent.
     pub server: Option<String>,
+    /// Credentials and TLS for `server`.
+    pub connection: natsapi_config::ConnectArgs,
     /// Requests (or raw publishes) in flight.
     pub concurrency: usize,
     /// Messages per run.
@@ -392,7 +394,7 @@ fn print_cpu_split(rows: &[Row]) {
 
 /// Runs the ingest suite and prints its table.
 pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
-    let (nats, url) = nats_for_bench(b.server.as_deref())?;
+    let (nats, url, connection) = nats_for_bench(b.server.as_deref(), &b.connection)?;
     // Raw publishing ids unique to this invocation: with `--server` the raw stream outlives the
     // bench, and JetStream takes a repeated `Nats-Msg-Id` for a duplicate and stores nothing.
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -418,19 +420,22 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
     let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str(), "--config"];
     gateway_args.push(path_str(&config)?);
     gateway_args.extend(common);
-    let gateway = spawn_self(&gateway_args)?;
+    let gateway = spawn_self(&gateway_args, &connection)?;
     let gateway_pid = gateway.0.id();
     let forward_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let forward_addr = format!("127.0.0.1:{forward_port}");
-    let forwarder = spawn_self(&[
-        "forward",
-        "--server",
-        url.as_str(),
-        "--addr",
-        forward_addr.as_str(),
-        "--worker-threads",
-        threads.as_str(),
-    ])?;
+    let forwarder = spawn_self(
+        &[
+            "forward",
+            "--server",
+            url.as_str(),
+            "--addr",
+            forward_addr.as_str(),
+            "--worker-threads",
+            threads.as_str(),
+        ],
+        &connection,
+    )?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -438,7 +443,9 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         let forward_http = HttpPool::new(&forward_addr);
         wait_ready(&http, "/ready", "the ingest gateway").await?;
         wait_ready(&forward_http, "/health", "the forwarder").await?;
-        let client = async_nats::connect(&url).await.with_context(|| format!("connect {url}"))?;
+        let client = connection.connect_options(&url)?.connect(&url).await.with_context(|| {
+            format!("cannot connect to NATS at {}", natsapi_client::connection::redact_addr(&url))
+        })?;
         let js = jetstream::new(client);
         js.create_stream(jetstream::stream::Config {
             name: "BENCH_RAW".into(),
@@ -491,7 +498,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             let waiting = backlog(&js).await?;
             let mut worker_args = vec!["worker"];
             worker_args.extend(common);
-            let worker = spawn_self(&worker_args)?;
+            let worker = spawn_self(&worker_args, &connection)?;
             let worker_pid = worker.0.id();
             let (started, cpu_before) = (Instant::now(), cpu_us(worker_pid));
             let done = drained(&js).await?;
@@ -511,7 +518,8 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
              thread(s), NATS at {url}",
             rounds.len(),
             b.batch_lines,
-            b.sqlite_synchronous
+            b.sqlite_synchronous,
+            url = natsapi_client::connection::redact_addr(&url),
         );
         println!(
             "{:<24} {:>10} {:>10} {:>10} {:>14} {:>10} {:>15} {:>12} {:>10} {:>7}",

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use natsapi_client::connection::redact_addr;
 use natsapi_config::{Mode, ServerArgs};
 use natsapi_testkit::NatsServer;
 
@@ -68,15 +69,16 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         || settings.ingest.gateway.enabled
         || settings.ingest.worker_enabled;
     if needs_nats {
-        let Some((host, port)) = first_host_port(&settings.api.nats.addr) else {
-            bail!("cannot read a host and port from the NATS address {:?}", settings.api.nats.addr);
+        let addr = &settings.api.nats.addr;
+        let Some((host, port)) = first_host_port(addr) else {
+            bail!("cannot read a host and port from the NATS address {:?}", redact_addr(addr));
         };
         if let Some(info) = server_info(&host, port) {
             let version = info.get("version").and_then(|v| v.as_str()).unwrap_or("unknown");
             let ingest = settings.ingest.gateway.enabled || settings.ingest.worker_enabled;
             tracing::warn!(
                 "using the NATS server {version} already running at {}, not a fresh one{}",
-                settings.api.nats.addr,
+                redact_addr(addr),
                 if ingest {
                     format!(
                         ": the ingest streams {} and {} are created there and outlive this \

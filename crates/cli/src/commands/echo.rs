@@ -20,14 +20,24 @@ pub struct EchoArgs {
     /// passes the server's count so both sides run the same runtime.
     #[arg(long, default_value = "1", value_parser = natsapi_config::parse::worker_threads)]
     worker_threads: WorkerThreads,
+    /// Credentials and TLS, as for `natsapi serve` (`natsapi bench` passes its own).
+    #[command(flatten)]
+    connection: natsapi_config::ConnectArgs,
 }
 
 /// Runs the responder until the process is stopped.
 pub fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
     super::runtime(args.worker_threads.resolve())?.block_on(async move {
-        let client = async_nats::connect(&args.server)
+        let client = args
+            .connection
+            .settings(&args.server)?
+            .connect_options(&args.server)?
+            .connect(&args.server)
             .await
-            .with_context(|| format!("cannot connect to NATS at {}", args.server))?;
+            .with_context(|| {
+                let addr = natsapi_client::connection::redact_addr(&args.server);
+                format!("cannot connect to NATS at {addr}")
+            })?;
         let mut requests =
             client.queue_subscribe(args.subject.clone(), "natsapi-echo".into()).await?;
         client.flush().await?;

@@ -33,6 +33,9 @@ pub struct ForwardArgs {
     /// passes the gateway's count so both run the same runtime.
     #[arg(long, default_value = "1", value_parser = natsapi_config::parse::worker_threads)]
     worker_threads: WorkerThreads,
+    /// Credentials and TLS, as for `natsapi serve` (`natsapi bench` passes its own).
+    #[command(flatten)]
+    connection: natsapi_config::ConnectArgs,
 }
 
 struct Forwarder {
@@ -47,9 +50,16 @@ struct Forwarder {
 /// Runs the forwarder until the process is stopped.
 pub fn run(args: ForwardArgs) -> anyhow::Result<ExitCode> {
     super::runtime(args.worker_threads.resolve())?.block_on(async move {
-        let client = async_nats::connect(&args.server)
+        let client = args
+            .connection
+            .settings(&args.server)?
+            .connect_options(&args.server)?
+            .connect(&args.server)
             .await
-            .with_context(|| format!("cannot connect to NATS at {}", args.server))?;
+            .with_context(|| {
+                let addr = natsapi_client::connection::redact_addr(&args.server);
+                format!("cannot connect to NATS at {addr}")
+            })?;
         let state = Arc::new(Forwarder {
             js: jetstream::new(client),
             subject: args.subject,

@@ -39,16 +39,8 @@ pub fn run(role: Role, args: ServerArgs) -> anyhow::Result<ExitCode> {
     settings.api.nats.enabled = false;
     settings.api.http.enabled = false;
     settings.api.poll.enabled = false;
-    match role {
-        Role::Gateway => {
-            settings.ingest.gateway.enabled = true;
-            settings.ingest.worker_enabled = args.worker_enable.unwrap_or(false);
-        }
-        Role::Worker => {
-            settings.ingest.worker_enabled = true;
-            settings.ingest.gateway.enabled = args.ingest_enable.unwrap_or(false);
-        }
-    }
+    settings.ingest.gateway.enabled = role == Role::Gateway;
+    settings.ingest.worker_enabled = role == Role::Worker;
     logging::init(&settings.log);
     super::block_on(&settings, super::serve::serve(&settings))
 }
@@ -157,10 +149,13 @@ fn handlers(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn MessageHandler>>>
 }
 
 async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::Client> {
-    let addr = &settings.api.nats.addr;
-    async_nats::ConnectOptions::new()
+    let nats = &settings.api.nats;
+    let addr = natsapi_client::connection::redact_addr(&nats.addr);
+    nats.connection
+        .connect_options(&nats.addr)
+        .context("NATS connection settings")?
         .name(name)
-        .connect(addr.as_str())
+        .connect(nats.addr.as_str())
         .await
         .with_context(|| format!("cannot connect to NATS at {addr}"))
 }

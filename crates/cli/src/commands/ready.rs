@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
+use natsapi_client::connection::redact_addr;
 use natsapi_config::{Settings, StoreKind};
 
 /// Where the parts of a started process listen; `None` for a part that is not running.
@@ -25,7 +26,8 @@ pub fn line(settings: &Settings, bound: &Bound) -> String {
     let api = &settings.api;
     let promises = api.nats.enabled || bound.http.is_some() || bound.poll.is_some();
     if api.nats.enabled {
-        parts.push(format!("NATS {} on subject {}", api.nats.addr, api.nats.subject));
+        let addr = redact_addr(&api.nats.addr);
+        parts.push(format!("NATS {addr} on subject {}", api.nats.subject));
     }
     if let Some(http) = bound.http {
         parts.push(format!("HTTP API http://{http}"));
@@ -66,7 +68,7 @@ fn try_next(settings: &Settings, bound: &Bound) -> Option<String> {
     if settings.api.nats.enabled {
         let mut hint = String::from("natsapi req promises.read '{\"id\": \"hello\"}'");
         if settings.api.nats.addr != natsapi_config::DEFAULT_NATS_ADDR {
-            hint.push_str(&format!(" --server {}", settings.api.nats.addr));
+            hint.push_str(&format!(" --server {}", redact_addr(&settings.api.nats.addr)));
         }
         if settings.api.nats.subject != natsapi_config::DEFAULT_NATS_SUBJECT {
             hint.push_str(&format!(" --subject {}", settings.api.nats.subject));
@@ -132,6 +134,15 @@ mod tests {
         assert!(line.starts_with("natsapi ready: ingest gateway http://0.0.0.0:8080; try: curl"));
         assert!(line.contains("http://127.0.0.1:8080/ingest/message"), "{line}");
         assert!(!line.contains("store"), "{line}");
+    }
+
+    #[test]
+    fn a_password_in_the_nats_address_is_not_shown() {
+        let mut settings = Settings::defaults(Mode::Serve);
+        settings.api.nats.addr = "nats://ops:s3cret@nats.internal:4222".into();
+        let line = line(&settings, &Bound::default());
+        assert!(!line.contains("s3cret"), "{line}");
+        assert!(line.contains("nats.internal:4222"), "{line}");
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct ReqArgs {
     /// A NATS header to send, as NAME=VALUE (repeatable), e.g. traceparent=00-...
     #[arg(long = "header", value_name = "NAME=VALUE")]
     headers: Vec<String>,
+    /// Credentials and TLS, as for `natsapi serve`.
+    #[command(flatten)]
+    connection: natsapi_config::ConnectArgs,
 }
 
 fn read_payload(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
@@ -95,9 +98,10 @@ fn parse_headers(options: &[String]) -> anyhow::Result<HeaderMap> {
 /// Sends the request and prints the reply exactly as received. Exit codes: 0 `success:true`,
 /// 1 `success:false`, 2 no reply (no server, timeout) or a bad command line.
 pub fn run(args: ReqArgs) -> anyhow::Result<ExitCode> {
-    let request = read_payload(args.payload.as_deref())
-        .and_then(|payload| Ok((payload, parse_headers(&args.headers)?)));
-    let (payload, headers) = match request {
+    let request = read_payload(args.payload.as_deref()).and_then(|payload| {
+        Ok((payload, parse_headers(&args.headers)?, args.connection.settings(&args.server)?))
+    });
+    let (payload, headers, connection) = match request {
         Ok(request) => request,
         Err(e) => {
             eprintln!("natsapi req: {e:#}");
@@ -106,7 +110,7 @@ pub fn run(args: ReqArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let client = match Client::connect(&args.server, &args.subject).await {
+        let client = match Client::connect_with(&args.server, &args.subject, &connection).await {
             Ok(client) => client.with_timeout(args.timeout),
             Err(e) => {
                 eprintln!("natsapi req: {e}");

@@ -27,6 +27,7 @@ pub fn nats_config(url: &str, subject: &str) -> NatsConfig {
         max_payload: 64 * 1024,
         max_inflight: 256,
         drain_timeout: Duration::from_secs(5),
+        connection: Default::default(),
     }
 }
 
