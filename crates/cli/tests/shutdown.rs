@@ -166,3 +166,38 @@ fn a_busy_port_fails_the_start_before_the_queue_group_is_joined() {
         assert!(!connz.contains("resonate.server"), "{state}: {connz}");
     }
 }
+
+#[test]
+fn an_ingest_start_that_fails_fails_before_the_queue_group_is_joined() {
+    // No JetStream: the ingest streams cannot be created.
+    let nats = NatsServer::builder().jetstream(false).start().unwrap();
+    let url = nats.url();
+    let mut process = Process::start(
+        &[
+            "serve",
+            "--api-nats-addr",
+            &url,
+            "--store",
+            "memory",
+            "--api-http-addr",
+            "127.0.0.1:0",
+            "--poll-addr",
+            "127.0.0.1:0",
+            "--ingest-enable",
+            "--ingest-addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let status = process.wait_exit(Duration::from_secs(30)).expect("it fails");
+    assert!(!status.success(), "{}", process.log());
+    assert!(!process.log().contains("natsapi ready"), "{}", process.log());
+    for state in ["open", "closed"] {
+        let monitoring = nats.monitoring_url();
+        let connz = http_get(
+            monitoring.trim_start_matches("http://"),
+            &format!("/connz?state={state}&subs=detail"),
+        );
+        assert!(!connz.contains("resonate.server"), "{state}: {connz}");
+    }
+}

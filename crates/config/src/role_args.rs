@@ -1,7 +1,7 @@
 //! The flags of `natsapi ingest` and `natsapi worker`: the subset of [`ServerArgs`] each role
 //! uses, so that `--help` lists only those. The others are hidden, and given on the command line
-//! they are an error naming the flag (their `NATSAPI_*` variables are ignored, since one
-//! environment often serves several roles).
+//! they are an error naming the flag; their `NATSAPI_*` variables are still read and checked
+//! (one environment often serves several roles) but the role has no use for them.
 
 use clap::builder::Command;
 use clap::parser::ValueSource;
@@ -57,8 +57,10 @@ fn augment(cmd: Command, own: &[&str]) -> Command {
 
 /// The arguments of `matches`, refusing a flag the role does not use.
 fn parse(matches: &ArgMatches, own: &[&str], role: &str) -> Result<ServerArgs, clap::Error> {
-    for id in matches.ids() {
-        let id = id.as_str();
+    let flags = ServerArgs::augment_args(Command::new("flags"));
+    // Only arguments: clap also lists argument groups (one per flattened struct) among the ids.
+    for arg in flags.get_arguments() {
+        let id = arg.get_id().as_str();
         if !used(id, own) && matches.value_source(id) == Some(ValueSource::CommandLine) {
             let flag = format!("--{}", id.replace('_', "-"));
             return Err(clap::Error::raw(
@@ -138,6 +140,15 @@ mod tests {
             panic!("not the worker")
         };
         assert_eq!(args.0.ingest_db.as_deref(), Some(std::path::Path::new("w.db")));
+        // The NATS connection's flags belong to every role.
+        let Cli::Worker(args) =
+            Cli::try_parse_from(["natsapi", "worker", "--api-nats-token", "t0ken"]).unwrap()
+        else {
+            panic!("not the worker")
+        };
+        assert!(args.0.connection.api_nats_token.is_some());
+        let gateway = ["natsapi", "ingest", "--api-nats-tls-first", "--ingest-addr", "0.0.0.0:1"];
+        assert!(Cli::try_parse_from(gateway).is_ok());
         let error = Cli::try_parse_from(["natsapi", "worker", "--api-http-addr", "0.0.0.0:1"])
             .unwrap_err()
             .to_string();

@@ -22,5 +22,5 @@ pub mod timer;
 pub mod trace;
 
 pub use api::{Api, ApiError, Response};
-pub use server::{RunningServer, ServerConfig, ServerError};
+pub use server::{BoundServer, RunningServer, ServerConfig, ServerError};
 pub use time::Time;

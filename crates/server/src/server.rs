@@ -109,27 +109,24 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
 }
 
-impl RunningServer {
-    /// Opens the store, binds the HTTP listeners, starts the timers and the enabled transports.
-    /// The NATS subscription comes last, so that a start that fails (a port in use, say) has
-    /// never joined the queue group.
-    pub async fn start(config: ServerConfig, time: Time) -> Result<Self, ServerError> {
-        crate::metrics::handle();
-        let store = Store::open(&config.store, time.clock())?;
-        let http_listener = match &config.http {
-            Some(listen) => Some(listen.bind().await.map_err(ServerError::Http)?),
-            None => None,
-        };
-        let poll_listener = match &config.poll {
-            Some(listen) => Some(listen.bind().await.map_err(ServerError::Poll)?),
-            None => None,
-        };
-        let client = match &config.nats {
-            Some(nats_config) => {
-                Some(nats::connect(&nats_config.addr, &nats_config.connection).await?)
-            }
-            None => None,
-        };
+/// A server whose store is open, whose listeners are bound and whose NATS connection is up, but
+/// which takes no work yet: [`BoundServer::start`] starts it. Between the two a process can
+/// start its other parts, so that none of them can fail after the API has taken requests.
+pub struct BoundServer {
+    config: ServerConfig,
+    time: Time,
+    store: Store,
+    http: Option<TcpListener>,
+    poll: Option<TcpListener>,
+    client: Option<async_nats::Client>,
+}
+
+impl BoundServer {
+    /// Starts the timers and the HTTP listeners, and subscribes to the API subject last, so that
+    /// a start that fails has never joined the queue group.
+    pub async fn start(self) -> Result<RunningServer, ServerError> {
+        let BoundServer { config, time, store, http, poll, client } = self;
+        let (http_listener, poll_listener) = (http, poll);
         // Replies travel in one NATS message: size limits come from the server's max payload.
         let limit = client.as_ref().map_or(usize::MAX, |c| c.server_info().max_payload);
         let api = Api::build(store, time, limit, config.targets.clone());
@@ -184,6 +181,34 @@ impl RunningServer {
             _ => None,
         };
         Ok(RunningServer { api, nats, http, poll, poll_hub, timers, stop })
+    }
+}
+
+impl RunningServer {
+    /// Binds ([`RunningServer::bind`]) and starts ([`BoundServer::start`]) a server.
+    pub async fn start(config: ServerConfig, time: Time) -> Result<Self, ServerError> {
+        RunningServer::bind(config, time).await?.start().await
+    }
+
+    /// Opens the store, binds the HTTP listeners and connects to NATS; nothing is served yet.
+    pub async fn bind(config: ServerConfig, time: Time) -> Result<BoundServer, ServerError> {
+        crate::metrics::handle();
+        let store = Store::open(&config.store, time.clock())?;
+        let http = match &config.http {
+            Some(listen) => Some(listen.bind().await.map_err(ServerError::Http)?),
+            None => None,
+        };
+        let poll = match &config.poll {
+            Some(listen) => Some(listen.bind().await.map_err(ServerError::Poll)?),
+            None => None,
+        };
+        let client = match &config.nats {
+            Some(nats_config) => {
+                Some(nats::connect(&nats_config.addr, &nats_config.connection).await?)
+            }
+            None => None,
+        };
+        Ok(BoundServer { config, time, store, http, poll, client })
     }
 
     /// The bound HTTP address, when HTTP is enabled.

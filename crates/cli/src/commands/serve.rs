@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use natsapi_config::{Mode, ServerArgs, Settings};
-use natsapi_server::{RunningServer, Time};
+use natsapi_server::{BoundServer, RunningServer, Time};
 
 use super::ready::{self, Bound};
 use super::signals::{STOP_GRACE, StopSignals};
@@ -26,26 +26,32 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
 
 /// Starts the server with `settings` and runs it until a shutdown signal.
 /// The promise API runs when any of its transports is enabled; the ingest roles when theirs are.
-/// Every listener is bound before the NATS subscription joins the queue group, so a start that
-/// fails on a busy port has never taken a request.
+/// Every listener is bound and the ingest roles are started before the NATS subscription joins
+/// the queue group, so a start that fails has never taken a request.
 pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let mut signals = StopSignals::listen().context("cannot listen for stop signals")?;
     let ingest_listener = super::ingest::bind(settings).await?;
     let api = &settings.api;
-    let server = if api.nats.enabled || api.http.enabled || api.poll.enabled {
+    let bound = if api.nats.enabled || api.http.enabled || api.poll.enabled {
         let config = settings::server_config(settings);
-        Some(RunningServer::start(config, Time::system()).await.context("cannot start")?)
+        Some(RunningServer::bind(config, Time::system()).await.context("cannot start")?)
     } else {
         None
     };
-    let ingest = match super::ingest::start(settings, ingest_listener).await {
-        Ok(ingest) => ingest,
-        Err(e) => {
-            if let Some(server) = server {
-                server.shutdown().await;
+    // The ingest roles start before the API takes any request, so that none of their failures
+    // (JetStream missing, a consumer configured otherwise) can come after it.
+    let ingest = super::ingest::start(settings, ingest_listener).await?;
+    let server = match bound.map(BoundServer::start) {
+        None => None,
+        Some(starting) => match starting.await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                if let Some(ingest) = ingest {
+                    ingest.finish().await;
+                }
+                return Err(anyhow::Error::new(e).context("cannot start"));
             }
-            return Err(e);
-        }
+        },
     };
     let bound = Bound {
         http: server.as_ref().and_then(RunningServer::http_addr),

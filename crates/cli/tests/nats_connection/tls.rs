@@ -66,7 +66,9 @@ async fn mutual_tls_serves_the_api_and_the_ingest_gateway_and_worker() {
     let dir = tempfile::tempdir().unwrap();
     let _ingest = KillOnDrop(
         natsapi()
-            .args(["ingest", "--worker-enable", "--api-nats-addr", &url])
+            .args(["serve", "--api-nats-enable=false", "--api-http-enable=false"])
+            .args(["--poll-enable=false", "--ingest-enable", "--worker-enable"])
+            .args(["--api-nats-addr", &url])
             .args(["--ingest-addr", &format!("127.0.0.1:{port}")])
             .arg("--ingest-db")
             .arg(dir.path().join("ingest.db"))
@@ -76,7 +78,7 @@ async fn mutual_tls_serves_the_api_and_the_ingest_gateway_and_worker() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("natsapi ingest starts"),
+            .expect("natsapi serve starts"),
     );
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
