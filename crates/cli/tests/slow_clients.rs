@@ -222,3 +222,38 @@ fn an_sse_stream_outlives_the_idle_timeout() {
     std::thread::sleep(Duration::from_secs(5));
     assert!(!closed(&stream), "an SSE stream was closed as idle (its keep-alives are traffic)");
 }
+
+#[test]
+fn a_request_the_server_works_on_longer_than_the_idle_timeout_is_answered() {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("natsapi.yaml"),
+        "api:\n  subsystems:\n    http:\n      idleTimeout: 1s\n",
+    )
+    .unwrap();
+    let db = dir.path().join("promises.db");
+    let url = nats.url();
+    let mut process = Process::start_in(
+        dir,
+        &["serve", "--config", "natsapi.yaml", "--api-nats-addr", &url, "--store", "sqlite"]
+            .into_iter()
+            .chain(["--store-sqlite-path", "promises.db", "--api-http-addr", "127.0.0.1:0"])
+            .chain(["--poll-enable=false"])
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    let addr = process.addr_of("HTTP API");
+    // Another process holds the database's write lock for three idle timeouts: the write waits.
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let create = "POST /promises HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+                  content-type: application/json\r\ncontent-length: 38\r\n\r\n\
+                  {\"id\": \"waited\", \"timeout\": 3600000}  ";
+    let asked = Instant::now();
+    let answer = std::thread::spawn(move || status_of(addr, create));
+    std::thread::sleep(Duration::from_secs(3));
+    holder.execute_batch("COMMIT").unwrap();
+    assert_eq!(answer.join().unwrap(), "HTTP/1.1 201 Created", "the connection was closed as idle");
+    assert!(asked.elapsed() >= Duration::from_secs(3));
+}

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod connection;
+pub mod stopping;
 
 use std::time::Duration;
 

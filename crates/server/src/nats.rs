@@ -81,16 +81,26 @@ pub struct NatsTransport {
     drain_timeout: Duration,
 }
 
-/// Connects to NATS with the credentials and TLS of `settings`, logging connection events and
-/// counting slow-consumer drops.
+/// Most messages a subscription holds before the client drops new ones as a slow consumer
+/// (counted in `natsapi_nats_slow_consumer_total`): eight times the default number of requests
+/// handled at once, and above the worker's pull (4 batches of 256) and the gateway's
+/// acknowledgements in flight (4,096). async-nats' default, 65,536, lets a burst of large
+/// requests queue gigabytes.
+pub const SUBSCRIPTION_CAPACITY: usize = 8192;
+
+/// Connects to NATS with the credentials and TLS of `settings`, as client `name` (what the
+/// server's monitoring shows), logging connection events and counting slow-consumer drops. Every
+/// long-lived connection of natsapi (the API, the ingest gateway, the worker) is made here.
 pub async fn connect(
     addr: &str,
     settings: &natsapi_client::ConnectionSettings,
+    name: &str,
 ) -> Result<async_nats::Client, NatsError> {
     settings
         .connect_options(addr)
         .map_err(NatsError::Settings)?
-        .name("natsapi")
+        .name(name)
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .event_callback(|event| async move {
             let name = match &event {
                 async_nats::Event::Connected => "connected",
@@ -215,28 +225,7 @@ impl NatsTransport {
     }
 }
 
-/// How long a flush at shutdown may take.
-const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Whether `client` is connected to a server now.
-pub fn is_connected(client: &async_nats::Client) -> bool {
-    client.connection_state() == async_nats::connection::State::Connected
-}
-
-/// Flushes `client` at shutdown: skipped when it is not connected (a flush would wait for the
-/// server to come back), and given up after [`SHUTDOWN_FLUSH_TIMEOUT`]. `what` names what is
-/// being flushed, for the log.
-pub async fn flush_if_connected(client: &async_nats::Client, what: &str) {
-    if !is_connected(client) {
-        tracing::warn!(what, "NATS is not connected: not flushing at shutdown");
-        return;
-    }
-    match tokio::time::timeout(SHUTDOWN_FLUSH_TIMEOUT, client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, what, "NATS flush at shutdown failed"),
-        Err(_) => tracing::warn!(what, "NATS flush at shutdown timed out"),
-    }
-}
+pub use natsapi_client::stopping::{flush_if_connected, is_connected};
 
 /// What every request handler needs.
 struct RequestContext {
@@ -259,6 +248,25 @@ enum Stopping {
     Locally,
 }
 
+/// Stops taking requests from `requests`: a drain through the server (NATS routes new requests
+/// to the other members of the queue group) when connected, else only what has arrived.
+async fn stop_taking(
+    requests: &mut async_nats::Subscriber,
+    client: &async_nats::Client,
+) -> Stopping {
+    if !is_connected(client) {
+        // A drain ends when the server confirms it, which it cannot now.
+        return Stopping::Locally;
+    }
+    if let Err(e) = requests.drain().await {
+        tracing::warn!(error = %e, "cannot drain the API subscription");
+    }
+    Stopping::Draining
+}
+
+/// How often a draining accept loop checks that the connection is still there.
+const DRAIN_CHECK: Duration = Duration::from_millis(100);
+
 /// Most requests taken from the subscription at once.
 const MAX_BATCH: usize = 256;
 
@@ -278,29 +286,42 @@ async fn accept_loop(
     let mut stopping = Stopping::No;
     loop {
         let message = match stopping {
-            Stopping::Draining => requests.next().await,
+            Stopping::Draining => tokio::select! {
+                message = requests.next() => message,
+                // The drain ends when the server confirms it: not if the connection went away.
+                () = tokio::time::sleep(DRAIN_CHECK) => {
+                    if !is_connected(&context.client) {
+                        stopping = Stopping::Locally;
+                    }
+                    continue;
+                }
+            },
             // The requests this client has already received, and no more.
             Stopping::Locally => requests.next().now_or_never().flatten(),
             Stopping::No => tokio::select! {
                 message = requests.next() => message,
                 // Only shutdown changes it (or drops the sender): either way, stop.
                 _ = stop.changed() => {
-                    stopping = if is_connected(&context.client) {
-                        if let Err(e) = requests.drain().await {
-                            tracing::warn!(error = %e, "cannot drain the API subscription");
-                        }
-                        Stopping::Draining
-                    } else {
-                        // A drain ends when the server confirms it, which it cannot now.
-                        Stopping::Locally
-                    };
+                    stopping = stop_taking(&mut requests, &context.client).await;
                     continue;
                 }
             },
         };
         let Some(message) = message else { break };
-        // Waiting here is the backpressure: requests queue in the subscription meanwhile.
-        let Ok(mut permits) = inflight.clone().acquire_owned().await else { break };
+        // Waiting here is the backpressure: requests queue in the subscription meanwhile. A
+        // stop still drains the subscription at once, so NATS sends new requests elsewhere.
+        let permits = loop {
+            if stopping != Stopping::No {
+                break inflight.clone().acquire_owned().await;
+            }
+            tokio::select! {
+                permits = inflight.clone().acquire_owned() => break permits,
+                _ = stop.changed() => {
+                    stopping = stop_taking(&mut requests, &context.client).await;
+                }
+            }
+        };
+        let Ok(mut permits) = permits else { break };
         // Take what else has arrived, as far as free permits go.
         let mut batch = vec![message];
         while batch.len() < max_batch {

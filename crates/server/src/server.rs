@@ -204,7 +204,7 @@ impl RunningServer {
         };
         let client = match &config.nats {
             Some(nats_config) => {
-                Some(nats::connect(&nats_config.addr, &nats_config.connection).await?)
+                Some(nats::connect(&nats_config.addr, &nats_config.connection, "natsapi").await?)
             }
             None => None,
         };

@@ -150,14 +150,7 @@ fn handlers(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn MessageHandler>>>
 
 async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::Client> {
     let nats = &settings.api.nats;
-    let addr = natsapi_client::connection::redact_addr(&nats.addr);
-    nats.connection
-        .connect_options(&nats.addr)
-        .context("NATS connection settings")?
-        .name(name)
-        .connect(nats.addr.as_str())
-        .await
-        .with_context(|| format!("cannot connect to NATS at {addr}"))
+    Ok(natsapi_server::nats::connect(&nats.addr, &nats.connection, name).await?)
 }
 
 /// Starts the ingest roles the settings enable, the gateway on `listener` (from [`bind`]);

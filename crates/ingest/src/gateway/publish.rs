@@ -22,7 +22,7 @@ pub(crate) struct Stored {
 impl Shared {
     /// Whether the NATS connection is up; while it is down a publish would only be buffered.
     pub(super) fn connected(&self) -> bool {
-        matches!(self.nats.connection_state(), async_nats::connection::State::Connected)
+        natsapi_client::stopping::is_connected(&self.nats)
     }
 
     /// Publishes `envelope` to `<prefix>.<entity_type>` with `Nats-Msg-Id` set to its id (and its

@@ -188,18 +188,13 @@ impl Worker {
                 tracing::warn!(error = %e, "cannot give a pulled message back");
             }
         }
-        // A flush waits for the server; when it cannot be reached, the naks stay unsent (the
-        // messages come back after `ack_wait` instead) rather than the stop waiting for it.
-        let client = self.shared.js.client();
-        if client.connection_state() != async_nats::connection::State::Connected {
-            tracing::warn!("NATS is not connected: pulled messages return after ack_wait");
-            return;
-        }
-        match tokio::time::timeout(Duration::from_secs(1), client.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot flush while stopping"),
-            Err(_) => tracing::warn!("flush while stopping timed out"),
-        }
+        // When the server cannot be reached the naks stay unsent: those messages come back
+        // after `ack_wait` instead, rather than the stop waiting for the server.
+        natsapi_client::stopping::flush_if_connected(
+            &self.shared.js.client(),
+            "given-back messages",
+        )
+        .await;
     }
 }
 

@@ -10,6 +10,7 @@ mod activity;
 mod bind;
 mod refuse;
 mod serve;
+mod working;
 
 pub use bind::{BindError, bind};
 pub use serve::{HttpLimits, HttpServer};

@@ -8,14 +8,15 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tower::ServiceExt;
 
 use super::activity::{Activity, Tracked};
 use super::refuse;
+use super::working::Working;
 
 /// The bounds of an HTTP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +56,10 @@ impl HttpLimits {
     /// When a connection with `activity` is closed if nothing moves meanwhile: a client that
     /// has sent nothing yet gets the header-read timeout (hyper's own timer starts only once
     /// the first bytes have told HTTP/1 from HTTP/2), afterwards the idle timeout runs from the
-    /// last bytes moved.
-    fn close_at(&self, activity: &Activity) -> Instant {
+    /// last bytes moved; it does not run while the server works on a request it has read.
+    fn close_at(&self, activity: &Activity, working: &Working) -> Instant {
         match activity.last() {
+            _ if working.any() => Instant::now() + self.idle_timeout,
             None => activity.opened() + self.header_read_timeout,
             Some(last) => last + self.idle_timeout,
         }
@@ -204,11 +206,27 @@ impl Connection {
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
-        let service = TowerToHyperService::new(self.router);
+        let working = Working::default();
+        let router = self.router;
+        let watching = working.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let (request, guard) = watching.watch(request);
+            let response = router.clone().oneshot(request);
+            async move {
+                let response = response.await;
+                drop(guard);
+                response
+            }
+        });
         let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
         let mut closing = false;
         loop {
-            let close_at = self.limits.close_at(&activity);
+            // Woken at least once an idle timeout, so that the first bytes (which move the
+            // deadline from the header-read timeout to the idle timeout) are taken into account.
+            let wake_at = self
+                .limits
+                .close_at(&activity, &working)
+                .min(Instant::now() + self.limits.idle_timeout);
             tokio::select! {
                 served = connection.as_mut() => {
                     if let Err(e) = served {
@@ -220,8 +238,8 @@ impl Connection {
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                () = tokio::time::sleep_until(close_at) => {
-                    if self.limits.close_at(&activity) <= Instant::now() {
+                () = tokio::time::sleep_until(wake_at) => {
+                    if self.limits.close_at(&activity, &working) <= Instant::now() {
                         tracing::debug!("closing a silent or idle HTTP connection");
                         break;
                     }
