@@ -257,3 +257,28 @@ fn a_request_the_server_works_on_longer_than_the_idle_timeout_is_answered() {
     assert_eq!(answer.join().unwrap(), "HTTP/1.1 201 Created", "the connection was closed as idle");
     assert!(asked.elapsed() >= Duration::from_secs(3));
 }
+
+#[test]
+fn the_connection_caps_fit_under_the_open_files_limit() {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let url = nats.url();
+    // 256 open files, soft and hard: the default caps (3 x 1024) cannot all be met.
+    let mut process = Process::start_with_open_files(
+        256,
+        &["serve", "--api-nats-addr", &url, "--store", "memory", "--ingest-enable"]
+            .into_iter()
+            .chain(["--api-http-addr", "127.0.0.1:0", "--poll-addr", "127.0.0.1:0"])
+            .chain(["--ingest-addr", "127.0.0.1:0", "--ingest-db", "ingest.db"])
+            .collect::<Vec<_>>(),
+    );
+    let addr = process.addr_of("HTTP API");
+    assert!(process.log().contains("the open-files limit is below"), "{}", process.log());
+    // More connections than the process has files: those over the cap are answered at once.
+    let held: Vec<TcpStream> = (0..300).filter_map(|_| TcpStream::connect(addr).ok()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let status = get(addr, "/health");
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    assert!(asked.elapsed() < Duration::from_secs(2), "answered in {:?}", asked.elapsed());
+    drop(held);
+}

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use natsapi_config::{Mode, ServerArgs, Settings};
+use natsapi_server::listen;
 use natsapi_server::{BoundServer, RunningServer, Time};
 
 use super::ready::{self, Bound};
@@ -30,6 +31,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
 /// the queue group, so a start that fails has never taken a request.
 pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let mut signals = StopSignals::listen().context("cannot listen for stop signals")?;
+    let mut settings = settings.clone();
+    fit_open_files(&mut settings);
+    let settings = &settings;
     let ingest_listener = super::ingest::bind(settings).await?;
     let api = &settings.api;
     let bound = if api.nats.enabled || api.http.enabled || api.poll.enabled {
@@ -103,4 +107,29 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the open-files limit, and lowers the enabled HTTP listeners' connection caps in
+/// proportion when they do not fit under it (with a warning naming the limit).
+fn fit_open_files(settings: &mut Settings) {
+    let Some(limit) = listen::raise_open_files_limit() else { return };
+    let mut listeners: Vec<&mut natsapi_config::HttpSettings> =
+        [&mut settings.api.http, &mut settings.api.poll, &mut settings.ingest.gateway]
+            .into_iter()
+            .filter(|listener| listener.enabled)
+            .collect();
+    let caps: Vec<usize> = listeners.iter().map(|l| l.limits.max_connections).collect();
+    let fitted = listen::fit_caps(&caps, limit);
+    if fitted == caps {
+        return;
+    }
+    tracing::warn!(
+        limit,
+        reserved = listen::RESERVED_FILES,
+        "the open-files limit is below the listeners' connection caps ({caps:?}); using \
+         {fitted:?} (raise the limit, e.g. LimitNOFILE= in a systemd unit, to keep them)"
+    );
+    for (listener, cap) in listeners.iter_mut().zip(fitted) {
+        listener.limits.max_connections = cap;
+    }
 }

@@ -27,10 +27,27 @@ impl Process {
 
     /// Like [`start`](Self::start), in `dir`.
     pub fn start_in(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_natsapi"));
+        command.args(args);
+        Process::spawn(dir, command, env)
+    }
+
+    /// Like [`start`](Self::start), with a limit of `open_files` open files (soft and hard).
+    pub fn start_with_open_files(open_files: u32, args: &[&str]) -> Process {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_natsapi"))
+            .args(args);
+        Process::spawn(dir, command, &[])
+    }
+
+    fn spawn(dir: tempfile::TempDir, mut command: Command, env: &[(&str, &str)]) -> Process {
         let log = dir.path().join("natsapi.log");
         let file = std::fs::File::create(&log).expect("the log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_natsapi"));
-        command.args(args).current_dir(dir.path()).env_remove("RUST_LOG");
+        command.current_dir(dir.path()).env_remove("RUST_LOG");
         for (name, _) in std::env::vars() {
             if name.starts_with("NATSAPI_") {
                 command.env_remove(name);

@@ -8,9 +8,11 @@
 
 mod activity;
 mod bind;
+mod open_files;
 mod refuse;
 mod serve;
 mod working;
 
 pub use bind::{BindError, bind};
+pub use open_files::{RESERVED_FILES, fit_caps, raise_open_files_limit};
 pub use serve::{HttpLimits, HttpServer};

@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 use crate::http::error::{HttpError, RETRY_AFTER_SECONDS};
 
 /// How long a refusal may take in all: writing the answer and reading what the client sent.
-const REFUSAL_TIME: Duration = Duration::from_millis(500);
+/// Short, because a refusal holds a file descriptor, and refusals happen when those are scarce.
+const REFUSAL_TIME: Duration = Duration::from_millis(100);
 
 /// The whole HTTP/1.1 response a refused connection gets.
 pub(super) fn response(max_connections: usize) -> Vec<u8> {

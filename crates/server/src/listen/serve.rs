@@ -66,7 +66,8 @@ impl HttpLimits {
     }
 }
 
-/// Refusals answered at once; a connection over the cap beyond these is closed without one.
+/// Refusals answered at once (each takes at most 100 ms); a connection over the cap beyond these
+/// is closed without an answer.
 const MAX_REFUSALS: usize = 64;
 
 /// A listener being served. Dropping it stops accepting too, but only
