@@ -1,4 +1,4 @@
-//! The MessageEnvelope of seed 004: what the gateway publishes to JetStream for every message,
+//! The message envelope: what the gateway publishes to JetStream for every message,
 //! and how message ids and subjects are chosen.
 
 use chrono::{DateTime, Utc};

@@ -6,8 +6,9 @@
 //!
 //! Canonical means the JSON value, not its text: object keys are taken in sorted order and
 //! whitespace is ignored, so a client that encodes the same message again (another key order,
-//! other spacing) still gets its replay. Numbers keep their written form as JSON reads it (`1` and
-//! `1.0` differ).
+//! other spacing) still gets its replay. Numbers are compared as JSON reads them: an integer and
+//! a float differ (`1` and `1.0`), but floats are compared by their value as a 64-bit float, so
+//! `1e2` and `100.0` (or two long decimals that round to the same float) count as the same.
 
 use std::io::Write;
 

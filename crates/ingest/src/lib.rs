@@ -1,4 +1,4 @@
-//! natsapi ingest (seed 004, done right): an HTTP gateway that stores every message in JetStream
+//! natsapi ingest: an HTTP gateway that stores every message in JetStream
 //! before it answers, and a worker that applies each stored message to the database exactly once.
 //!
 //! - [`gateway`]: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,

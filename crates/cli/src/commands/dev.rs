@@ -82,8 +82,12 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
                 if ingest {
                     format!(
                         ": the ingest streams {} and {} are created there and outlive this \
-                         process, with whatever they already hold",
-                        settings.ingest.stream, settings.ingest.dead_letter_stream
+                         process, with whatever they already hold, and every natsapi using \
+                         them shares the worker consumer {} (give each its own with \
+                         --ingest-stream)",
+                        settings.ingest.stream,
+                        settings.ingest.dead_letter_stream,
+                        settings.ingest.consumer
                     )
                 } else {
                     String::new()

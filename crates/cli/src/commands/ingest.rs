@@ -35,7 +35,7 @@ pub enum Role {
 /// `NATSAPI_*` ones and the flags do not say.
 pub fn run(role: Role, args: ServerArgs) -> anyhow::Result<ExitCode> {
     let mut settings = natsapi_config::load(Mode::Serve, &args)?;
-    apply_seed_env(&mut settings, &args)?;
+    apply_plain_env(&mut settings, &args)?;
     settings.api.nats.enabled = false;
     settings.api.http.enabled = false;
     settings.api.poll.enabled = false;
@@ -45,7 +45,9 @@ pub fn run(role: Role, args: ServerArgs) -> anyhow::Result<ExitCode> {
     super::block_on(&settings, super::serve::serve(&settings))
 }
 
-fn apply_seed_env(settings: &mut Settings, args: &ServerArgs) -> anyhow::Result<()> {
+/// Applies the variables `NATS_URL`, `NATS_STREAM` and `PORT` (ingest and worker deployments
+/// often set these), when no flag or `NATSAPI_*` variable says otherwise.
+fn apply_plain_env(settings: &mut Settings, args: &ServerArgs) -> anyhow::Result<()> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if args.api_nats_addr.is_none()
         && let Some(url) = var("NATS_URL")

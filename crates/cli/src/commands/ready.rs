@@ -67,8 +67,11 @@ fn show(path: &Path) -> String {
 fn try_next(settings: &Settings, bound: &Bound) -> Option<String> {
     if settings.api.nats.enabled {
         let mut hint = String::from("natsapi req promises.read '{\"id\": \"hello\"}'");
-        if settings.api.nats.addr != natsapi_config::DEFAULT_NATS_ADDR {
-            hint.push_str(&format!(" --server {}", redact_addr(&settings.api.nats.addr)));
+        let addr = &settings.api.nats.addr;
+        if addr != natsapi_config::DEFAULT_NATS_ADDR {
+            // The password or token stays out of the log: the hint names where it goes.
+            let shown = redact_addr(addr).replace("***", "<secret>");
+            hint.push_str(&format!(" --server {shown}"));
         }
         if settings.api.nats.subject != natsapi_config::DEFAULT_NATS_SUBJECT {
             hint.push_str(&format!(" --subject {}", settings.api.nats.subject));
@@ -142,7 +145,7 @@ mod tests {
         settings.api.nats.addr = "nats://ops:s3cret@nats.internal:4222".into();
         let line = line(&settings, &Bound::default());
         assert!(!line.contains("s3cret"), "{line}");
-        assert!(line.contains("nats.internal:4222"), "{line}");
+        assert!(line.contains("--server nats://ops:<secret>@nats.internal:4222"), "{line}");
     }
 
     #[test]
