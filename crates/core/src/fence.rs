@@ -50,6 +50,10 @@ impl<O: Operation> Operation for Fenced<O> {
 }
 
 impl<O: Answer> Answer for Fenced<O> {
+    fn precheck(&self, budget: &ReplyBudget) -> Result<(), DomainError> {
+        self.op.precheck(budget)
+    }
+
     fn check(success: &Success<O::Output>, budget: &ReplyBudget) -> Result<(), DomainError> {
         O::check(success, budget)
     }

@@ -192,6 +192,11 @@ impl Operation for CreatePromise {
 }
 
 impl Answer for CreatePromise {
+    fn precheck(&self, budget: &ReplyBudget) -> Result<(), DomainError> {
+        let len = self.id.len() + encoded_len(&self.param) + encoded_len(&self.tags);
+        budget.check_contents("the id, param and tags of this promise", len)
+    }
+
     fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
         check_stored_promise(success, &success.value, budget)
     }
@@ -216,6 +221,10 @@ impl Operation for CreateTraced {
 }
 
 impl Answer for CreateTraced {
+    fn precheck(&self, budget: &ReplyBudget) -> Result<(), DomainError> {
+        self.create.precheck(budget)
+    }
+
     fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
         CreatePromise::check(success, budget)
     }
@@ -267,6 +276,10 @@ impl Operation for CreatePromiseAndTask {
 }
 
 impl Answer for CreatePromiseAndTask {
+    fn precheck(&self, budget: &ReplyBudget) -> Result<(), DomainError> {
+        self.promise.precheck(budget)
+    }
+
     fn check(success: &Success<PromiseAndTask>, budget: &ReplyBudget) -> Result<(), DomainError> {
         check_stored_promise(success, &success.value.promise, budget)
     }
@@ -344,6 +357,10 @@ impl Operation for CompletePromise {
 }
 
 impl Answer for CompletePromise {
+    fn precheck(&self, budget: &ReplyBudget) -> Result<(), DomainError> {
+        budget.check_contents("the value of this completion", encoded_len(&self.value))
+    }
+
     fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
         check_stored_promise(success, &success.value, budget)
     }

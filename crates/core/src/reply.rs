@@ -66,6 +66,20 @@ impl ReplyBudget {
         )))
     }
 
+    /// A 400 unless `len` bytes of a request's contents (a param or value, tags, the id) can
+    /// fit in a promise of at most [`max_promise_bytes`](Self::max_promise_bytes): a lower bound
+    /// of the promise the request would store, known before anything is written.
+    pub fn check_contents(&self, what: &str, len: usize) -> Result<(), DomainError> {
+        let limit = self.max_promise_bytes();
+        if len <= limit {
+            return Ok(());
+        }
+        Err(DomainError::bad_request(format!(
+            "{what} take {len} bytes; a promise may take at most {limit} in a reply, so that a \
+             task claim, which carries two promises, fits in one reply; nothing was changed"
+        )))
+    }
+
     /// A 400 unless `promise` fits in a task claim beside another promise of the same size.
     pub fn check_promise(&self, promise: &Promise) -> Result<(), DomainError> {
         let limit = self.max_promise_bytes();
@@ -85,6 +99,14 @@ impl ReplyBudget {
 /// An operation whose success is sent to a client, and what its success must satisfy to be
 /// committed under a reply budget.
 pub trait Answer: Operation<Output: Serialize> {
+    /// Refuses, before anything is written, a request whose own contents are already too large
+    /// for the promise it would store (see [`ReplyBudget::check_contents`]). Refusing after the
+    /// write would cost the store a rollback of the whole group commit the write was part of,
+    /// and a replay of the others; [`check`](Self::check) stays the exact test.
+    fn precheck(&self, _budget: &ReplyBudget) -> Result<(), DomainError> {
+        Ok(())
+    }
+
     /// Refuses a success that must not commit under `budget`. By default its reply must fit;
     /// operations that store a promise's contents also keep that promise within
     /// [`ReplyBudget::max_promise_bytes`].
@@ -121,6 +143,9 @@ impl<O: Answer> Operation for Budgeted<O> {
     type Output = O::Output;
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<O::Output>, TxError> {
+        if !self.budget.is_unlimited() {
+            self.op.precheck(&self.budget).map_err(TxError::refused)?;
+        }
         let reply = self.op.apply(tx, now)?;
         if let Ok(success) = &reply
             && !self.budget.is_unlimited()

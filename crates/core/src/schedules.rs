@@ -147,6 +147,15 @@ impl Operation for CreateSchedule {
 /// [`crate::reply`]): its promise param, tags and id template are checked here, once, instead of
 /// refusing its promises tick after tick.
 impl Answer for CreateSchedule {
+    fn precheck(&self, budget: &ReplyBudget) -> Result<(), DomainError> {
+        let len = self.promise_id.len()
+            + encoded_len(&self.promise_param)
+            + encoded_len(&self.promise_tags);
+        budget.check_contents("their id, param and tags", len).map_err(|e| {
+            DomainError::bad_request(format!("the promises of this schedule: {}", e.message))
+        })
+    }
+
     fn check(success: &Success<Schedule>, budget: &ReplyBudget) -> Result<(), DomainError> {
         if success.code == Code::Created {
             budget.check_promise(&largest_scheduled_promise(&success.value)).map_err(|e| {

@@ -357,3 +357,67 @@ fn a_held_writer_takes_at_most_max_queued_jobs_and_refuses_the_next_at_once() {
     backend.submit(gated(5, None));
     assert_eq!(outcomes.recv_timeout(Duration::from_secs(10)).unwrap(), (5, Ok(())));
 }
+
+/// A job that runs a domain operation and records, like a test job, how often it ran.
+struct OperationJob<O> {
+    id: String,
+    op: O,
+    runs: usize,
+    failed: bool,
+    log: Log,
+}
+
+impl<O: natsapi_core::Operation + Clone + Send + 'static> Job for OperationJob<O> {
+    fn run(&mut self, tx: &mut dyn Tx, now: i64) -> bool {
+        self.runs += 1;
+        self.failed = !matches!(self.op.clone().apply(tx, now), Ok(Ok(_)));
+        self.failed
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = if self.failed {
+            Err("failed".to_owned())
+        } else {
+            committed.map_err(|e| e.to_string())
+        };
+        self.log.lock().unwrap().push((self.id.clone(), self.runs, result));
+    }
+}
+
+#[test]
+fn a_write_whose_contents_are_over_the_reply_budget_is_refused_before_it_writes() {
+    use natsapi_core::promises::CreatePromise;
+    use natsapi_core::{Budgeted, ReplyBudget};
+    let dir = TempDir::new().unwrap();
+    let conn = connection::open_writer(&config(&dir)).unwrap();
+    let log = run_as_one_group(&conn, |jobs, log| {
+        queue(jobs, log, "a", &[Step::Insert]);
+        let oversized = CreatePromise {
+            id: "big".into(),
+            idempotency_key: None,
+            strict: false,
+            param: Value { headers: Default::default(), data: vec![1; 8_192] },
+            timeout: i64::MAX,
+            tags: Default::default(),
+        };
+        let job = OperationJob {
+            id: "big".into(),
+            op: Budgeted { op: oversized, budget: ReplyBudget::new(4_096) },
+            runs: 0,
+            failed: false,
+            log: log.clone(),
+        };
+        jobs.send(Box::new(job)).unwrap();
+        queue(jobs, log, "c", &[Step::Insert]);
+    });
+    assert_eq!(
+        log,
+        vec![
+            ("a".into(), 1, Ok(())),
+            ("big".into(), 1, Err("failed".into())),
+            ("c".into(), 1, Ok(()))
+        ],
+        "the refused create wrote nothing, so the group was not rolled back and run again"
+    );
+    assert_eq!(stored_ids(&dir.path().join("t.db")), vec!["a".to_owned(), "c".to_owned()]);
+}
