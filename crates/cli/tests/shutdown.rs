@@ -117,13 +117,16 @@ impl HalfSent {
 
 #[test]
 fn the_first_signal_closes_every_listener_while_requests_in_flight_are_answered() {
-    let nats = NatsServer::builder().jetstream(true).start().unwrap();
+    let mut nats = NatsServer::builder().jetstream(true).start().unwrap();
     let mut process = start("serve", &nats.url(), "30s", &["--ingest-enable"]);
     let http = process.addr_of("HTTP API");
     let poll = process.addr_of("SSE poll");
     let ingest = process.addr_of("ingest gateway");
     let in_flight = HalfSent::open(http);
-    // The request has reached the server before the signal.
+    // The request has reached the server before the signal. NATS is gone, so that stopping
+    // its part cannot finish early: the listeners must close regardless.
+    std::thread::sleep(Duration::from_millis(200));
+    nats.stop();
     std::thread::sleep(Duration::from_millis(200));
     process.signal("TERM");
     let deadline = Instant::now() + Duration::from_secs(2);
