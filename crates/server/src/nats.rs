@@ -101,28 +101,11 @@ pub async fn connect(
         .map_err(NatsError::Settings)?
         .name(name)
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
-        .event_callback(|event| async move {
-            let name = match &event {
-                async_nats::Event::Connected => "connected",
-                async_nats::Event::Disconnected => "disconnected",
-                async_nats::Event::LameDuckMode => "lame_duck",
-                async_nats::Event::Draining => "draining",
-                async_nats::Event::Closed => "closed",
-                async_nats::Event::SlowConsumer(_) => "slow_consumer",
-                async_nats::Event::ServerError(_) => "server_error",
-                async_nats::Event::ClientError(_) => "client_error",
-            };
-            metrics::counter!(m::NATS_EVENTS, "event" => name).increment(1);
-            match event {
-                async_nats::Event::SlowConsumer(sid) => {
-                    metrics::counter!(m::SLOW_CONSUMER).increment(1);
-                    tracing::warn!(sid, "NATS slow consumer: requests were dropped");
-                }
-                async_nats::Event::Connected => tracing::info!("NATS connected"),
-                async_nats::Event::Closed | async_nats::Event::Draining => {
-                    tracing::info!(event = name, "NATS connection closing");
-                }
-                other => tracing::warn!(event = %other, "NATS connection event"),
+        .event_callback({
+            let connection: Arc<str> = Arc::from(name);
+            move |event| {
+                let connection = connection.clone();
+                async move { on_event(&connection, event) }
             }
         })
         .connect(addr)
@@ -131,6 +114,32 @@ pub async fn connect(
             addr: natsapi_client::connection::redact_addr(addr),
             source,
         })
+}
+
+/// Counts and logs an event of the connection named `connection`.
+fn on_event(connection: &str, event: async_nats::Event) {
+    let name = match &event {
+        async_nats::Event::Connected => "connected",
+        async_nats::Event::Disconnected => "disconnected",
+        async_nats::Event::LameDuckMode => "lame_duck",
+        async_nats::Event::Draining => "draining",
+        async_nats::Event::Closed => "closed",
+        async_nats::Event::SlowConsumer(_) => "slow_consumer",
+        async_nats::Event::ServerError(_) => "server_error",
+        async_nats::Event::ClientError(_) => "client_error",
+    };
+    metrics::counter!(m::NATS_EVENTS, "event" => name).increment(1);
+    match event {
+        async_nats::Event::SlowConsumer(sid) => {
+            metrics::counter!(m::SLOW_CONSUMER).increment(1);
+            tracing::warn!(connection, sid, "NATS slow consumer: messages were dropped");
+        }
+        async_nats::Event::Connected => tracing::info!(connection, "NATS connected"),
+        async_nats::Event::Closed | async_nats::Event::Draining => {
+            tracing::info!(connection, event = name, "NATS connection closing");
+        }
+        other => tracing::warn!(connection, event = %other, "NATS connection event"),
+    }
 }
 
 impl NatsTransport {
