@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::Process;
+use common::process::{Process, loopback_serve};
 use natsapi_testkit::NatsServer;
 
 /// Holds the default ports (8001, 8002, 8080) for as long as it lives; a port some other
@@ -89,20 +89,10 @@ fn an_explicit_busy_port_fails_naming_the_cause_once() {
 #[test]
 fn the_log_level_flag_beats_rust_log() {
     let nats = NatsServer::builder().jetstream(true).start().unwrap();
-    let url = nats.url();
-    let base = [
-        "serve",
-        "--api-nats-addr",
-        &url,
-        "--store",
-        "memory",
-        "--api-http-addr",
-        "127.0.0.1:0",
-        "--poll-addr",
-        "127.0.0.1:0",
-    ];
+    let base = loopback_serve(&nats.url(), false);
     let run = |extra: &[&str]| {
-        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let args: Vec<&str> =
+            base.iter().map(String::as_str).chain(extra.iter().copied()).collect();
         let mut process = Process::start(&args, &[("RUST_LOG", "debug")]);
         process.wait_ready();
         process.signal("TERM");

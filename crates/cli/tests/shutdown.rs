@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::process::{Process, http_get};
+use common::process::{Process, assert_never_subscribed, loopback_serve};
 use natsapi_testkit::NatsServer;
 
 /// `natsapi ROLE` on `nats` with every listener on a free loopback port and a drain timeout of
@@ -163,12 +163,10 @@ fn a_busy_port_fails_the_start_before_the_queue_group_is_joined() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
     for busy_one in ["--api-http-addr", "--poll-addr", "--ingest-addr"] {
-        let url = nats.url();
-        let mut args =
-            vec!["serve", "--api-nats-addr", &url, "--store", "memory", "--ingest-enable"];
-        for flag in ["--api-http-addr", "--poll-addr", "--ingest-addr"] {
-            args.extend([flag, if flag == busy_one { &busy_addr } else { "127.0.0.1:0" }]);
-        }
+        let mut args = loopback_serve(&nats.url(), true);
+        let at = args.iter().position(|a| a == busy_one).expect("the flag") + 1;
+        args[at] = busy_addr.clone();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut process = Process::start(&args, &[]);
         let status = process.wait_exit(Duration::from_secs(30)).expect("it fails");
         assert!(!status.success());
@@ -177,49 +175,17 @@ fn a_busy_port_fails_the_start_before_the_queue_group_is_joined() {
         assert_eq!(log.matches("Address already in use").count(), 1, "the cause once: {log}");
         assert!(!log.contains("natsapi ready"), "{log}");
     }
-    // No connection, open or closed, ever subscribed to the API subject.
-    for state in ["open", "closed"] {
-        let monitoring = nats.monitoring_url();
-        let connz = http_get(
-            monitoring.trim_start_matches("http://"),
-            &format!("/connz?state={state}&subs=detail"),
-        );
-        assert!(connz.starts_with("HTTP/1.0 200"), "{connz}");
-        assert!(!connz.contains("resonate.server"), "{state}: {connz}");
-    }
+    assert_never_subscribed(&nats);
 }
 
 #[test]
 fn an_ingest_start_that_fails_fails_before_the_queue_group_is_joined() {
     // No JetStream: the ingest streams cannot be created.
     let nats = NatsServer::builder().jetstream(false).start().unwrap();
-    let url = nats.url();
-    let mut process = Process::start(
-        &[
-            "serve",
-            "--api-nats-addr",
-            &url,
-            "--store",
-            "memory",
-            "--api-http-addr",
-            "127.0.0.1:0",
-            "--poll-addr",
-            "127.0.0.1:0",
-            "--ingest-enable",
-            "--ingest-addr",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
+    let args = loopback_serve(&nats.url(), true);
+    let mut process = Process::start(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     let status = process.wait_exit(Duration::from_secs(30)).expect("it fails");
     assert!(!status.success(), "{}", process.log());
     assert!(!process.log().contains("natsapi ready"), "{}", process.log());
-    for state in ["open", "closed"] {
-        let monitoring = nats.monitoring_url();
-        let connz = http_get(
-            monitoring.trim_start_matches("http://"),
-            &format!("/connz?state={state}&subs=detail"),
-        );
-        assert!(!connz.contains("resonate.server"), "{state}: {connz}");
-    }
+    assert_never_subscribed(&nats);
 }

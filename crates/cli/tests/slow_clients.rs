@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::process::Process;
+use common::process::{Process, loopback_serve};
 use natsapi_testkit::NatsServer;
 
 /// Short timeouts, so that slow clients are closed quickly.
@@ -32,29 +32,10 @@ fn start(nats: &NatsServer, limits: &str) -> Process {
         ),
     )
     .unwrap();
-    let url = nats.url();
-    let mut process = Process::start_in(
-        dir,
-        &[
-            "serve",
-            "--config",
-            "natsapi.yaml",
-            "--api-nats-addr",
-            &url,
-            "--store",
-            "memory",
-            "--api-http-addr",
-            "127.0.0.1:0",
-            "--poll-addr",
-            "127.0.0.1:0",
-            "--ingest-enable",
-            "--ingest-addr",
-            "127.0.0.1:0",
-            "--ingest-db",
-            "ingest.db",
-        ],
-        &[],
-    );
+    let mut args = loopback_serve(&nats.url(), true);
+    args.extend(["--config", "natsapi.yaml", "--ingest-db", "ingest.db"].map(str::to_owned));
+    let mut process =
+        Process::start_in(dir, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     process.wait_ready();
     process
 }

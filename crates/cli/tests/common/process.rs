@@ -155,3 +155,27 @@ pub fn http_get(addr: &str, path: &str) -> String {
     stream.read_to_string(&mut response).expect("a response");
     response
 }
+
+/// `natsapi serve` on NATS at `nats`, with the memory store and the HTTP API and poll listeners
+/// on free loopback ports; with `ingest`, the ingest gateway too.
+pub fn loopback_serve(nats: &str, ingest: bool) -> Vec<String> {
+    let mut args = vec!["serve", "--api-nats-addr", nats, "--store", "memory"];
+    args.extend(["--api-http-addr", "127.0.0.1:0", "--poll-addr", "127.0.0.1:0"]);
+    if ingest {
+        args.extend(["--ingest-enable", "--ingest-addr", "127.0.0.1:0"]);
+    }
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// Panics if any connection to `nats`, open or closed, ever subscribed to the API subject.
+pub fn assert_never_subscribed(nats: &natsapi_testkit::NatsServer) {
+    let monitoring = nats.monitoring_url();
+    for state in ["open", "closed"] {
+        let connz = http_get(
+            monitoring.trim_start_matches("http://"),
+            &format!("/connz?state={state}&subs=detail"),
+        );
+        assert!(connz.starts_with("HTTP/1.0 200"), "{connz}");
+        assert!(!connz.contains("resonate.server"), "{state}: {connz}");
+    }
+}
