@@ -10,7 +10,7 @@ use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
-use crate::reply::{Answer, ReplyBudget, check_stored_promise};
+use crate::reply::{Answer, ReplyBudget, check_stored, check_stored_promise};
 use crate::task::{Task, TaskState};
 use crate::tasks::invoke_task;
 use crate::time::deadline_from;
@@ -198,7 +198,7 @@ impl Answer for CreatePromise {
     }
 
     fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
-        check_stored_promise(success, &success.value, budget)
+        check_stored(success, budget)
     }
 }
 
@@ -362,7 +362,7 @@ impl Answer for CompletePromise {
     }
 
     fn check(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
-        check_stored_promise(success, &success.value, budget)
+        check_stored(success, budget)
     }
 }
 

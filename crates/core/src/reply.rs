@@ -20,7 +20,7 @@ use crate::error::{DomainError, Reply, Success, TxError, quoted};
 use crate::operation::Operation;
 use crate::promise::Promise;
 use crate::promises::encoded_len;
-use crate::tasks::{CLAIM_FRAME_LEN, claimed_len};
+use crate::tasks::{CLAIM_FRAME_LEN, claimed_len, claimed_len_of};
 use crate::tx::Tx;
 
 /// How many bytes of resource JSON one reply may carry (the transport's limit less its envelope).
@@ -82,8 +82,12 @@ impl ReplyBudget {
 
     /// A 400 unless `promise` fits in a task claim beside another promise of the same size.
     pub fn check_promise(&self, promise: &Promise) -> Result<(), DomainError> {
+        self.check_promise_len(promise, claimed_len(promise))
+    }
+
+    /// [`check_promise`](Self::check_promise) of `promise`, whose claimed form takes `len`.
+    fn check_promise_len(&self, promise: &Promise, len: usize) -> Result<(), DomainError> {
         let limit = self.max_promise_bytes();
-        let len = claimed_len(promise);
         if len <= limit {
             return Ok(());
         }
@@ -113,6 +117,16 @@ pub trait Answer: Operation<Output: Serialize> {
     fn check(success: &Success<Self::Output>, budget: &ReplyBudget) -> Result<(), DomainError> {
         budget.check_reply(encoded_len(&success.value))
     }
+}
+
+/// [`Answer::check`] for an operation whose answer is the promise it stores: the promise is
+/// serialized once, for both measures (see [`check_stored_promise`]).
+pub fn check_stored(success: &Success<Promise>, budget: &ReplyBudget) -> Result<(), DomainError> {
+    let len = encoded_len(&success.value);
+    if success.code == Code::Created {
+        budget.check_promise_len(&success.value, claimed_len_of(&success.value.id, len))?;
+    }
+    budget.check_reply(len)
 }
 
 /// [`Answer::check`] for an operation whose 201 stores the contents of `promise`: that promise

@@ -275,7 +275,13 @@ impl Serialize for Claimed {
 
 /// The bytes `promise` takes in a claim's answer (`{"id": ..., "data": <promise>}`).
 pub fn claimed_len(promise: &Promise) -> usize {
-    crate::promises::encoded_len(&ClaimedPromiseJson::of(promise))
+    claimed_len_of(&promise.id, crate::promises::encoded_len(promise))
+}
+
+/// [`claimed_len`] of a promise whose own JSON takes `promise_len` bytes: a claim carries it as
+/// `{"id":<id>,"data":<the promise>}`.
+pub fn claimed_len_of(id: &str, promise_len: usize) -> usize {
+    r#"{"id":,"data":}"#.len() + crate::promises::encoded_len(id) + promise_len
 }
 
 /// The bytes of a resume claim's answer besides its two promises:
@@ -620,5 +626,35 @@ impl Operation for NextTaskDeadline {
 
     fn apply(self, tx: &mut dyn Tx, _now: i64) -> Result<Reply<Option<i64>>, TxError> {
         Ok(Ok(Success::ok(tx.next_task_deadline()?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promises::encoded_len;
+
+    #[test]
+    fn the_claimed_length_is_the_length_of_the_claimed_json() {
+        for id in ["p", "a \"quoted\" id", "ünïcödé/and\\slashes", ""] {
+            let promise = Promise {
+                id: id.to_owned(),
+                state: crate::PromiseState::Pending,
+                param: crate::Value { headers: Default::default(), data: b"param".to_vec() },
+                value: crate::Value::default(),
+                timeout: 1,
+                idempotency_key_for_create: Some("k".into()),
+                idempotency_key_for_complete: None,
+                tags: [("t".to_owned(), "v".to_owned())].into(),
+                created_on: 0,
+                completed_on: None,
+                sort_id: 0,
+            };
+            assert_eq!(
+                claimed_len(&promise),
+                encoded_len(&ClaimedPromiseJson::of(&promise)),
+                "{id}"
+            );
+        }
     }
 }
