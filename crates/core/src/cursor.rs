@@ -39,6 +39,39 @@ pub fn conflict<T: PartialEq>(
         .then(|| format!("{field} {} (the cursor's: {})", show(given), show(from_cursor)))
 }
 
+/// What a search request sends of the fields every search has, and what its cursor says of them.
+pub struct Common<'a> {
+    /// The request's id pattern; an empty one counts as absent.
+    pub id: Option<&'a str>,
+    /// The request's tags.
+    pub tags: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// The request's page size.
+    pub limit: Option<i64>,
+    /// The cursor's id pattern.
+    pub cursor_id: &'a str,
+    /// The cursor's tags.
+    pub cursor_tags: &'a std::collections::BTreeMap<String, String>,
+    /// The cursor's page size.
+    pub cursor_limit: i64,
+}
+
+impl Common<'_> {
+    /// The conflicts of the id, the tags and the limit (see [`conflict`]).
+    pub fn conflicts(&self) -> [Option<String>; 3] {
+        let id = self.id.filter(|id| !id.is_empty());
+        [
+            conflict("id", id.as_ref(), &self.cursor_id, |id| crate::error::quoted(id)),
+            conflict("tags", self.tags, self.cursor_tags, show_tags),
+            conflict("limit", self.limit.as_ref(), &self.cursor_limit, i64::to_string),
+        ]
+    }
+}
+
+/// Tags as a request writes them, for a message (cut like any quoted input).
+fn show_tags(tags: &std::collections::BTreeMap<String, String>) -> String {
+    crate::error::quoted(&serde_json::to_string(tags).unwrap_or_default())
+}
+
 /// A 400 naming every conflict between a request and its cursor, if there is any.
 pub fn agree(conflicts: impl IntoIterator<Item = Option<String>>) -> Result<(), DomainError> {
     let conflicts: Vec<String> = conflicts.into_iter().flatten().collect();

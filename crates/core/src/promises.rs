@@ -386,11 +386,6 @@ impl PromiseFilter {
     }
 }
 
-/// Tags as a request writes them, for a message (cut like any quoted input).
-pub fn show_tags(tags: &BTreeMap<String, String>) -> String {
-    quoted(&serde_json::to_string(tags).unwrap_or_default())
-}
-
 /// The query a cursor carries (Resonate's field names).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -503,19 +498,18 @@ impl SearchPromises {
                 .collect();
             format!("[{}]", names.join(", "))
         };
-        cursor::agree([
-            cursor::conflict(
-                "id",
-                request.id.filter(|id| !id.is_empty()).as_ref(),
-                &search.filter.id,
-                |id| quoted(id),
-            ),
-            cursor::conflict("states", states.as_ref(), &search.filter.states, show_states),
-            cursor::conflict("tags", request.tags.as_ref(), &search.filter.tags, show_tags),
-            cursor::conflict("limit", request.limit.as_ref(), &(search.limit as i64), |n| {
-                n.to_string()
-            }),
-        ])?;
+        let common = cursor::Common {
+            id: request.id.as_deref(),
+            tags: request.tags.as_ref(),
+            limit: request.limit,
+            cursor_id: &search.filter.id,
+            cursor_tags: &search.filter.tags,
+            cursor_limit: search.limit as i64,
+        };
+        let states =
+            cursor::conflict("states", states.as_ref(), &search.filter.states, show_states);
+        let [id, tags, limit] = common.conflicts();
+        cursor::agree([id, states, tags, limit])?;
         Ok(search)
     }
 

@@ -11,7 +11,7 @@ use crate::cursor;
 use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState};
-use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT, encoded_len, show_tags};
+use crate::promises::{CreatePromise, MAX_SEARCH_LIMIT, encoded_len};
 use crate::reply::{Answer, ReplyBudget};
 use crate::schedule::{
     INVOCATION_TAG, NEVER, PromiseIdTemplate, SCHEDULE_TAG, Schedule, ScheduleFilter,
@@ -287,18 +287,17 @@ impl SearchSchedules {
             );
         };
         let search = SearchSchedules::from_cursor(cursor)?;
-        cursor::agree([
-            cursor::conflict(
-                "id",
-                request.id.filter(|id| !id.is_empty()).as_ref(),
-                &search.filter.id,
-                |id| quoted(id),
-            ),
-            cursor::conflict("tags", request.tags.as_ref(), &search.filter.tags, show_tags),
-            cursor::conflict("limit", request.limit.as_ref(), &(search.limit as i64), |n| {
-                n.to_string()
-            }),
-        ])?;
+        cursor::agree(
+            cursor::Common {
+                id: request.id.as_deref(),
+                tags: request.tags.as_ref(),
+                limit: request.limit,
+                cursor_id: &search.filter.id,
+                cursor_tags: &search.filter.tags,
+                cursor_limit: search.limit as i64,
+            }
+            .conflicts(),
+        )?;
         Ok(search)
     }
 
