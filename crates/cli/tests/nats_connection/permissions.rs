@@ -223,21 +223,7 @@ async fn natsapi_ingests_and_delivers_tasks_within_its_permissions() {
         ids.push(accepted["message_id"].as_str().unwrap().to_owned());
     }
     for (id, expected) in ids.iter().zip(["processed", "dead_lettered"]) {
-        loop {
-            let status: serde_json::Value = http
-                .get(format!("{base}/ingest/status/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if status["status"] == expected {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{id} never became {expected}: {status}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::wait_for_status(&base, id, expected, deadline).await;
     }
     let log = std::fs::read_to_string(nats.log_path()).unwrap();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("Violation")).collect();

@@ -96,21 +96,7 @@ async fn mutual_tls_serves_the_api_and_the_ingest_gateway_and_worker() {
     assert_eq!(accepted.status(), 202);
     let accepted: serde_json::Value = accepted.json().await.unwrap();
     let id = accepted["message_id"].as_str().unwrap().to_owned();
-    loop {
-        let status: serde_json::Value = http
-            .get(format!("{base}/ingest/status/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["status"] == "processed" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker never processed it: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::wait_for_status(&base, &id, "processed", deadline).await;
 }
 
 #[test]

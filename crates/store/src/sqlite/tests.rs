@@ -73,13 +73,15 @@ impl Job for ScriptedJob {
     }
 
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
-        let result = if self.failed {
-            Err("failed".to_owned())
-        } else {
-            committed.map_err(|e| e.to_string())
-        };
-        self.log.lock().unwrap().push((self.id.clone(), self.runs, result));
+        record(&self.log, &self.id, self.runs, self.failed, committed);
     }
+}
+
+/// Records what a test job's caller was told: its own failure, else the commit's outcome.
+fn record(log: &Log, id: &str, runs: usize, failed: bool, committed: Result<(), StoreError>) {
+    let result =
+        if failed { Err("failed".to_owned()) } else { committed.map_err(|e| e.to_string()) };
+    log.lock().unwrap().push((id.to_owned(), runs, result));
 }
 
 fn queue(jobs: &Sender<BoxJob>, log: &Log, id: &str, steps: &[Step]) {
@@ -375,12 +377,7 @@ impl<O: natsapi_core::Operation + Clone + Send + 'static> Job for OperationJob<O
     }
 
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
-        let result = if self.failed {
-            Err("failed".to_owned())
-        } else {
-            committed.map_err(|e| e.to_string())
-        };
-        self.log.lock().unwrap().push((self.id.clone(), self.runs, result));
+        record(&self.log, &self.id, self.runs, self.failed, committed);
     }
 }
 
