@@ -40,28 +40,30 @@ impl WorkerArgs {
     const OWN: &'static [&'static str] = &[];
 }
 
-/// Whether the [`ServerArgs`] field `id` is a flag of a role whose own fields are `own`.
-fn used(id: &str, own: &[&str]) -> bool {
-    SHARED.contains(&id)
-        || own.contains(&id)
-        || ConnectArgs::augment_args(Command::new("connection"))
-            .get_arguments()
-            .any(|arg| arg.get_id() == id)
+/// The fields of a role whose own fields are `own`: [`SHARED`], `own` and the NATS connection's.
+fn role_fields(own: &[&str]) -> Vec<String> {
+    let connection = ConnectArgs::augment_args(Command::new("connection"));
+    let connection = connection.get_arguments().map(|arg| arg.get_id().to_string());
+    SHARED.iter().chain(own).map(|id| (*id).to_owned()).chain(connection).collect()
 }
 
 /// `cmd` with the flags of [`ServerArgs`], those a role does not use hidden.
 fn augment(cmd: Command, own: &[&str]) -> Command {
-    ServerArgs::augment_args(cmd)
-        .mut_args(|arg| if used(arg.get_id().as_str(), own) { arg } else { arg.hide(true) })
+    let used = role_fields(own);
+    ServerArgs::augment_args(cmd).mut_args(|arg| {
+        if used.iter().any(|id| arg.get_id() == id.as_str()) { arg } else { arg.hide(true) }
+    })
 }
 
 /// The arguments of `matches`, refusing a flag the role does not use.
 fn parse(matches: &ArgMatches, own: &[&str], role: &str) -> Result<ServerArgs, clap::Error> {
     let flags = ServerArgs::augment_args(Command::new("flags"));
+    let used = role_fields(own);
     // Only arguments: clap also lists argument groups (one per flattened struct) among the ids.
     for arg in flags.get_arguments() {
         let id = arg.get_id().as_str();
-        if !used(id, own) && matches.value_source(id) == Some(ValueSource::CommandLine) {
+        let unused = !used.iter().any(|field| field == id);
+        if unused && matches.value_source(id) == Some(ValueSource::CommandLine) {
             let flag = format!("--{}", id.replace('_', "-"));
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ArgumentConflict,

@@ -94,6 +94,21 @@ pub const NATS_EVENT_NAMES: [&str; 8] = [
     "client_error",
 ];
 
+/// The `event` label of a NATS connection event: one of [`NATS_EVENT_NAMES`].
+pub fn nats_event_name(event: &async_nats::Event) -> &'static str {
+    let index = match event {
+        async_nats::Event::Connected => 0,
+        async_nats::Event::Disconnected => 1,
+        async_nats::Event::LameDuckMode => 2,
+        async_nats::Event::Draining => 3,
+        async_nats::Event::Closed => 4,
+        async_nats::Event::SlowConsumer(_) => 5,
+        async_nats::Event::ServerError(_) => 6,
+        async_nats::Event::ClientError(_) => 7,
+    };
+    NATS_EVENT_NAMES[index]
+}
+
 /// The `transport` and `outcome` pairs of [`TASK_DELIVERIES`] a delivery can end in: a poll
 /// delivery cannot time out (it is handed to a connection's queue at once), and a recv that
 /// names no destination is always an error.

@@ -118,16 +118,7 @@ pub async fn connect(
 
 /// Counts and logs an event of the connection named `connection`.
 fn on_event(connection: &str, event: async_nats::Event) {
-    let name = match &event {
-        async_nats::Event::Connected => "connected",
-        async_nats::Event::Disconnected => "disconnected",
-        async_nats::Event::LameDuckMode => "lame_duck",
-        async_nats::Event::Draining => "draining",
-        async_nats::Event::Closed => "closed",
-        async_nats::Event::SlowConsumer(_) => "slow_consumer",
-        async_nats::Event::ServerError(_) => "server_error",
-        async_nats::Event::ClientError(_) => "client_error",
-    };
+    let name = m::nats_event_name(&event);
     metrics::counter!(m::NATS_EVENTS, "event" => name).increment(1);
     match event {
         async_nats::Event::SlowConsumer(sid) => {

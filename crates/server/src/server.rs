@@ -51,11 +51,7 @@ pub struct ListenConfig {
 impl From<&str> for ListenConfig {
     /// `addr` with the default bounds, failing when the port is in use.
     fn from(addr: &str) -> Self {
-        ListenConfig {
-            addr: addr.to_owned(),
-            any_port_if_busy: false,
-            limits: HttpLimits::default(),
-        }
+        ListenConfig::from(addr.to_owned())
     }
 }
 

@@ -60,10 +60,13 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let mut settings = natsapi_config::load(Mode::Dev, &args.server)?;
     logging::init(&settings.log);
     // The store is in memory: the ingest data lives as long, in a directory deleted on exit.
-    let temp = tempfile::Builder::new().prefix("natsapi-dev-").tempdir()?;
-    if settings.ingest.temp_database {
+    let temp = if settings.ingest.temp_database {
+        let temp = tempfile::Builder::new().prefix("natsapi-dev-").tempdir()?;
         settings.ingest.database = temp.path().join(natsapi_config::DEFAULT_INGEST_DB);
-    }
+        Some(temp)
+    } else {
+        None
+    };
     let mut child = None;
     let needs_nats = settings.api.nats.enabled
         || settings.ingest.gateway.enabled
