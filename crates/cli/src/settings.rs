@@ -7,27 +7,29 @@ use natsapi_server::listen::HttpLimits;
 use natsapi_server::nats::NatsConfig;
 use natsapi_server::server::ListenConfig;
 use natsapi_store::sqlite::{SqliteConfig, Synchronous};
-use natsapi_store::{StoreConfig, StoreKind};
+use natsapi_store::StoreConfig;
+
+/// The store the settings describe.
+fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
+    match store.kind {
+        natsapi_config::StoreKind::Memory => StoreConfig::Memory,
+        natsapi_config::StoreKind::Sqlite => StoreConfig::Sqlite(SqliteConfig {
+            path: store.sqlite.path.clone(),
+            synchronous: match store.sqlite.synchronous {
+                natsapi_config::Synchronous::Full => Synchronous::Full,
+                natsapi_config::Synchronous::Normal => Synchronous::Normal,
+            },
+            ..SqliteConfig::default()
+        }),
+    }
+}
 
 /// The server configuration the settings describe.
 pub fn server_config(settings: &Settings) -> ServerConfig {
     let nats = &settings.api.nats;
     let store = &settings.store;
     ServerConfig {
-        store: StoreConfig {
-            kind: match store.kind {
-                natsapi_config::StoreKind::Memory => StoreKind::Memory,
-                natsapi_config::StoreKind::Sqlite => StoreKind::Sqlite,
-            },
-            sqlite: SqliteConfig {
-                path: store.sqlite.path.clone(),
-                synchronous: match store.sqlite.synchronous {
-                    natsapi_config::Synchronous::Full => Synchronous::Full,
-                    natsapi_config::Synchronous::Normal => Synchronous::Normal,
-                },
-                ..SqliteConfig::default()
-            },
-        },
+        store: store_config(store),
         nats: nats.enabled.then(|| NatsConfig {
             addr: nats.addr.clone(),
             subject: nats.subject.clone(),

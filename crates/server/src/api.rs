@@ -59,17 +59,14 @@ impl From<DomainError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let code = match e {
-            // Try again later: not a failure of the store, and under overload one log line per
-            // refused request would flood the log.
-            StoreError::Closed | StoreError::Overloaded { .. } => {
-                tracing::debug!(error = %e, "store unavailable");
-                Code::Unavailable
-            }
-            _ => {
-                tracing::error!(error = %e, "store failure");
-                Code::StoreError
-            }
+        // Try again later (closed, overloaded, conflicting): not a failure of the store, and
+        // under overload one log line per refused request would flood the log.
+        let code = if e.is_unavailable() {
+            tracing::debug!(error = %e, "store unavailable");
+            Code::Unavailable
+        } else {
+            tracing::error!(error = %e, "store failure");
+            Code::StoreError
         };
         ApiError { code, message: e.to_string() }
     }

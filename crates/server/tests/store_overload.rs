@@ -7,7 +7,7 @@ mod common;
 
 use common::Harness;
 use natsapi_store::sqlite::SqliteConfig;
-use natsapi_store::{StoreConfig, StoreKind};
+use natsapi_store::StoreConfig;
 use serde_json::json;
 
 const MAX_QUEUED: usize = 2;
@@ -17,10 +17,11 @@ const REQUESTS: usize = 6;
 async fn writes_beyond_the_writers_queue_get_503_at_once_and_the_queued_ones_complete() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = StoreConfig {
-        kind: StoreKind::Sqlite,
-        sqlite: SqliteConfig { path: path.clone(), max_queued: MAX_QUEUED, ..Default::default() },
-    };
+    let store = StoreConfig::Sqlite(SqliteConfig {
+        path: path.clone(),
+        max_queued: MAX_QUEUED,
+        ..Default::default()
+    });
     let h = Harness::start_with(store).await;
     let far = common::T0 + 3_600_000;
 

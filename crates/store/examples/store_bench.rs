@@ -1,7 +1,8 @@
 //! Store micro-benchmark: creates and reads through `Store::run` from many concurrent tasks,
 //! without NATS. Prints ops/s and the process's CPU time per operation.
 //!
-//! `cargo run --release -p natsapi-store --example store_bench -- [memory|sqlite] [ops] [tasks]`
+//! `cargo run --release -p natsapi-store --example store_bench -- [memory|sqlite|postgres] [ops]
+//! [tasks]`; `postgres` uses the (empty or natsapi) database at `NATSAPI_STORE_POSTGRES_URL`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,16 +56,22 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = match kind.as_str() {
             "memory" => StoreConfig::memory(),
+            "postgres" => StoreConfig::postgres(
+                std::env::var("NATSAPI_STORE_POSTGRES_URL")
+                    .expect("postgres needs NATSAPI_STORE_POSTGRES_URL"),
+            ),
             _ => StoreConfig::sqlite(dir.path().join("bench.db")),
         };
         let store = Store::open(&config, Arc::new(SystemClock)).expect("store opens");
+        // Ids unique to this run: a PostgreSQL database keeps the promises of earlier runs.
+        let run = std::process::id();
         println!("store {kind}: {ops} operations from {tasks} tasks");
         let s = store.clone();
         phase("create", ops, tasks, move |i| {
             let s = s.clone();
             async move {
                 let op = CreatePromise {
-                    id: format!("bench-{i}"),
+                    id: format!("bench-{run}-{i}"),
                     idempotency_key: None,
                     strict: false,
                     param: Value {
@@ -83,7 +90,8 @@ fn main() {
         phase("read", ops, tasks, move |i| {
             let s = s.clone();
             async move {
-                let reply = s.run(ReadPromise { id: format!("bench-{i}") }).await.expect("store");
+                let id = format!("bench-{run}-{i}");
+                let reply = s.run(ReadPromise { id }).await.expect("store");
                 assert!(reply.is_ok());
             }
         })

@@ -41,6 +41,12 @@ pub trait Backend: Send + Sync + 'static {
         body();
     }
 
-    /// A short name for logs and health: `memory`, `sqlite`.
+    /// Whether [`Backend::read_inline`] waits on the network (a database server): the store
+    /// then calls it on a blocking thread, never on the runtime's.
+    fn reads_block(&self) -> bool {
+        false
+    }
+
+    /// A short name for logs and health: `memory`, `sqlite`, `postgres`.
     fn kind(&self) -> &'static str;
 }

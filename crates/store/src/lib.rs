@@ -2,14 +2,65 @@
 //!
 //! A [`Store`] runs [`natsapi_core::Operation`]s atomically: the operation reads and writes through
 //! a backend's [`natsapi_core::Tx`], and its reply is released only once its writes are committed.
-//! Backends: [`memory`] (for `natsapi dev` and tests) and [`sqlite`] (WAL, group commit).
+//! Backends: [`memory`] (for `natsapi dev` and tests), [`sqlite`] (one writer thread, WAL, group
+//! commit) and [`postgres`] (several writer threads, group commit, row locks). The three are laid
+//! out alike: a module per backend with its connection opener, schema migrations, writer and one
+//! `tx` file per resource family; `group` (the group commit both database backends use),
+//! `delivery` and `queue` are shared.
+//!
+//! # The store contract
+//!
+//! What every backend guarantees, and what an operation may assume. The conformance suite
+//! (`tests/conformance`) checks it on every backend.
+//!
+//! **Atomic and durable.** An operation's writes commit together or not at all, and its reply is
+//! released only after the commit is durable (SQLite: `synchronous=full` by default; PostgreSQL:
+//! `synchronous_commit = on`, set on every connection). An operation that fails, or panics,
+//! leaves nothing behind and does not fail the operations committed with it.
+//!
+//! **Replayable.** A backend may run an operation more than once: after rolling back a group
+//! because a neighbour failed, or after a conflict with another transaction. Only the last run's
+//! writes and reply count. Operations are therefore plain data with no effect outside their `Tx`
+//! (no I/O, no clock but the `now` they are given). A replay runs at the time of the first run; a
+//! rerun after a conflict at a new time.
+//!
+//! **Read then write.** On the write path, a row an operation read by key cannot change before the
+//! operation commits: SQLite has one writer; PostgreSQL takes the row's lock (`SELECT … FOR
+//! UPDATE`), and a read of a task of an execution first locks the execution's root promise. A row
+//! found absent is not locked, so inserts are insert-if-absent and the operation checks the answer
+//! (`insert_promise` returns whether it inserted), or a plain insert whose unique-key violation
+//! the backend treats as a conflict.
+//!
+//! **Claims.** A scan whose rows the operation will change (due promise timeouts, tasks to
+//! deliver or whose lease expired, schedules to fire, expired locks) returns only rows no other
+//! transaction holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Two writers, in one process or in
+//! many, never process the same row; a scan may return fewer rows than are due while another
+//! writer holds some, and the timer loop simply runs again. This is what lets several natsapi
+//! instances share one PostgreSQL database.
+//!
+//! **Isolation.** SQLite: serializable (one writer; reads see the last commit). PostgreSQL: read
+//! committed plus the row locks above. Reads outside the writer (`Operation::read_attempt`) see
+//! committed state only, one statement at a time, and cannot write: a write there fails with
+//! `TxError::needs_write` and the operation is run again on the write path.
+//!
+//! **Conflicts.** A PostgreSQL deadlock, serialization failure, lock timeout or unique-key
+//! violation rolls the group back; the other operations are replayed and the conflicting one runs
+//! again, up to [`MAX_CONFLICT_ATTEMPTS`] times, after which its caller gets the database's error.
+//!
+//! **Back-pressure.** Each backend takes a bounded number of writes at once and refuses more with
+//! [`StoreError::Overloaded`] (a 503 with `Retry-After` at the transports).
 
+mod delivery;
 pub mod error;
+mod group;
 pub mod job;
 pub mod memory;
+pub mod postgres;
+mod queue;
 pub mod sqlite;
 mod store;
 
 pub use error::StoreError;
+pub use group::MAX_ATTEMPTS as MAX_CONFLICT_ATTEMPTS;
 pub use job::{Backend, BoxJob, Job};
-pub use store::{Store, StoreConfig, StoreKind, panic_message};
+pub use store::{Store, StoreConfig, panic_message};

@@ -10,38 +10,33 @@ use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::job::{Backend, Job};
-use crate::{memory, sqlite};
+use crate::{memory, postgres, sqlite};
 
-/// Which backend to open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
+/// Which backend to open, and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
     /// In memory: fast, gone on exit.
     Memory,
     /// A SQLite file.
-    Sqlite,
-}
-
-/// How to open a store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreConfig {
-    /// The backend.
-    pub kind: StoreKind,
-    /// SQLite settings (used when `kind` is `Sqlite`).
-    pub sqlite: sqlite::SqliteConfig,
+    Sqlite(sqlite::SqliteConfig),
+    /// A PostgreSQL database.
+    Postgres(postgres::PostgresConfig),
 }
 
 impl StoreConfig {
     /// An in-memory store.
     pub fn memory() -> Self {
-        StoreConfig { kind: StoreKind::Memory, sqlite: sqlite::SqliteConfig::default() }
+        StoreConfig::Memory
     }
 
     /// A SQLite store at `path` with default settings.
     pub fn sqlite(path: impl Into<PathBuf>) -> Self {
-        StoreConfig {
-            kind: StoreKind::Sqlite,
-            sqlite: sqlite::SqliteConfig { path: path.into(), ..sqlite::SqliteConfig::default() },
-        }
+        StoreConfig::Sqlite(sqlite::SqliteConfig { path: path.into(), ..Default::default() })
+    }
+
+    /// A PostgreSQL store at `url` with default settings.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        StoreConfig::Postgres(postgres::PostgresConfig { url: url.into(), ..Default::default() })
     }
 }
 
@@ -60,9 +55,12 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the configured backend; time comes from `clock`.
     pub fn open(config: &StoreConfig, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let backend: Arc<dyn Backend> = match config.kind {
-            StoreKind::Memory => Arc::new(memory::MemoryBackend::new(clock)),
-            StoreKind::Sqlite => Arc::new(sqlite::SqliteBackend::open(&config.sqlite, clock)?),
+        let backend: Arc<dyn Backend> = match config {
+            StoreConfig::Memory => Arc::new(memory::MemoryBackend::new(clock)),
+            StoreConfig::Sqlite(sqlite) => Arc::new(sqlite::SqliteBackend::open(sqlite, clock)?),
+            StoreConfig::Postgres(postgres) => {
+                Arc::new(postgres::PostgresBackend::open(postgres, clock)?)
+            }
         };
         Ok(Store { backend })
     }
@@ -75,7 +73,7 @@ impl Store {
     /// Runs `op` atomically and returns its reply once its writes are committed.
     pub async fn run<O: Operation>(&self, op: O) -> Result<Reply<O::Output>, StoreError> {
         if let Some(attempt) = op.read_attempt() {
-            let read = if op.scans() {
+            let read = if op.scans() || self.backend.reads_block() {
                 let backend = self.backend.clone();
                 tokio::task::spawn_blocking(move || read_on(backend.as_ref(), attempt))
                     .await

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, MAIN_DB};
 
-use crate::error::StoreError;
+use crate::error::{StoreError, cause};
 
 /// Frames not yet copied, past which a checkpoint is requested (SQLite's own default threshold).
 pub const CHECKPOINT_PAGES: i32 = 1000;
@@ -55,11 +55,11 @@ pub fn start(writer: &mut Connection, conn: Connection) -> Result<JoinHandle<()>
             }
             Ok(())
         }))
-        .map_err(|e| StoreError::Open(format!("cannot install the WAL hook: {e}")))?;
+        .map_err(|e| StoreError::Open { what: "the WAL hook".into(), source: cause(e) })?;
     std::thread::Builder::new()
         .name("natsapi-checkpoint".into())
         .spawn(move || checkpoint_loop(&conn, &requests, &copied_by_thread))
-        .map_err(|e| StoreError::Open(e.to_string()))
+        .map_err(|e| StoreError::Open { what: "the checkpoint thread".into(), source: cause(e) })
 }
 
 fn checkpoint_loop(conn: &Connection, requests: &Receiver<()>, copied: &AtomicI32) {

@@ -4,17 +4,20 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{SqliteConfig, Synchronous, schema};
-use crate::error::StoreError;
+use crate::error::{StoreError, cause};
+use crate::group::rolled_back;
 
-fn open_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Open(e.to_string())
+/// The error of a failure to open or prepare the database at `config.path`.
+fn open_err(config: &SqliteConfig) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Open { what: config.path.display().to_string(), source: cause(e) }
 }
 
 /// Settings every connection shares: timeouts, cache, statement cache and our SQL functions.
-fn prepare(conn: &Connection) -> Result<(), StoreError> {
-    conn.pragma_update(None, "busy_timeout", 5000).map_err(open_err)?;
+fn prepare(conn: &Connection, config: &SqliteConfig) -> Result<(), StoreError> {
+    let open_err = open_err(config);
+    conn.pragma_update(None, "busy_timeout", 5000).map_err(&open_err)?;
     // 16 MiB of page cache (negative = KiB): reads of recent promises stay in memory.
-    conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
+    conn.pragma_update(None, "cache_size", -16_384).map_err(&open_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.create_scalar_function(
         "natsapi_glob",
@@ -26,7 +29,7 @@ fn prepare(conn: &Connection) -> Result<(), StoreError> {
             Ok(natsapi_core::glob::matches(pattern, id))
         },
     )
-    .map_err(open_err)
+    .map_err(&open_err)
 }
 
 /// The `synchronous` pragma's value.
@@ -41,19 +44,24 @@ fn synchronous(level: Synchronous) -> &'static str {
 /// and the schema migrated to the current version.
 pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
     if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            what: config.path.display().to_string(),
+            source: cause(e),
+        })?;
     }
-    let mut conn = Connection::open(&config.path)
-        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
+    let open_err = open_err(config);
+    let mut conn = Connection::open(&config.path).map_err(&open_err)?;
     // Wait for other processes (switching to WAL, migrating) instead of failing at once.
-    prepare(&conn)?;
+    prepare(&conn, config)?;
     let mode: String =
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_err)?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(&open_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(open_err(format!("{} cannot use WAL mode", config.path.display())));
+        return Err(StoreError::Open {
+            what: config.path.display().to_string(),
+            source: rolled_back("the file cannot use WAL mode"),
+        });
     }
-    conn.pragma_update(None, "synchronous", synchronous(config.synchronous)).map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", synchronous(config.synchronous)).map_err(&open_err)?;
     schema::migrate(&mut conn)?;
     Ok(conn)
 }
@@ -61,10 +69,10 @@ pub fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
 /// Opens a read-write connection, with the configured durability, to a database the writer has
 /// already opened and migrated: the checkpoint thread's.
 pub fn open_checkpointer(config: &SqliteConfig) -> Result<Connection, StoreError> {
-    let conn = Connection::open(&config.path)
-        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
-    prepare(&conn)?;
-    conn.pragma_update(None, "synchronous", synchronous(config.synchronous)).map_err(open_err)?;
+    let open_err = open_err(config);
+    let conn = Connection::open(&config.path).map_err(&open_err)?;
+    prepare(&conn, config)?;
+    conn.pragma_update(None, "synchronous", synchronous(config.synchronous)).map_err(&open_err)?;
     Ok(conn)
 }
 
@@ -73,8 +81,7 @@ pub fn open_reader(config: &SqliteConfig) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(&config.path, flags)
-        .map_err(|e| open_err(format!("{}: {e}", config.path.display())))?;
-    prepare(&conn)?;
+    let conn = Connection::open_with_flags(&config.path, flags).map_err(open_err(config))?;
+    prepare(&conn, config)?;
     Ok(conn)
 }

@@ -2,8 +2,8 @@
 //!
 //! Writes: one writer thread owns a connection and commits jobs in groups (see [`writer`]); no
 //! reply is released before its transaction is committed, and a committed group's replies are
-//! handed back to the runtime in one wake-up ([`delivery`]). The writer takes a bounded number of
-//! jobs at once and refuses more ([`queue`]). Checkpoints run on a thread of their own
+//! handed back to the runtime in one wake-up ([`crate::delivery`]). The writer takes a bounded
+//! number of jobs at once and refuses more ([`crate::queue`]). Checkpoints run on a thread of their own
 //! ([`checkpointer`]), not inside a commit.
 //!
 //! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run at
@@ -14,8 +14,6 @@
 
 mod checkpointer;
 mod connection;
-mod delivery;
-mod queue;
 mod read_scope;
 mod schema;
 mod tx;
@@ -32,8 +30,9 @@ use std::thread::JoinHandle;
 use natsapi_core::{Clock, Tx};
 use rusqlite::Connection;
 
-use crate::error::StoreError;
+use crate::error::{StoreError, cause};
 use crate::job::{Backend, BoxJob};
+use crate::{delivery, queue};
 
 /// Most idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -100,7 +99,7 @@ impl SqliteBackend {
         let writer = std::thread::Builder::new()
             .name("natsapi-sqlite".into())
             .spawn(move || writer::write_loop(conn, receiver, delivery, writer_clock, max_batch))
-            .map_err(|e| StoreError::Open(e.to_string()))?;
+            .map_err(|e| StoreError::Open { what: config.path.display().to_string(), source: cause(e) })?;
         Ok(SqliteBackend {
             config: config.clone(),
             clock,

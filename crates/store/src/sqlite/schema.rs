@@ -2,37 +2,34 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::error::StoreError;
+use crate::error::{StoreError, cause};
 
 /// Migrations in order; the database's `user_version` counts how many are applied.
 const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_promises", include_str!("../../migrations/0001_promises.sql")),
-    ("0002_tasks", include_str!("../../migrations/0002_tasks.sql")),
-    ("0003_schedules_locks", include_str!("../../migrations/0003_schedules_locks.sql")),
+    ("0001_promises", include_str!("../../migrations/sqlite/0001_promises.sql")),
+    ("0002_tasks", include_str!("../../migrations/sqlite/0002_tasks.sql")),
+    ("0003_schedules_locks", include_str!("../../migrations/sqlite/0003_schedules_locks.sql")),
 ];
 
 /// Applies every migration the database does not have yet. Each runs in an immediate
 /// transaction that re-reads the version under the write lock, so processes starting together on
 /// one file apply each migration once.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let open = |e: rusqlite::Error| StoreError::Open(e.to_string());
     let known = MIGRATIONS.len() as i64;
+    let open = |e: rusqlite::Error| StoreError::Migration { migration: "(version check)", source: cause(e) };
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(open)?;
         let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(open)?;
         if applied > known {
-            return Err(StoreError::Open(format!(
-                "the database has schema version {applied}, newer than this natsapi knows \
-                 ({known}); upgrade natsapi"
-            )));
+            return Err(StoreError::SchemaTooNew { found: applied, known });
         }
         let Some((name, sql)) = MIGRATIONS.get(applied as usize) else {
             return Ok(());
         };
-        tx.execute_batch(sql)
-            .map_err(|e| StoreError::Open(format!("migration {name} failed: {e}")))?;
-        tx.pragma_update(None, "user_version", applied + 1).map_err(open)?;
-        tx.commit().map_err(open)?;
+        let failed = |e| StoreError::Migration { migration: name, source: cause(e) };
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", applied + 1).map_err(failed)?;
+        tx.commit().map_err(failed)?;
         tracing::info!(migration = name, "applied store migration");
     }
 }

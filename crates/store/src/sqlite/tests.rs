@@ -10,7 +10,7 @@ use natsapi_core::{Clock, ManualClock, Promise, PromiseState, Tx, TxError, Value
 use rusqlite::Connection;
 use tempfile::TempDir;
 
-use super::delivery::Delivery;
+use crate::delivery::Delivery;
 use super::{SqliteBackend, SqliteConfig, connection, writer};
 use crate::error::StoreError;
 use crate::job::Backend as _;

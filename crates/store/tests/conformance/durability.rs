@@ -1,4 +1,4 @@
-//! SQLite only: everything acknowledged survives closing and reopening the database file.
+//! Durable backends (SQLite, PostgreSQL): everything acknowledged survives closing and reopening the store.
 
 use natsapi_core::promise::TIMEOUT_TAG;
 use natsapi_core::promises::{CompletePromise, CreatePromise, SearchPromises};

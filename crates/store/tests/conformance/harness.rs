@@ -4,7 +4,6 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::{FutureExt, StreamExt};
@@ -12,7 +11,9 @@ use natsapi_core::promises::{CompletePromise, CreatePromise, ReadPromise};
 use natsapi_core::{
     Code, DomainError, ManualClock, Operation, Promise, PromiseState, Reply, Value,
 };
+use natsapi_store::postgres::PostgresConfig;
 use natsapi_store::{Store, StoreConfig};
+use natsapi_testkit::postgres::TestDatabase;
 use tempfile::TempDir;
 
 use crate::fixtures::{DEADLINE, T0};
@@ -22,6 +23,7 @@ use crate::fixtures::{DEADLINE, T0};
 pub enum Backend {
     Memory,
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
@@ -29,46 +31,89 @@ impl Backend {
         match self {
             Backend::Memory => "memory",
             Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
 }
 
 /// Every backend.
-pub const ALL: &[Backend] = &[Backend::Memory, Backend::Sqlite];
+pub const ALL: &[Backend] = &[Backend::Memory, Backend::Sqlite, Backend::Postgres];
 /// Backends that persist to disk.
-pub const DURABLE: &[Backend] = &[Backend::Sqlite];
+pub const DURABLE: &[Backend] = &[Backend::Sqlite, Backend::Postgres];
 
-/// How many (case, backend) runs proceed at once: SQLite commits wait on fsync.
+/// How many (case, backend) runs proceed at once: SQLite and PostgreSQL commits wait on fsync.
 const PARALLEL_RUNS: usize = 8;
+
+/// Connections each PostgreSQL store of a case opens: few, since cases run side by side.
+const POSTGRES_POOL: usize = 4;
 
 /// A fresh store of one backend with its own manual clock, starting at [`T0`].
 pub struct Env {
     pub backend: Backend,
     pub clock: Arc<ManualClock>,
     pub store: Store,
-    /// The SQLite file's directory, removed when the env is dropped.
-    dir: Option<TempDir>,
+    /// Where the store lives: a SQLite file's directory or a PostgreSQL database, removed when
+    /// the env is dropped.
+    place: Place,
+}
+
+/// A store's database, removed when dropped.
+pub enum Place {
+    /// Nothing to remove.
+    Memory,
+    /// The directory of a SQLite file.
+    Sqlite(TempDir),
+    /// A PostgreSQL database of the case's own.
+    Postgres(TestDatabase),
+}
+
+impl Place {
+    fn create(backend: Backend) -> Place {
+        match backend {
+            Backend::Memory => Place::Memory,
+            Backend::Sqlite => Place::Sqlite(TempDir::new().expect("create temp dir")),
+            Backend::Postgres => Place::Postgres(
+                TestDatabase::create().unwrap_or_else(|e| panic!("create a database: {e}")),
+            ),
+        }
+    }
+
+    fn config(&self) -> StoreConfig {
+        match self {
+            Place::Memory => StoreConfig::memory(),
+            Place::Sqlite(dir) => StoreConfig::sqlite(dir.path().join("store.db")),
+            Place::Postgres(database) => StoreConfig::Postgres(PostgresConfig {
+                url: database.url().to_owned(),
+                pool_size: POSTGRES_POOL,
+                ..PostgresConfig::default()
+            }),
+        }
+    }
 }
 
 impl Env {
     pub fn open(backend: Backend) -> Env {
         let clock = Arc::new(ManualClock::new(T0));
-        let dir = match backend {
-            Backend::Memory => None,
-            Backend::Sqlite => Some(TempDir::new().expect("create temp dir")),
-        };
-        let store = open_store(backend, dir.as_ref().map(db_path), &clock);
-        Env { backend, clock, store, dir }
+        let place = Place::create(backend);
+        let store = open_store(backend, &place, &clock);
+        Env { backend, clock, store, place }
     }
 
-    /// Closes the store (dropping the last handle joins the SQLite writer thread) and opens the
-    /// same database again. Memory backends have nothing to reopen.
+    /// Closes the store (dropping the last handle joins the writer threads) and opens the same
+    /// database again. Memory backends have nothing to reopen.
     pub fn reopen(self) -> Env {
-        assert_eq!(self.backend, Backend::Sqlite, "only a file-backed store can be reopened");
-        let Env { backend, clock, store, dir } = self;
+        assert!(DURABLE.contains(&self.backend), "only a durable store can be reopened");
+        let Env { backend, clock, store, place } = self;
         drop(store);
-        let store = open_store(backend, dir.as_ref().map(db_path), &clock);
-        Env { backend, clock, store, dir }
+        let store = open_store(backend, &place, &clock);
+        Env { backend, clock, store, place }
+    }
+
+    /// Another store on the same database, as a second instance of the server would open it
+    /// (same clock); only for backends that allow several writers on one database.
+    pub fn another_store(&self) -> Store {
+        assert_eq!(self.backend, Backend::Postgres, "only PostgreSQL takes several stores");
+        open_store(self.backend, &self.place, &self.clock)
     }
 
     /// Runs an operation; a store failure fails the case.
@@ -92,16 +137,9 @@ impl Env {
     }
 }
 
-fn db_path(dir: &TempDir) -> PathBuf {
-    dir.path().join("store.db")
-}
-
-fn open_store(backend: Backend, path: Option<PathBuf>, clock: &Arc<ManualClock>) -> Store {
-    let config = match backend {
-        Backend::Memory => StoreConfig::memory(),
-        Backend::Sqlite => StoreConfig::sqlite(path.expect("sqlite needs a path")),
-    };
-    Store::open(&config, clock.clone()).unwrap_or_else(|e| panic!("open {}: {e}", backend.name()))
+fn open_store(backend: Backend, place: &Place, clock: &Arc<ManualClock>) -> Store {
+    Store::open(&place.config(), clock.clone())
+        .unwrap_or_else(|e| panic!("open {}: {e}", backend.name()))
 }
 
 /// Runs every row on a fresh store of every backend in `backends`, then fails with the list of
@@ -121,7 +159,7 @@ pub async fn table<R, F, Fut>(
     let runs = rows.iter().flat_map(|(name, row)| {
         backends.iter().map(move |&backend| async move {
             let outcome = AssertUnwindSafe(async {
-                // Opening a SQLite file blocks (migrations, fsync): keep the runtime free.
+                // Opening a store blocks (migrations, fsync, connecting): keep the runtime free.
                 let env = tokio::task::spawn_blocking(move || Env::open(backend))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));

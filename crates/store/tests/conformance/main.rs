@@ -21,3 +21,4 @@ mod schedules;
 mod search;
 mod tasks;
 mod timeout;
+mod two_stores;

@@ -1,12 +1,12 @@
 //! Ids, params, values, headers and tags come back exactly as given, on every backend (and, for
-//! SQLite, after reopening the file).
+//! durable backends, after reopening the store).
 
 use std::collections::BTreeMap;
 
 use natsapi_core::promises::{CompletePromise, CreatePromise, SearchPromises};
 use natsapi_core::{Code, Promise, PromiseState, Value};
 
-use crate::harness::{ALL, Backend, Env, complete, create, map, ok, same, table};
+use crate::harness::{ALL, Env, complete, create, map, ok, same, table};
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -102,7 +102,7 @@ async fn run_row(env: Env, row: Row) {
     assert_eq!(completed.param, row.param);
     check_everywhere(&env, &completed).await;
 
-    if env.backend == Backend::Sqlite {
+    if crate::harness::DURABLE.contains(&env.backend) {
         let env = env.reopen();
         check_everywhere(&env, &completed).await;
     }

@@ -8,18 +8,18 @@
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::job::BoxJob;
 
 /// A finished group: its jobs and whether its transaction committed (`Err` holds why not).
 pub struct Settled {
     jobs: Vec<BoxJob>,
-    outcome: Result<(), String>,
+    outcome: Result<(), Cause>,
 }
 
 impl Settled {
     /// A group and the outcome of its transaction.
-    pub fn new(jobs: Vec<BoxJob>, outcome: Result<(), String>) -> Self {
+    pub fn new(jobs: Vec<BoxJob>, outcome: Result<(), Cause>) -> Self {
         Settled { jobs, outcome }
     }
 
@@ -31,6 +31,7 @@ impl Settled {
 }
 
 /// Where the writer sends settled groups.
+#[derive(Clone)]
 pub enum Delivery {
     /// To a task on a Tokio runtime.
     Runtime(UnboundedSender<Settled>),

@@ -14,21 +14,21 @@ use crate::job::{BoxJob, Job};
 
 /// The places for jobs; cheap to clone.
 #[derive(Clone)]
-pub(super) struct Places {
+pub(crate) struct Places {
     free: Arc<Semaphore>,
     max: usize,
 }
 
 impl Places {
     /// Room for `max` jobs (at least 1).
-    pub(super) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         let max = max.max(1);
         Places { free: Arc::new(Semaphore::new(max)), max }
     }
 
     /// `job`, holding a place until its reply is delivered; `None` when every place is taken
     /// (the job's caller has then been told the store is overloaded).
-    pub(super) fn admit(&self, job: BoxJob) -> Option<BoxJob> {
+    pub(crate) fn admit(&self, job: BoxJob) -> Option<BoxJob> {
         match Arc::clone(&self.free).try_acquire_owned() {
             Ok(place) => Some(Box::new(Placed { job, place })),
             Err(_) => {

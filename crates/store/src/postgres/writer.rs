@@ -1,0 +1,128 @@
+//! A writer thread: one connection, group commit ([`crate::group`]). The store runs several side
+//! by side on one queue; each takes what is waiting when it starts a group, so groups overlap
+//! instead of queueing behind one connection's round trips. A lost connection is opened again at
+//! the next group.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, PoisonError};
+
+use natsapi_core::Clock;
+
+use super::connection::{PgConn, Settings};
+use super::tx::{Outcome, PgTx};
+use crate::delivery::Delivery;
+use crate::error::{Cause, cause};
+use crate::group::{self, GroupConnection, Ran, rolled_back};
+use crate::job::BoxJob;
+
+/// A writer's connection, driven by the group runner.
+pub(super) struct Writer {
+    conn: Option<PgConn>,
+    settings: Settings,
+    /// Whether a transaction may be open on the connection.
+    open: bool,
+}
+
+impl Writer {
+    /// A writer on `conn`, which it opens again with `settings` when it breaks.
+    pub(super) fn new(conn: PgConn, settings: Settings) -> Self {
+        Writer { conn: Some(conn), settings, open: false }
+    }
+
+    /// Runs until every sender of `jobs` is gone.
+    pub(super) fn write_loop(
+        mut self,
+        jobs: &Mutex<Receiver<BoxJob>>,
+        delivery: &Delivery,
+        clock: &dyn Clock,
+        max_batch: usize,
+    ) {
+        while let Some((first, mut waiting)) = take_group(jobs, max_batch) {
+            if let Some(group) =
+                group::run_group(&mut self, first, || waiting.pop_front(), clock, max_batch)
+            {
+                delivery.release(group);
+            }
+        }
+        tracing::debug!("postgres writer stopped");
+    }
+
+    /// The connection, opened again if it was lost.
+    fn connection(&mut self) -> Result<&mut PgConn, Cause> {
+        if self.conn.as_ref().is_none_or(PgConn::is_closed) {
+            self.conn = None;
+            let conn = self.settings.connect().map_err(cause)?;
+            tracing::info!(database = self.settings.what(), "store writer reconnected");
+            self.conn = Some(conn);
+        }
+        self.conn.as_mut().ok_or_else(|| rolled_back("no connection"))
+    }
+}
+
+/// The next job, waiting for it, and the jobs queued behind it (up to `max_batch` in all);
+/// `None` once the queue is closed.
+fn take_group(
+    jobs: &Mutex<Receiver<BoxJob>>,
+    max_batch: usize,
+) -> Option<(BoxJob, VecDeque<BoxJob>)> {
+    let jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+    let first = jobs.recv().ok()?;
+    let mut waiting = VecDeque::new();
+    while waiting.len() + 1 < max_batch {
+        match jobs.try_recv() {
+            Ok(job) => waiting.push_back(job),
+            Err(_) => break,
+        }
+    }
+    Some((first, waiting))
+}
+
+impl GroupConnection for Writer {
+    fn begin(&mut self) -> Result<(), Cause> {
+        // A failure may have left a transaction open: end it first.
+        self.rollback()?;
+        self.connection()?.client().batch_execute("BEGIN").map_err(cause)?;
+        self.open = true;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), Cause> {
+        // Whatever COMMIT answers, the transaction is over.
+        self.open = false;
+        self.connection()?.client().batch_execute("COMMIT").map_err(cause)
+    }
+
+    fn rollback(&mut self) -> Result<(), Cause> {
+        if !std::mem::take(&mut self.open) {
+            return Ok(());
+        }
+        match self.conn.as_mut() {
+            Some(conn) if !conn.is_closed() => {
+                conn.client().batch_execute("ROLLBACK").map_err(cause)
+            }
+            // The server ended the transaction with the connection.
+            _ => Ok(()),
+        }
+    }
+
+    fn run(&mut self, job: &mut BoxJob, now: i64) -> Ran {
+        let conn = match self.connection() {
+            Ok(conn) => conn,
+            Err(e) => return Ran::Aborted(e),
+        };
+        let mut tx = PgTx::writer(conn);
+        let failed = job.run(&mut tx, now);
+        let outcome = tx.outcome();
+        if conn.is_closed() {
+            return Ran::Aborted(rolled_back("the connection to PostgreSQL was lost"));
+        }
+        match outcome {
+            Outcome::Conflict => Ran::Conflict,
+            Outcome::Errored => Ran::FailedDirty,
+            Outcome::Wrote if failed => Ran::FailedDirty,
+            Outcome::Clean if failed => Ran::FailedClean,
+            Outcome::Wrote | Outcome::Clean => Ran::Kept,
+        }
+    }
+}
