@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while finding or starting a `nats-server`.
+use crate::postgres::describe;
+
+/// Everything that can go wrong while finding or starting a `nats-server`, or while creating or
+/// dropping a test database on PostgreSQL.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TestkitError {
@@ -40,6 +43,57 @@ pub enum TestkitError {
         reason: String,
         /// The last lines of the server's log file and stderr.
         log_tail: String,
+    },
+
+    /// An environment variable the testkit reads is set but unusable (e.g. not UTF-8).
+    #[error("environment variable {name}: {source}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Why it cannot be read.
+        #[source]
+        source: std::env::VarError,
+    },
+
+    /// A PostgreSQL URL did not parse. The text is not repeated: it may hold a password.
+    #[error("{what} is not a valid PostgreSQL URL or key=value string: {}", describe(.source))]
+    PostgresUrl {
+        /// Where the text came from (a variable name, an argument).
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// No PostgreSQL server could be reached (or logged into) for the tests.
+    #[error("cannot connect to PostgreSQL at {url}: {}. {advice}", describe(.source))]
+    PostgresUnavailable {
+        /// The server's URL, password hidden.
+        url: String,
+        /// What to do about it.
+        advice: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// A statement on the PostgreSQL server failed (e.g. `CREATE DATABASE` without the right).
+    #[error("{context}: {}", describe(.source))]
+    Postgres {
+        /// What we were doing, on which server.
+        context: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// The thread doing PostgreSQL admin work panicked.
+    #[error("{context}: the admin thread panicked: {message}")]
+    PostgresThreadPanicked {
+        /// What the thread was doing.
+        context: String,
+        /// The panic message.
+        message: String,
     },
 }
 

@@ -1,4 +1,5 @@
-//! Starts real `nats-server` processes for integration tests, `natsapi dev` and `natsapi bench`.
+//! Starts real `nats-server` processes for integration tests, `natsapi dev` and `natsapi bench`,
+//! and gives each test a PostgreSQL database of its own ([`TestDatabase`]).
 //!
 //! Every server gets its own temporary directory holding a generated config file, the server log,
 //! the ports file and (unless [`NatsServerBuilder::store_dir`] says otherwise) the JetStream store.
@@ -20,12 +21,14 @@
 //!
 //! Everything here is synchronous (`std::process`, `std::net`), so it can be used from plain
 //! `#[test]` functions as well as from async code (start it before entering the runtime, or inside
-//! `spawn_blocking`).
+//! `spawn_blocking`). [`TestDatabase`] does its admin work on a thread of its own, so it can be
+//! created and dropped anywhere, inside a runtime too.
 
 mod binary;
 mod child;
 mod error;
 mod http;
+mod postgres;
 mod server;
 
 pub use binary::{
@@ -34,4 +37,9 @@ pub use binary::{
 };
 pub use child::KillOnDrop;
 pub use error::TestkitError;
+// `self::`: the crate has a dependency of the same name.
+pub use self::postgres::{
+    DEFAULT_TEST_POSTGRES_URL, PostgresUrl, TEST_DATABASE_PREFIX, TEST_POSTGRES_URL_ENV,
+    TestDatabase,
+};
 pub use server::{NatsServer, NatsServerBuilder};
