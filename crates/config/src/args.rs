@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 
-use crate::{LogFormat, StoreKind, Synchronous, WorkerThreads, parse};
+use crate::{LogFormat, PostgresUrl, StoreKind, Synchronous, WorkerThreads, parse};
 
 /// Flags shared by `natsapi serve` and `natsapi dev`; the binary flattens this
 /// struct into both subcommands.
@@ -113,6 +113,29 @@ pub struct ServerArgs {
         ignore_case = true
     )]
     pub store_sqlite_synchronous: Option<Synchronous>,
+
+    /// PostgreSQL connection string, required with --store postgres: postgres://user:password@host:5432/dbname (or postgresql://), or key=value pairs such as "host=localhost dbname=natsapi"; the variable keeps a password out of the process list [default: none]
+    #[arg(
+        long,
+        env = "NATSAPI_STORE_POSTGRES_URL",
+        value_name = "URL",
+        value_parser = crate::postgres::PostgresUrlParser,
+        hide_env_values = true
+    )]
+    pub store_postgres_url: Option<PostgresUrl>,
+
+    /// Most connections this instance opens to PostgreSQL; at least 2 [default: 8]
+    #[arg(long, env = "NATSAPI_STORE_POSTGRES_POOL_SIZE", value_name = "N", value_parser = parse::pool_size)]
+    pub store_postgres_pool_size: Option<usize>,
+
+    /// Longest one SQL statement may run before PostgreSQL cancels it, in whole milliseconds, e.g. 30s, 500ms; off (or 0) for no limit [default: 30s]
+    #[arg(
+        long,
+        env = "NATSAPI_STORE_POSTGRES_STATEMENT_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = parse::statement_timeout
+    )]
+    pub store_postgres_statement_timeout: Option<Duration>,
 
     /// Log filter: a level or EnvFilter directives, e.g. debug or info,natsapi=debug; wins over RUST_LOG, which applies when this is not set [default: info,async_nats=warn]
     #[arg(long, env = "NATSAPI_LOG_LEVEL", value_name = "FILTER", value_parser = parse::log_level)]

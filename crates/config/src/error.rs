@@ -74,6 +74,22 @@ pub enum ConfigError {
         message: String,
     },
 
+    /// A setting that another one requires is set nowhere; the message names its flag,
+    /// environment variable and YAML key.
+    #[error("{needed_by} needs {what}: set {flag}, {env} or {key} in the configuration file")]
+    Missing {
+        /// The setting that requires it, e.g. `the postgres store (--store, …)`.
+        needed_by: &'static str,
+        /// What is missing, e.g. `a connection URL`.
+        what: &'static str,
+        /// Its flag, e.g. `--store-postgres-url`.
+        flag: &'static str,
+        /// Its environment variable, e.g. `NATSAPI_STORE_POSTGRES_URL`.
+        env: &'static str,
+        /// Its dotted YAML key, e.g. `store.postgres.url`.
+        key: &'static str,
+    },
+
     /// A flag (or its environment variable) has a bad value.
     #[error("invalid value for {flag} (or {env}): {message}")]
     ArgValue {

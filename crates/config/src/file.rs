@@ -9,7 +9,7 @@ use natsapi_client::Token;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::MessageFormatter as _;
 
-use crate::{ConfigError, LogFormat, StoreKind, Synchronous, WorkerThreads, parse};
+use crate::{ConfigError, LogFormat, PostgresUrl, StoreKind, Synchronous, WorkerThreads, parse};
 
 /// The whole file. Every key is optional; `deny_unknown_fields` turns a
 /// misspelt key into an error instead of a silently ignored setting.
@@ -103,6 +103,7 @@ pub(crate) struct FileStore {
     #[serde(default, deserialize_with = "value_enum")]
     pub kind: Option<StoreKind>,
     pub sqlite: Option<FileSqlite>,
+    pub postgres: Option<FilePostgres>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -112,6 +113,18 @@ pub(crate) struct FileSqlite {
     pub path: Option<PathBuf>,
     #[serde(default, deserialize_with = "value_enum")]
     pub synchronous: Option<Synchronous>,
+}
+
+/// `store.postgres`; `statement_timeout` is `Some(None)` for `off`.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct FilePostgres {
+    #[serde(default, deserialize_with = "postgres_url")]
+    pub url: Option<PostgresUrl>,
+    #[serde(default, deserialize_with = "pool_size")]
+    pub pool_size: Option<usize>,
+    #[serde(default, deserialize_with = "statement_timeout")]
+    pub statement_timeout: Option<Option<Duration>>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -195,6 +208,18 @@ fn http_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 }
 fn path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
     with(d, parse::path)
+}
+fn postgres_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PostgresUrl>, D::Error> {
+    with(d, parse::postgres_url)
+}
+fn pool_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    with(d, parse::pool_size)
+}
+fn statement_timeout<'de, D>(d: D) -> Result<Option<Option<Duration>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    with(d, |s| parse::statement_timeout(s).and_then(parse::check_statement_timeout))
 }
 fn log_level<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     with(d, parse::log_level)

@@ -34,6 +34,7 @@ mod file;
 mod ingest;
 mod load;
 pub mod parse;
+mod postgres;
 mod role_args;
 mod settings;
 
@@ -46,12 +47,14 @@ pub use ingest::{
     stream_name,
 };
 pub use load::{load, load_from};
+pub use postgres::PostgresUrl;
 pub use role_args::{GatewayArgs, WorkerArgs};
 pub use settings::{
     ApiSettings, DEFAULT_HTTP_ADDR, DEFAULT_LOG_LEVEL, DEFAULT_NATS_ADDR,
     DEFAULT_NATS_MAX_INFLIGHT, DEFAULT_NATS_MAX_PAYLOAD, DEFAULT_NATS_QUEUE_GROUP,
-    DEFAULT_NATS_SUBJECT, DEFAULT_NATS_TIMEOUT, DEFAULT_POLL_ADDR, DEFAULT_SQLITE_PATH, HttpAuth,
-    HttpLimitSettings, HttpSettings, LogFormat, LogSettings, Mode, NatsSettings, RuntimeSettings,
+    DEFAULT_NATS_SUBJECT, DEFAULT_NATS_TIMEOUT, DEFAULT_POLL_ADDR, DEFAULT_POSTGRES_POOL_SIZE,
+    DEFAULT_POSTGRES_STATEMENT_TIMEOUT, DEFAULT_SQLITE_PATH, HttpAuth, HttpLimitSettings,
+    HttpSettings, LogFormat, LogSettings, Mode, NatsSettings, PostgresSettings, RuntimeSettings,
     Settings, SqliteSettings, StoreKind, StoreSettings, Synchronous, WorkerThreads,
 };
 

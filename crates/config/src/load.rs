@@ -43,8 +43,9 @@ pub fn load_from(
         apply_file(&mut settings, path, file::parse_file(path, text)?)?;
     }
     apply_args(&mut settings, args)?;
+    check_store(&settings.store)?;
     if settings.store.kind != crate::StoreKind::Memory {
-        // Promises kept in a file: the ingest data beside them lasts as long.
+        // Promises kept durably: the ingest data beside them lasts as long.
         settings.ingest.temp_database = false;
     }
     let nats = &settings.api.nats;
@@ -125,6 +126,11 @@ fn apply_file(s: &mut Settings, path: &Path, f: file::FileConfig) -> Result<(), 
     let sqlite = store.sqlite.unwrap_or_default();
     set(&mut s.store.sqlite.path, sqlite.path);
     set(&mut s.store.sqlite.synchronous, sqlite.synchronous);
+    let postgres = store.postgres.unwrap_or_default();
+    let pg = &mut s.store.postgres;
+    set(&mut pg.url, postgres.url.map(Some));
+    set(&mut pg.pool_size, postgres.pool_size);
+    set(&mut pg.statement_timeout, postgres.statement_timeout);
     let log = f.log.unwrap_or_default();
     set(&mut s.log.level, log.level.map(Some));
     set(&mut s.log.format, log.format);
@@ -177,6 +183,15 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
     let path = a.store_sqlite_path.as_deref();
     check(&mut s.store.sqlite.path, path, "store_sqlite_path", non_empty_path)?;
     set(&mut s.store.sqlite.synchronous, a.store_sqlite_synchronous);
+    let pg = &mut s.store.postgres;
+    set(&mut pg.url, a.store_postgres_url.clone().map(Some));
+    let pool_size = a.store_postgres_pool_size.as_ref();
+    check(&mut pg.pool_size, pool_size, "store_postgres_pool_size", |n| {
+        parse::check_pool_size(*n)
+    })?;
+    let timeout = a.store_postgres_statement_timeout.as_ref();
+    let id = "store_postgres_statement_timeout";
+    check(&mut pg.statement_timeout, timeout, id, |d| parse::check_statement_timeout(*d))?;
     let level = a.log_level.as_deref();
     check(&mut s.log.level, level, "log_level", |v| parse::log_level(v).map(Some))?;
     set(&mut s.log.format, a.log_format);
@@ -191,6 +206,22 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
         i.temp_database = false;
     }
     check(&mut i.database, a.ingest_db.as_deref(), "ingest_db", non_empty_path)?;
+    Ok(())
+}
+
+/// Checks that the store's settings are complete: a PostgreSQL store needs its URL, which has
+/// no default.
+fn check_store(store: &crate::StoreSettings) -> Result<(), ConfigError> {
+    if store.kind == crate::StoreKind::Postgres && store.postgres.url.is_none() {
+        let (flag, env) = arg_names("store_postgres_url");
+        return Err(ConfigError::Missing {
+            needed_by: "the postgres store (--store, NATSAPI_STORE or store.kind)",
+            what: "a connection URL",
+            flag,
+            env,
+            key: "store.postgres.url",
+        });
+    }
     Ok(())
 }
 

@@ -73,6 +73,61 @@ pub fn positive(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// The fewest connections a PostgreSQL store's pool may have.
+pub const MIN_POSTGRES_POOL_SIZE: usize = 2;
+
+/// Parses the connection count of a PostgreSQL store's pool: an integer of at least
+/// [`MIN_POSTGRES_POOL_SIZE`].
+pub fn pool_size(s: &str) -> Result<usize, String> {
+    let n: usize = s.trim().parse().map_err(|_| format!("{s:?} is not a positive integer"))?;
+    check_pool_size(n)
+        .map_err(|_| format!("{s:?} is below the minimum of {MIN_POSTGRES_POOL_SIZE} connections"))
+}
+
+/// Checks a pool size that is already a number (see [`pool_size`]).
+pub fn check_pool_size(n: usize) -> Result<usize, String> {
+    if n < MIN_POSTGRES_POOL_SIZE {
+        return Err(format!("{n} is below the minimum of {MIN_POSTGRES_POOL_SIZE} connections"));
+    }
+    Ok(n)
+}
+
+/// Parses a PostgreSQL statement timeout: a duration such as `30s` or `500ms`, or `off`. Zero
+/// (`0`, `0s`) is `off` too, as in PostgreSQL's own `statement_timeout`; both give
+/// [`Duration::ZERO`], which [`check_statement_timeout`] turns into `None`. Checked as
+/// [`check_statement_timeout`] says.
+pub fn statement_timeout(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(Duration::ZERO);
+    }
+    let d = humantime::parse_duration(t)
+        .map_err(|_| format!("{s:?} is not a duration or \"off\" (e.g. 30s, 500ms, off)"))?;
+    check_statement_timeout(d)?;
+    Ok(d)
+}
+
+/// Checks a statement timeout: `None` for zero (no timeout), else whole milliseconds
+/// (PostgreSQL's unit, so that no value is silently rounded, and none to zero, which would mean
+/// no timeout at all) of at most `i32::MAX` milliseconds, about 24.8 days (PostgreSQL's limit).
+pub fn check_statement_timeout(d: Duration) -> Result<Option<Duration>, String> {
+    let shown = humantime::format_duration(d);
+    if d.is_zero() {
+        Ok(None)
+    } else if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        Err(format!("{shown} is not a whole number of milliseconds (PostgreSQL's unit)"))
+    } else if d.as_millis() > u128::from(i32::MAX.unsigned_abs()) {
+        Err(format!("{shown} is longer than PostgreSQL's limit of 2147483647ms (about 24.8 days)"))
+    } else {
+        Ok(Some(d))
+    }
+}
+
+/// Checks a PostgreSQL connection string (see [`PostgresUrl`](crate::PostgresUrl)).
+pub fn postgres_url(s: &str) -> Result<crate::PostgresUrl, String> {
+    crate::PostgresUrl::parse(s)
+}
+
 /// Parses a worker thread count: `auto` (case-insensitive) or a positive
 /// integer.
 pub fn worker_threads(s: &str) -> Result<WorkerThreads, String> {
@@ -428,6 +483,48 @@ mod tests {
         assert!(positive("0").is_err());
         assert!(positive("-3").is_err());
         assert!(positive("many").is_err());
+    }
+
+    #[test]
+    fn pool_sizes() {
+        assert_eq!(pool_size("8"), Ok(8));
+        assert_eq!(pool_size(" 2 "), Ok(2));
+        assert_eq!(pool_size("1").unwrap_err(), r#""1" is below the minimum of 2 connections"#);
+        assert!(pool_size("0").unwrap_err().contains("minimum of 2"));
+        for bad in ["", "-2", "eight", "2.5"] {
+            assert!(pool_size(bad).unwrap_err().contains("not a positive integer"), "{bad:?}");
+        }
+        assert_eq!(check_pool_size(1).unwrap_err(), "1 is below the minimum of 2 connections");
+    }
+
+    #[test]
+    fn statement_timeouts() {
+        assert_eq!(statement_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(statement_timeout(" 1m 500ms "), Ok(Duration::from_millis(60_500)));
+        for off in ["off", "OFF", " off ", "0", "0s", "0ms"] {
+            assert_eq!(statement_timeout(off), Ok(Duration::ZERO), "{off:?}");
+        }
+        assert_eq!(check_statement_timeout(Duration::ZERO), Ok(None));
+        let ms = Duration::from_millis(1);
+        assert_eq!(check_statement_timeout(ms), Ok(Some(ms)));
+        let limit = Duration::from_millis(2_147_483_647);
+        assert_eq!(statement_timeout("2147483647ms"), Ok(limit));
+        assert_eq!(
+            statement_timeout("2147483648ms").unwrap_err(),
+            "24days 20h 31m 23s 648ms is longer than PostgreSQL's limit of 2147483647ms \
+             (about 24.8 days)"
+        );
+        assert_eq!(
+            statement_timeout("500us").unwrap_err(),
+            "500us is not a whole number of milliseconds (PostgreSQL's unit)"
+        );
+        assert!(statement_timeout("1ms 1us").unwrap_err().contains("whole number"));
+        assert_eq!(
+            statement_timeout("soon").unwrap_err(),
+            r#""soon" is not a duration or "off" (e.g. 30s, 500ms, off)"#
+        );
+        assert!(statement_timeout("").is_err());
+        assert!(statement_timeout("10").is_err(), "a unit is required, as for every duration");
     }
 
     #[test]

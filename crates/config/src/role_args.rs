@@ -10,11 +10,15 @@ use clap::{ArgMatches, Args, FromArgMatches};
 use crate::{ConnectArgs, ServerArgs};
 
 /// The [`ServerArgs`] fields every standalone ingest role uses, besides the NATS connection's.
+/// The roles' database is `--ingest-db`, not the store's, but they use it as the store's
+/// settings say: how SQLite commits, and the pool and statement timeout on PostgreSQL.
 const SHARED: &[&str] = &[
     "config",
     "api_nats_addr",
     "api_nats_timeout",
     "store_sqlite_synchronous",
+    "store_postgres_pool_size",
+    "store_postgres_statement_timeout",
     "log_level",
     "log_format",
     "worker_threads",

@@ -7,6 +7,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::PostgresUrl;
+
 /// Which subcommand is running; the defaults differ between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -174,6 +176,9 @@ pub enum StoreKind {
     Memory,
     /// In a SQLite database file (the `serve` default).
     Sqlite,
+    /// In a PostgreSQL database (its URL is required); also spelt `postgresql`.
+    #[value(alias = "postgresql")]
+    Postgres,
 }
 
 /// SQLite's `PRAGMA synchronous` setting.
@@ -193,6 +198,8 @@ pub struct StoreSettings {
     pub kind: StoreKind,
     /// SQLite settings, used when `kind` is [`StoreKind::Sqlite`].
     pub sqlite: SqliteSettings,
+    /// PostgreSQL settings, used when `kind` is [`StoreKind::Postgres`].
+    pub postgres: PostgresSettings,
 }
 
 /// SQLite store settings.
@@ -203,6 +210,23 @@ pub struct SqliteSettings {
     pub path: PathBuf,
     /// Durability of commits. Default [`Synchronous::Full`].
     pub synchronous: Synchronous,
+}
+
+/// PostgreSQL store settings. `Debug` masks the password (see [`PostgresUrl`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// The connection string, a `postgres://` or `postgresql://` URL or `key=value` pairs. No
+    /// default: [`load`](crate::load) refuses [`StoreKind::Postgres`] without one.
+    pub url: Option<PostgresUrl>,
+    /// Most connections this instance opens to the database; at least
+    /// [`MIN_POSTGRES_POOL_SIZE`](crate::parse::MIN_POSTGRES_POOL_SIZE), 2. Default
+    /// [`DEFAULT_POSTGRES_POOL_SIZE`].
+    pub pool_size: usize,
+    /// Longest one SQL statement may run before PostgreSQL cancels it, so that a stuck statement
+    /// fails instead of holding a connection; whole milliseconds, at most `i32::MAX` ms. `None`
+    /// (`off` or `0` in a flag, variable or the file): no limit. Default
+    /// [`DEFAULT_POSTGRES_STATEMENT_TIMEOUT`].
+    pub statement_timeout: Option<Duration>,
 }
 
 /// Log output format.
@@ -303,6 +327,10 @@ pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8001";
 pub const DEFAULT_POLL_ADDR: &str = "0.0.0.0:8002";
 /// Default SQLite database file.
 pub const DEFAULT_SQLITE_PATH: &str = "natsapi.db";
+/// Default number of connections of a PostgreSQL store.
+pub const DEFAULT_POSTGRES_POOL_SIZE: usize = 8;
+/// Default PostgreSQL statement timeout.
+pub const DEFAULT_POSTGRES_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default log filter: `info`, but the NATS client's own connection messages only from `warn`
 /// (natsapi logs the connection events that matter itself).
 pub const DEFAULT_LOG_LEVEL: &str = "info,async_nats=warn";
@@ -335,6 +363,11 @@ impl Settings {
                 sqlite: SqliteSettings {
                     path: PathBuf::from(DEFAULT_SQLITE_PATH),
                     synchronous: Synchronous::Full,
+                },
+                postgres: PostgresSettings {
+                    url: None,
+                    pool_size: DEFAULT_POSTGRES_POOL_SIZE,
+                    statement_timeout: Some(DEFAULT_POSTGRES_STATEMENT_TIMEOUT),
                 },
             },
             log: LogSettings { level: None, format: LogFormat::Text },

@@ -61,6 +61,9 @@ fn defaults_differ_by_mode() {
         assert_eq!(s.api.http.addr, "0.0.0.0:8001");
         assert_eq!(s.store.sqlite.path, Path::new("natsapi.db"));
         assert_eq!(s.store.sqlite.synchronous, Synchronous::Full);
+        assert_eq!(s.store.postgres.url, None, "no default URL");
+        assert_eq!(s.store.postgres.pool_size, 8);
+        assert_eq!(s.store.postgres.statement_timeout, Some(Duration::from_secs(30)));
         assert_eq!(s.log.level, None, "RUST_LOG or info");
         assert_eq!(s.log.format, LogFormat::Text);
         assert_eq!(s.runtime.worker_threads, WorkerThreads::Auto);
@@ -152,6 +155,9 @@ fn every_flag_parses() {
         "--store=memory",
         "--store-sqlite-path=/var/lib/natsapi/p.db",
         "--store-sqlite-synchronous=normal",
+        "--store-postgres-url=postgres://natsapi:s3cret@db:5432/natsapi",
+        "--store-postgres-pool-size=4",
+        "--store-postgres-statement-timeout=1m",
         "--log-level=info,natsapi=debug",
         "--log-format=json",
         "--worker-threads=4",
@@ -187,6 +193,13 @@ fn every_flag_parses() {
                     path: "/var/lib/natsapi/p.db".into(),
                     synchronous: Synchronous::Normal,
                 },
+                postgres: PostgresSettings {
+                    url: Some(
+                        PostgresUrl::parse("postgres://natsapi:s3cret@db:5432/natsapi").unwrap()
+                    ),
+                    pool_size: 4,
+                    statement_timeout: Some(Duration::from_secs(60)),
+                },
             },
             log: LogSettings { level: Some("info,natsapi=debug".into()), format: LogFormat::Json },
             runtime: RuntimeSettings { worker_threads: fixed(4) },
@@ -205,14 +218,16 @@ fn every_flag_parses() {
         "--api-nats-timeout",
         "1m",
         "--store",
-        "SQLite",
+        "PostgreSQL",
+        "--store-postgres-url",
+        "host=db",
         "--log-format",
         "JSON",
         "--worker-threads",
         "Auto",
     ]);
     assert_eq!(a.api_nats_timeout, Some(Duration::from_secs(60)));
-    assert_eq!(a.store, Some(StoreKind::Sqlite));
+    assert_eq!(a.store, Some(StoreKind::Postgres));
     assert_eq!(a.log_format, Some(LogFormat::Json));
     assert_eq!(a.worker_threads, Some(WorkerThreads::Auto));
 }
@@ -235,6 +250,7 @@ api:
 store:
   kind: memory
   sqlite: { path: data/p.db, synchronous: NORMAL }
+  postgres: { url: "postgresql://db/natsapi", poolSize: 3, statementTimeout: off }
 log: { level: "warn,natsapi=trace", format: json }
 runtime:
   workerThreads: 3
@@ -254,6 +270,9 @@ runtime:
     assert_eq!(s.store.kind, StoreKind::Memory);
     assert_eq!(s.store.sqlite.path, Path::new("data/p.db"));
     assert_eq!(s.store.sqlite.synchronous, Synchronous::Normal);
+    let pg = &s.store.postgres;
+    assert_eq!(pg.url.as_ref().map(PostgresUrl::expose), Some("postgresql://db/natsapi"));
+    assert_eq!((pg.pool_size, pg.statement_timeout), (3, None));
     assert_eq!(s.log.level.as_deref(), Some("warn,natsapi=trace"));
     assert_eq!(s.log.format, LogFormat::Json);
     assert_eq!(s.runtime.worker_threads, fixed(3));
@@ -458,13 +477,25 @@ fn bad_file_values_name_the_key() {
             "api.subsystems.http.headerReadTimeout",
             "greater than zero",
         ),
-        ("store:\n  kind: postgres\n", "store.kind", "\"postgres\" is not one of memory, sqlite"),
+        (
+            "store:\n  kind: mysql\n",
+            "store.kind",
+            "\"mysql\" is not one of memory, sqlite, postgres",
+        ),
         (
             "store:\n  sqlite:\n    synchronous: off\n",
             "store.sqlite.synchronous",
             "is not one of full, normal",
         ),
         ("store:\n  sqlite:\n    path: \"\"\n", "store.sqlite.path", "empty"),
+        ("store:\n  postgres:\n    url: \"\"\n", "store.postgres.url", "must not be empty"),
+        ("store:\n  postgres:\n    url: mysql://h\n", "store.postgres.url", "scheme \"mysql\""),
+        ("store:\n  postgres:\n    poolSize: 1\n", "store.postgres.poolSize", "minimum of 2"),
+        (
+            "store:\n  postgres:\n    statementTimeout: 1us\n",
+            "store.postgres.statementTimeout",
+            "whole number of milliseconds",
+        ),
         ("log:\n  level: infoo\n", "log.level", "not a valid log filter"),
         ("log:\n  format: xml\n", "log.format", "is not one of text, json"),
         ("runtime:\n  workerThreads: 0\n", "runtime.workerThreads", "greater than zero"),
@@ -535,7 +566,10 @@ fn bad_flags_are_rejected_by_clap_naming_the_flag() {
         ("--api-nats-max-inflight=0", "--api-nats-max-inflight"),
         ("--api-nats-queue-group=", "--api-nats-queue-group"),
         ("--api-http-addr=localhost:80", "--api-http-addr"),
-        ("--store=postgres", "--store"),
+        ("--store=mysql", "--store"),
+        ("--store-postgres-url=mysql://h", "--store-postgres-url"),
+        ("--store-postgres-pool-size=1", "--store-postgres-pool-size"),
+        ("--store-postgres-statement-timeout=0.5ms", "--store-postgres-statement-timeout"),
         ("--store-sqlite-path=", "--store-sqlite-path"),
         ("--store-sqlite-synchronous=off", "--store-sqlite-synchronous"),
         ("--log-level=loud", "--log-level"),
@@ -564,6 +598,11 @@ fn hand_built_args_are_checked_too() {
         ServerArgs { api_nats_queue_group: Some("".into()), ..Default::default() },
         ServerArgs { api_http_addr: Some("nowhere".into()), ..Default::default() },
         ServerArgs { store_sqlite_path: Some("".into()), ..Default::default() },
+        ServerArgs { store_postgres_pool_size: Some(1), ..Default::default() },
+        ServerArgs {
+            store_postgres_statement_timeout: Some(Duration::from_micros(10)),
+            ..Default::default()
+        },
         ServerArgs { log_level: Some("loud".into()), ..Default::default() },
     ];
     let flags = [
@@ -575,6 +614,8 @@ fn hand_built_args_are_checked_too() {
         "--api-nats-queue-group",
         "--api-http-addr",
         "--store-sqlite-path",
+        "--store-postgres-pool-size",
+        "--store-postgres-statement-timeout",
         "--log-level",
     ];
     for (a, expected) in bad.into_iter().zip(flags) {
@@ -614,7 +655,7 @@ fn every_flag_declares_its_env_var_and_default() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
         assert!(help.contains("[default: "), "--{long} help does not state its default: {help}");
     }
-    assert_eq!(n, 31, "flag count");
+    assert_eq!(n, 34, "flag count");
 
     let help = Cli::command().render_long_help().to_string();
     for needle in [
@@ -658,6 +699,12 @@ fn help_defaults_match_settings_defaults() {
         ("poll-addr", d.api.poll.addr.clone()),
         ("store-sqlite-path", d.store.sqlite.path.display().to_string()),
         ("store-sqlite-synchronous", "full".to_owned()),
+        ("store-postgres-url", "none".to_owned()),
+        ("store-postgres-pool-size", d.store.postgres.pool_size.to_string()),
+        (
+            "store-postgres-statement-timeout",
+            d.store.postgres.statement_timeout.map(humantime::format_duration).unwrap().to_string(),
+        ),
         ("log-level", DEFAULT_LOG_LEVEL.to_owned()),
         ("log-format", "text".to_owned()),
         ("worker-threads", d.runtime.worker_threads.to_string()),
@@ -695,6 +742,7 @@ fn example_yaml_parses_to_defaults() {
     // Every key is present (store.kind commented out) and uncommenting it works.
     let uncommented = example_yaml()
         .replace("# kind: sqlite", "kind: sqlite")
+        .replace("# url: ", "url: ")
         .replace("  # orders:", "  orders:")
         .replace("  # billing:", "  billing:")
         .replace("  # default:", "  default:")
@@ -732,6 +780,9 @@ fn example_yaml_parses_to_defaults() {
     assert_eq!(store.kind, Some(StoreKind::Sqlite));
     let sqlite = store.sqlite.as_ref().unwrap();
     assert!(sqlite.path.is_some() && sqlite.synchronous.is_some());
+    let postgres = store.postgres.as_ref().unwrap();
+    assert!(postgres.url.is_some() && postgres.pool_size.is_some());
+    assert_eq!(postgres.statement_timeout, Some(Some(Duration::from_secs(30))));
     let log = parsed.log.as_ref().unwrap();
     assert!(log.level.is_some() && log.format.is_some());
     let runtime = parsed.runtime.as_ref().unwrap();

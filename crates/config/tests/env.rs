@@ -186,3 +186,75 @@ fn connection_settings_pass_to_a_child_through_the_environment() {
     assert!(connection.tls.first);
     assert_eq!(format!("{connection:?}"), std::env::var("NATSAPI_TEST_EXPECTED").unwrap());
 }
+
+#[test]
+fn postgres_env_beats_file_and_flag_beats_env() {
+    if !in_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("natsapi.yaml");
+        std::fs::write(
+            &file,
+            "store:\n  kind: sqlite\n  postgres:\n    url: postgres://file@db/natsapi\n    \
+             poolSize: 5\n    statementTimeout: 10s\n",
+        )
+        .unwrap();
+        run_child(
+            "postgres_env_beats_file_and_flag_beats_env",
+            &[
+                ("NATSAPI_CONFIG", file.to_str().unwrap()),
+                ("NATSAPI_STORE", "postgres"),
+                ("NATSAPI_STORE_POSTGRES_URL", "postgres://natsapi:s3cret@env/natsapi"),
+                ("NATSAPI_STORE_POSTGRES_POOL_SIZE", "3"),
+                ("NATSAPI_STORE_POSTGRES_STATEMENT_TIMEOUT", "off"),
+            ],
+        );
+        return;
+    }
+    let cli = Cli::try_parse_from(["natsapi"]).unwrap();
+    let s = load(Mode::Serve, &cli.args).unwrap();
+    let pg = &s.store.postgres;
+    assert_eq!(s.store.kind, StoreKind::Postgres, "env beats file");
+    let url = pg.url.as_ref().map(|u| u.expose());
+    assert_eq!(url, Some("postgres://natsapi:s3cret@env/natsapi"), "env beats file");
+    assert_eq!((pg.pool_size, pg.statement_timeout), (3, None), "env beats file");
+    assert!(!format!("{s:?}").contains("s3cret"));
+
+    let cli = Cli::try_parse_from([
+        "natsapi",
+        "--store-postgres-url=host=flag",
+        "--store-postgres-pool-size=4",
+        "--store-postgres-statement-timeout=2s",
+    ])
+    .unwrap();
+    let pg = load(Mode::Serve, &cli.args).unwrap().store.postgres;
+    assert_eq!(pg.url.as_ref().map(|u| u.expose()), Some("host=flag"), "flag beats env");
+    assert_eq!((pg.pool_size, pg.statement_timeout), (4, Some(Duration::from_secs(2))));
+
+    // `--help` names the variable but never prints its value.
+    use clap::CommandFactory;
+    let help = Cli::command().render_long_help().to_string();
+    assert!(help.contains("[env: NATSAPI_STORE_POSTGRES_URL]"), "{help}");
+    assert!(help.contains("[env: NATSAPI_STORE_POSTGRES_POOL_SIZE=3]"), "{help}");
+    assert!(!help.contains("s3cret"), "{help}");
+}
+
+#[test]
+fn bad_postgres_env_values_are_rejected_without_the_password() {
+    if !in_child() {
+        run_child(
+            "bad_postgres_env_values_are_rejected_without_the_password",
+            &[
+                ("NATSAPI_STORE_POSTGRES_URL", "mysql://natsapi:s3cret@db/natsapi"),
+                ("NATSAPI_STORE_POSTGRES_POOL_SIZE", "1"),
+            ],
+        );
+        return;
+    }
+    let err =
+        Cli::try_parse_from(["natsapi", "--store-postgres-pool-size=2"]).unwrap_err().to_string();
+    assert!(err.contains("--store-postgres-url") && err.contains("scheme \"mysql\""), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    let err =
+        Cli::try_parse_from(["natsapi", "--store-postgres-url=host=db"]).unwrap_err().to_string();
+    assert!(err.contains("--store-postgres-pool-size") && err.contains("minimum of 2"), "{err}");
+}
