@@ -6,8 +6,9 @@ use natsapi_server::http::auth::HttpAuth;
 use natsapi_server::listen::HttpLimits;
 use natsapi_server::nats::NatsConfig;
 use natsapi_server::server::ListenConfig;
-use natsapi_store::sqlite::{SqliteConfig, Synchronous};
 use natsapi_store::StoreConfig;
+use natsapi_store::postgres::PostgresConfig;
+use natsapi_store::sqlite::{SqliteConfig, Synchronous};
 
 /// The store the settings describe.
 fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
@@ -20,6 +21,13 @@ fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
                 natsapi_config::Synchronous::Normal => Synchronous::Normal,
             },
             ..SqliteConfig::default()
+        }),
+        natsapi_config::StoreKind::Postgres => StoreConfig::Postgres(PostgresConfig {
+            // Loading refuses a postgres store without a URL; an empty one fails to open.
+            url: store.postgres.url.as_ref().map(|url| url.expose().to_owned()).unwrap_or_default(),
+            pool_size: store.postgres.pool_size,
+            statement_timeout: store.postgres.statement_timeout,
+            ..PostgresConfig::default()
         }),
     }
 }

@@ -6,8 +6,8 @@
 mod common;
 
 use common::Harness;
-use natsapi_store::sqlite::SqliteConfig;
 use natsapi_store::StoreConfig;
+use natsapi_store::sqlite::SqliteConfig;
 use serde_json::json;
 
 const MAX_QUEUED: usize = 2;

@@ -40,6 +40,6 @@ pub use error::TestkitError;
 // `self::`: the crate has a dependency of the same name.
 pub use self::postgres::{
     DEFAULT_TEST_POSTGRES_URL, PostgresUrl, TEST_DATABASE_PREFIX, TEST_POSTGRES_URL_ENV,
-    TestDatabase,
+    TestDatabase, TestSchema,
 };
 pub use server::{NatsServer, NatsServerBuilder};

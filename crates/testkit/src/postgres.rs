@@ -22,6 +22,7 @@
 //! ```
 
 mod admin;
+mod schema;
 mod url;
 
 use std::collections::hash_map::RandomState;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) use admin::describe;
+pub use schema::TestSchema;
 pub use url::PostgresUrl;
 
 use crate::TestkitError;

@@ -49,6 +49,10 @@ pub fn line(settings: &Settings, bound: &Bound) -> String {
         parts.push(match settings.store.kind {
             StoreKind::Memory => "store in memory (lost on exit)".to_owned(),
             StoreKind::Sqlite => format!("store SQLite {}", show(&settings.store.sqlite.path)),
+            StoreKind::Postgres => match &settings.store.postgres.url {
+                Some(url) => format!("store PostgreSQL {url}"),
+                None => "store PostgreSQL".to_owned(),
+            },
         });
     }
     let mut line = format!("natsapi ready: {}", parts.join(", "));

@@ -201,9 +201,15 @@ pub(super) fn add_write_headers(
     Ok(())
 }
 
-/// The promise id of a `/promises/{*id}` path.
+/// The id of a `/promises/{*id}` (or schedules, tasks, callbacks) path; like a JSON body, it must
+/// not hold the NUL character (see [`crate::json::parse`]).
 pub(super) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
     let Path(id) = path.map_err(|e| HttpError::bad_request(format!("path: {}", e.body_text())))?;
+    if id.contains('\0') {
+        return Err(HttpError::bad_request(
+            "path: the id must not contain the NUL character (%00)",
+        ));
+    }
     Ok(id)
 }
 

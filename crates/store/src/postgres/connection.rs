@@ -32,7 +32,10 @@ impl Settings {
     /// Parses the URL and prepares the session settings.
     pub(super) fn parse(config: &PostgresConfig) -> Result<Self, StoreError> {
         let mut parsed = postgres::Config::from_str(&config.url).map_err(|e| {
-            StoreError::Config(format!("the PostgreSQL URL {} is invalid: {e}", redacted(&config.url)))
+            StoreError::Config(format!(
+                "the PostgreSQL URL {} is invalid: {e}",
+                redacted(&config.url)
+            ))
         })?;
         if parsed.get_application_name().is_none() {
             parsed.application_name("natsapi");
@@ -66,7 +69,9 @@ impl Settings {
             .spawn(move || settings.connect())
             .map_err(|e| StoreError::Open { what: "a connection thread".into(), source: cause(e) })?
             .join()
-            .unwrap_or_else(|_| Err(StoreError::Panicked("connecting to PostgreSQL panicked".into())))
+            .unwrap_or_else(|_| {
+                Err(StoreError::Panicked("connecting to PostgreSQL panicked".into()))
+            })
     }
 }
 

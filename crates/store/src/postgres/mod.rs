@@ -20,9 +20,6 @@ mod schema;
 mod tx;
 mod writer;
 
-#[cfg(test)]
-mod tests;
-
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -129,7 +126,10 @@ impl PostgresBackend {
             let handle = std::thread::Builder::new()
                 .name(format!("natsapi-pg-writer-{n}"))
                 .spawn(move || writer.write_loop(&jobs, &delivery, clock.as_ref(), max_batch))
-                .map_err(|e| StoreError::Open { what: "a writer thread".into(), source: cause(e) })?;
+                .map_err(|e| StoreError::Open {
+                    what: "a writer thread".into(),
+                    source: cause(e),
+                })?;
             writers.push(handle);
         }
         Ok(PostgresBackend {
@@ -176,7 +176,8 @@ impl Backend for PostgresBackend {
 impl Drop for PostgresBackend {
     fn drop(&mut self) {
         self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(PoisonError::into_inner));
+        let writers =
+            std::mem::take(&mut *self.writers.lock().unwrap_or_else(PoisonError::into_inner));
         for writer in writers {
             let _ = writer.join();
         }

@@ -99,7 +99,10 @@ impl SqliteBackend {
         let writer = std::thread::Builder::new()
             .name("natsapi-sqlite".into())
             .spawn(move || writer::write_loop(conn, receiver, delivery, writer_clock, max_batch))
-            .map_err(|e| StoreError::Open { what: config.path.display().to_string(), source: cause(e) })?;
+            .map_err(|e| StoreError::Open {
+                what: config.path.display().to_string(),
+                source: cause(e),
+            })?;
         Ok(SqliteBackend {
             config: config.clone(),
             clock,

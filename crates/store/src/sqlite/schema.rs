@@ -16,7 +16,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// one file apply each migration once.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
-    let open = |e: rusqlite::Error| StoreError::Migration { migration: "(version check)", source: cause(e) };
+    let open = |e: rusqlite::Error| StoreError::Migration {
+        migration: "(version check)",
+        source: cause(e),
+    };
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(open)?;
         let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(open)?;

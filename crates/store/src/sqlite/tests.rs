@@ -10,8 +10,8 @@ use natsapi_core::{Clock, ManualClock, Promise, PromiseState, Tx, TxError, Value
 use rusqlite::Connection;
 use tempfile::TempDir;
 
-use crate::delivery::Delivery;
 use super::{SqliteBackend, SqliteConfig, connection, writer};
+use crate::delivery::Delivery;
 use crate::error::StoreError;
 use crate::job::Backend as _;
 use crate::job::{BoxJob, Job};

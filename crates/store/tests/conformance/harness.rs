@@ -13,7 +13,7 @@ use natsapi_core::{
 };
 use natsapi_store::postgres::PostgresConfig;
 use natsapi_store::{Store, StoreConfig};
-use natsapi_testkit::postgres::TestDatabase;
+use natsapi_testkit::{TestDatabase, TestSchema};
 use tempfile::TempDir;
 
 use crate::fixtures::{DEADLINE, T0};
@@ -57,24 +57,39 @@ pub struct Env {
     place: Place,
 }
 
+/// Having a `Drop` keeps an `async move` block that uses some fields of an `Env` from capturing
+/// only those (the others, its database among them, would be dropped while the case runs). The
+/// fields then drop in their order: the store closes before its database goes.
+impl Drop for Env {
+    fn drop(&mut self) {}
+}
+
 /// A store's database, removed when dropped.
 pub enum Place {
     /// Nothing to remove.
     Memory,
     /// The directory of a SQLite file.
     Sqlite(TempDir),
-    /// A PostgreSQL database of the case's own.
-    Postgres(TestDatabase),
+    /// A schema of the case's own in the table's database.
+    Postgres(Box<PostgresPlace>),
+}
+
+/// A case's schema, and the table's database, kept until its last case is done.
+pub struct PostgresPlace {
+    schema: TestSchema,
+    _database: Arc<TestDatabase>,
 }
 
 impl Place {
-    fn create(backend: Backend) -> Place {
+    fn create(backend: Backend, database: Option<Arc<TestDatabase>>) -> Place {
         match backend {
             Backend::Memory => Place::Memory,
             Backend::Sqlite => Place::Sqlite(TempDir::new().expect("create temp dir")),
-            Backend::Postgres => Place::Postgres(
-                TestDatabase::create().unwrap_or_else(|e| panic!("create a database: {e}")),
-            ),
+            Backend::Postgres => {
+                let database = database.expect("a table with PostgreSQL cases has a database");
+                let schema = database.schema().unwrap_or_else(|e| panic!("create a schema: {e}"));
+                Place::Postgres(Box::new(PostgresPlace { schema, _database: database }))
+            }
         }
     }
 
@@ -82,8 +97,8 @@ impl Place {
         match self {
             Place::Memory => StoreConfig::memory(),
             Place::Sqlite(dir) => StoreConfig::sqlite(dir.path().join("store.db")),
-            Place::Postgres(database) => StoreConfig::Postgres(PostgresConfig {
-                url: database.url().to_owned(),
+            Place::Postgres(place) => StoreConfig::Postgres(PostgresConfig {
+                url: place.schema.url().to_owned(),
                 pool_size: POSTGRES_POOL,
                 ..PostgresConfig::default()
             }),
@@ -92,21 +107,23 @@ impl Place {
 }
 
 impl Env {
-    pub fn open(backend: Backend) -> Env {
+    /// A fresh store of `backend`; PostgreSQL stores get a schema of their own in `database`.
+    pub fn open(backend: Backend, database: Option<Arc<TestDatabase>>) -> Env {
         let clock = Arc::new(ManualClock::new(T0));
-        let place = Place::create(backend);
+        let place = Place::create(backend, database);
         let store = open_store(backend, &place, &clock);
         Env { backend, clock, store, place }
     }
 
     /// Closes the store (dropping the last handle joins the writer threads) and opens the same
     /// database again. Memory backends have nothing to reopen.
-    pub fn reopen(self) -> Env {
+    pub fn reopen(mut self) -> Env {
         assert!(DURABLE.contains(&self.backend), "only a durable store can be reopened");
-        let Env { backend, clock, store, place } = self;
-        drop(store);
-        let store = open_store(backend, &place, &clock);
-        Env { backend, clock, store, place }
+        // An in-memory store stands in while the old one closes.
+        let closing = Store::open(&StoreConfig::memory(), self.clock.clone()).expect("memory");
+        drop(std::mem::replace(&mut self.store, closing));
+        self.store = open_store(self.backend, &self.place, &self.clock);
+        self
     }
 
     /// Another store on the same database, as a second instance of the server would open it
@@ -155,12 +172,19 @@ pub async fn table<R, F, Fut>(
 {
     let rows: Vec<(String, R)> = rows.into_iter().collect();
     assert!(!rows.is_empty(), "a table needs rows");
+    // One database for the table, a schema in it for each case: creating and dropping a
+    // database costs a checkpoint, a schema almost nothing.
+    let database = backends.contains(&Backend::Postgres).then(|| {
+        Arc::new(TestDatabase::create().unwrap_or_else(|e| panic!("create a database: {e}")))
+    });
+    let database = &database;
     let case = &case;
     let runs = rows.iter().flat_map(|(name, row)| {
         backends.iter().map(move |&backend| async move {
             let outcome = AssertUnwindSafe(async {
                 // Opening a store blocks (migrations, fsync, connecting): keep the runtime free.
-                let env = tokio::task::spawn_blocking(move || Env::open(backend))
+                let database = database.clone();
+                let env = tokio::task::spawn_blocking(move || Env::open(backend, database))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 case(env, row.clone()).await;

@@ -55,12 +55,6 @@ fn rows() -> Vec<(String, Row)> {
             value: value(&[("big", "yes")], large),
             tags: map(&[("true", "true"), ("null", "null")]),
         },
-        Row {
-            id: "nul\0inside",
-            param: value(&[("h\0", "\0")], vec![0]),
-            value: value(&[("\0", "v\0")], Vec::new()),
-            tags: map(&[("k\0", "v\0")]),
-        },
     ];
     rows.into_iter().map(|r| (format!("id {:?}", r.id), r)).collect()
 }

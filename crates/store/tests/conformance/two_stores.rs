@@ -55,7 +55,8 @@ async fn racing_creates_from_two_stores_have_one_winner() {
     each(POSTGRES, |env| async move {
         let other = env.another_store();
         for n in 0..20 {
-            let keyed = CreatePromise { idempotency_key: Some("k".into()), ..create(&format!("k{n}")) };
+            let keyed =
+                CreatePromise { idempotency_key: Some("k".into()), ..create(&format!("k{n}")) };
             let replies = on_both([&env.store, &other], vec![keyed; 20]).await;
             let created = replies.iter().filter(|r| matches!(r, Ok(s) if s.code == Code::Created));
             assert_eq!(created.count(), 1, "one create wins");

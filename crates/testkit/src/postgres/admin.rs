@@ -59,6 +59,17 @@ pub(crate) fn create_database(
     })
 }
 
+/// Runs `sql` on a connection of its own to `url`.
+pub(crate) fn execute(url: &PostgresUrl, sql: &str) -> Result<(), TestkitError> {
+    let mut client = connect(url).map_err(|source| TestkitError::Postgres {
+        context: format!("connecting to {url}"),
+        source,
+    })?;
+    client
+        .batch_execute(sql)
+        .map_err(|source| TestkitError::Postgres { context: format!("{sql} on {url}"), source })
+}
+
 /// `DROP DATABASE IF EXISTS <name> WITH (FORCE)`: the server ends the sessions still connected
 /// to it first (PostgreSQL 13 or newer), so a pool a test forgot to close does not keep it.
 pub(crate) fn drop_database(admin: &PostgresUrl, name: &str) -> Result<(), TestkitError> {
@@ -88,7 +99,7 @@ pub(crate) fn describe(err: &postgres::Error) -> String {
 }
 
 /// `name` as a quoted SQL identifier.
-fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -45,6 +45,13 @@ impl PostgresUrl {
         Self { config }
     }
 
+    /// The same URL with the server-side session `options` (e.g. `-c search_path=s1`).
+    pub fn with_options(&self, options: &str) -> Self {
+        let mut config = self.config.clone();
+        config.options(options);
+        Self { config }
+    }
+
     /// The database name, when the URL names one.
     pub fn dbname(&self) -> Option<&str> {
         self.config.get_dbname()

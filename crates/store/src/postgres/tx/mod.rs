@@ -20,12 +20,12 @@ mod tasks;
 
 use std::collections::BTreeMap;
 
-use natsapi_core::{TxError, Value};
-use postgres::error::SqlState;
-use postgres::types::{Json, ToSql};
 #[cfg(doc)]
 use natsapi_core::LockTx;
+use natsapi_core::{TxError, Value};
 use postgres::Row;
+use postgres::error::SqlState;
+use postgres::types::{Json, ToSql};
 
 use super::connection::PgConn;
 
@@ -137,7 +137,11 @@ impl<'c> PgTx<'c> {
     }
 
     /// Decodes `row`, if any, with `from_row`.
-    fn decode_opt<T>(&mut self, row: Option<Row>, from_row: FromRow<T>) -> Result<Option<T>, TxError> {
+    fn decode_opt<T>(
+        &mut self,
+        row: Option<Row>,
+        from_row: FromRow<T>,
+    ) -> Result<Option<T>, TxError> {
         row.as_ref().map(from_row).transpose().inspect_err(|_| self.undecodable())
     }
 

@@ -16,8 +16,7 @@ macro_rules! schedule_columns {
     };
 }
 
-const SELECT_BY_ID: &str =
-    concat!("SELECT ", schedule_columns!(), " FROM schedules WHERE id = $1");
+const SELECT_BY_ID: &str = concat!("SELECT ", schedule_columns!(), " FROM schedules WHERE id = $1");
 
 const LOCK_BY_ID: &str =
     concat!("SELECT ", schedule_columns!(), " FROM schedules WHERE id = $1 FOR UPDATE");

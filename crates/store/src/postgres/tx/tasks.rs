@@ -15,8 +15,7 @@ macro_rules! task_columns {
 
 const SELECT_TASK: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = $1");
 
-const LOCK_TASK: &str =
-    concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = $1 FOR UPDATE");
+const LOCK_TASK: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = $1 FOR UPDATE");
 
 const SELECT_LIVE_OF_ROOT: &str = concat!(
     "SELECT ",
