@@ -229,6 +229,19 @@ ensure_test_postgres() {
     start_throwaway_postgres
 }
 
+# with_test_database COMMAND...: runs COMMAND with NATSAPI_TEST_STORE_URL naming a fresh database
+# on the test server (after ensure_test_postgres), and drops the database afterwards, whatever
+# COMMAND answered. Returns COMMAND's status.
+with_test_database() {
+    local name="natsapi_script_$$_${RANDOM}" rc=0 url
+    pg_query "$NATSAPI_TEST_POSTGRES_URL" "CREATE DATABASE $name" >/dev/null || return 1
+    url="$(sed -E 's#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/'"$name"'#' <<<"$NATSAPI_TEST_POSTGRES_URL")"
+    NATSAPI_TEST_STORE_URL="$url" "$@" || rc=$?
+    pg_query "$NATSAPI_TEST_POSTGRES_URL" "DROP DATABASE IF EXISTS $name WITH (FORCE)" \
+        >/dev/null || true
+    return "$rc"
+}
+
 # Run directly: provision, then run the command (or print the server's version) and stop.
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     set -euo pipefail

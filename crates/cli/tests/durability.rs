@@ -1,11 +1,12 @@
-//! Acknowledged writes survive `kill -9` of `natsapi serve` with the SQLite store.
+//! Acknowledged writes survive `kill -9` of `natsapi serve`, on SQLite and on PostgreSQL.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::serve_sqlite;
+use common::{serve_postgres, serve_sqlite};
 use natsapi_client::Client;
+use natsapi_testkit::{KillOnDrop, TestDatabase};
 use serde_json::json;
 
 async fn wait_ready(client: &Client) {
@@ -17,17 +18,29 @@ async fn wait_ready(client: &Client) {
 }
 
 #[tokio::test]
-async fn acknowledged_creates_survive_kill_9() {
-    let nats = natsapi_testkit::NatsServer::start().unwrap();
+async fn acknowledged_creates_survive_kill_9_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("natsapi.db");
-    let db = db.to_str().unwrap();
+    let db = db.to_str().unwrap().to_owned();
+    creates_survive_kill_9(|nats| serve_sqlite(nats, &db)).await;
+}
+
+#[tokio::test]
+async fn acknowledged_creates_survive_kill_9_on_postgres() {
+    let database = TestDatabase::create().unwrap();
+    creates_survive_kill_9(|nats| serve_postgres(nats, database.url())).await;
+}
+
+/// Creates promises through `serve`'s server, kills it with SIGKILL, starts it again on the same
+/// database and reads every acknowledged promise back.
+async fn creates_survive_kill_9(serve: impl Fn(&str) -> KillOnDrop) {
+    let nats = natsapi_testkit::NatsServer::start().unwrap();
     let client = Client::connect(&nats.url(), "resonate.server")
         .await
         .unwrap()
         .with_timeout(Duration::from_secs(5));
 
-    let mut server = serve_sqlite(&nats.url(), db);
+    let mut server = serve(&nats.url());
     wait_ready(&client).await;
     let total = 500;
     let creates = (0..total).map(|i| {
@@ -45,7 +58,7 @@ async fn acknowledged_creates_survive_kill_9() {
     server.0.kill().unwrap(); // SIGKILL: no graceful shutdown, no checkpoint
     server.0.wait().unwrap();
 
-    let _restarted = serve_sqlite(&nats.url(), db);
+    let _restarted = serve(&nats.url());
     wait_ready(&client).await;
     for i in 0..total {
         let reply = client.call("promises.read", json!({"id": format!("durable-{i}")})).await;

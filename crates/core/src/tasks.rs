@@ -579,11 +579,14 @@ pub struct Delivered {
     pub counter: i64,
     /// Whether the receiver took it.
     pub ok: bool,
+    /// When it was sent (epoch ms): the claim window and the wait before a retry count from
+    /// then, not from when the outcome is recorded (a worker may claim in between).
+    pub sent_at: i64,
 }
 
 /// Background work (spec §9.3, after the send): a task its receiver took becomes ENQUEUED and
-/// waits [`TIME_TO_CLAIM_MS`] for a claim; one that could not be delivered is tried again after
-/// [`TIME_TO_RETRY_MS`]. Tasks that moved on meanwhile (claimed, completed, revoked) are left
+/// waits [`TIME_TO_CLAIM_MS`] from its send for a claim; one that could not be delivered is tried
+/// again [`TIME_TO_RETRY_MS`] after its send. Tasks that moved on meanwhile (claimed, completed, revoked) are left
 /// alone. Reports the next task deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordDeliveries {
@@ -600,12 +603,13 @@ impl Operation for RecordDeliveries {
             if task.state != TaskState::Init || task.counter != outcome.counter {
                 continue;
             }
+            let sent_at = outcome.sent_at.min(now);
             if outcome.ok {
                 task.state = TaskState::Enqueued;
-                task.expires_at = now.saturating_add(TIME_TO_CLAIM_MS);
+                task.expires_at = sent_at.saturating_add(TIME_TO_CLAIM_MS);
             } else {
                 task.attempt = task.attempt.saturating_add(1);
-                task.expires_at = now.saturating_add(TIME_TO_RETRY_MS);
+                task.expires_at = sent_at.saturating_add(TIME_TO_RETRY_MS);
             }
             tx.update_task(&task)?;
         }

@@ -2111,3 +2111,9 @@ async fn model_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     run(StoreConfig::sqlite(dir.path().join("model.db")), "sqlite").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_postgres() {
+    let store = common::store::TestStore::of("postgres");
+    run(store.config.clone(), "postgres").await;
+}

@@ -14,7 +14,7 @@ use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use natsapi_client::ConnectionSettings;
 use natsapi_config::WorkerThreads;
-use natsapi_testkit::{KillOnDrop, NatsServer};
+use natsapi_testkit::{KillOnDrop, NatsServer, TestDatabase};
 
 /// Options of `natsapi bench`.
 #[derive(Debug, clap::Args)]
@@ -31,9 +31,14 @@ pub struct BenchArgs {
     /// Unmeasured requests before each run.
     #[arg(long, default_value_t = 2_000)]
     warmup: usize,
-    /// Store of the server under test: memory or sqlite.
+    /// Store of the server under test: memory, sqlite, or postgres (which runs the SQLite store
+    /// too, for comparison in the same run).
     #[arg(long, default_value = "sqlite")]
     store: String,
+    /// With `--store postgres`: a PostgreSQL server (a role allowed to CREATE DATABASE) where the
+    /// bench creates a database of its own and drops it afterwards.
+    #[arg(long, env = "NATSAPI_STORE_POSTGRES_URL", hide_env_values = true, value_parser = natsapi_config::parse::postgres_url)]
+    store_postgres_url: Option<natsapi_config::PostgresUrl>,
     /// SQLite durability: full (fsync per group commit) or normal.
     #[arg(long, default_value = "full")]
     sqlite_synchronous: String,
@@ -241,39 +246,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             rounds: args.rounds,
         });
     }
-    if !matches!(args.store.as_str(), "memory" | "sqlite") {
-        bail!("--store must be memory or sqlite, got {:?}", args.store);
-    }
     let (_nats, url, connection) = nats_for_bench(args.server.as_deref(), &args.connection)?;
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
-    // Resolved here, so both children get the same count even if they would see different cores.
+    let stores = stores_under_test(&args, &dir)?;
+    // Resolved here, so every child gets the same count even if they would see different cores.
     let threads = args.worker_threads.resolve().to_string();
     let echo_child = spawn_self(
         &["echo", "--server", &url, "--subject", ECHO_SUBJECT, "--worker-threads", &threads],
         &connection,
     )?;
-    let server = spawn_self(
-        &[
-            "serve",
-            "--api-nats-addr",
-            &url,
-            "--api-nats-subject",
-            API_SUBJECT,
-            "--api-http-enable=false",
-            "--poll-enable=false",
-            "--store",
-            &args.store,
-            "--store-sqlite-path",
-            path_str(&db)?,
-            "--store-sqlite-synchronous",
-            &args.sqlite_synchronous,
-            "--worker-threads",
-            &threads,
-        ],
-        &connection,
-    )?;
-    let server_pid = server.0.id();
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -289,8 +270,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
             })?;
         wait_ready(&client, ECHO_SUBJECT).await?;
-        wait_ready(&client, API_SUBJECT).await?;
-        let idle_rss = rss_mib(server_pid);
         let (n, c) = (args.requests, args.concurrency);
 
         drive(&client, ECHO_SUBJECT, args.warmup, c, |i| create_request("warm", i), false).await?;
@@ -298,42 +277,143 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let echo = drive(&client, ECHO_SUBJECT, n, c, |i| create_request("echo", i), false);
         let echo = measured(echo_pid, echo, n).await?;
 
-        drive(&client, API_SUBJECT, args.warmup, c, |i| create_request("warm", i), true).await?;
-        let create = drive(&client, API_SUBJECT, n, c, |i| create_request("run", i), true);
-        let create = measured(server_pid, create, n).await?;
-        let loaded_rss = rss_mib(server_pid);
+        let mut results = Vec::new();
+        for store in &stores {
+            // One server at a time: the servers under test never share the cores.
+            let mut serve = vec![
+                "serve",
+                "--api-nats-addr",
+                &url,
+                "--api-nats-subject",
+                API_SUBJECT,
+                "--api-http-enable=false",
+                "--poll-enable=false",
+                "--worker-threads",
+                &threads,
+            ];
+            serve.extend(store.flags.iter().map(String::as_str));
+            let server = spawn_self(&serve, &connection)?;
+            let server_pid = server.0.id();
+            wait_ready(&client, API_SUBJECT).await?;
+            let idle_rss = rss_mib(server_pid);
 
-        drive(&client, API_SUBJECT, args.warmup, c, |i| read_request("warm", i), true).await?;
-        let read = drive(&client, API_SUBJECT, n, c, |i| read_request("run", i), true);
-        let read = measured(server_pid, read, n).await?;
+            drive(&client, API_SUBJECT, args.warmup, c, |i| create_request("warm", i), true)
+                .await?;
+            let create = drive(&client, API_SUBJECT, n, c, |i| create_request("run", i), true);
+            let create = measured(server_pid, create, n).await?;
+            let loaded_rss = rss_mib(server_pid);
+
+            drive(&client, API_SUBJECT, args.warmup, c, |i| read_request("warm", i), true).await?;
+            let read = drive(&client, API_SUBJECT, n, c, |i| read_request("run", i), true);
+            let read = measured(server_pid, read, n).await?;
+            drop(server);
+            results.push((store.name, create, read, idle_rss, loaded_rss));
+        }
 
         println!(
-            "natsapi bench: {n} requests per run, {c} in flight, store {} (synchronous={}), \
-             {threads} worker thread(s) (--worker-threads {}), NATS at {url}",
-            args.store,
+            "natsapi bench: {n} requests per run, {c} in flight, stores {} (SQLite \
+             synchronous={}), {threads} worker thread(s) (--worker-threads {}), NATS at {url}",
+            stores.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
             args.sqlite_synchronous,
             args.worker_threads,
             url = natsapi_client::connection::redact_addr(&url),
         );
         println!(
-            "{:<18} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>7}",
+            "{:<20} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>7}",
             "run", "ops/s", "p50 µs", "p99 µs", "of echo", "p99/echo", "cpu µs/req", "errors"
         );
         print_row("echo (baseline)", &echo, &echo);
-        print_row("promises.create", &create, &echo);
-        print_row("promises.read", &read, &echo);
-        let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
-        println!(
-            "natsapi serve RSS: idle {}; with {} promises stored {}",
-            mib(idle_rss),
-            n + args.warmup,
-            mib(loaded_rss)
-        );
-        if create.errors + read.errors > 0 {
-            bail!("{} requests failed", create.errors + read.errors);
+        let mut errors = 0;
+        for (name, create, read, _, _) in &results {
+            print_row(&format!("create ({name})"), create, &echo);
+            print_row(&format!("read ({name})"), read, &echo);
+            errors += create.errors + read.errors;
+        }
+        if let [(first, create_a, read_a, ..), (second, create_b, read_b, ..)] = &results[..] {
+            println!(
+                "{second} of {first}: create {:.0}%, read {:.0}%",
+                100.0 * create_b.ops_per_sec / create_a.ops_per_sec,
+                100.0 * read_b.ops_per_sec / read_a.ops_per_sec,
+            );
+        }
+        let mib = |v: &Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
+        for (name, _, _, idle, loaded) in &results {
+            println!(
+                "natsapi serve RSS ({name}): idle {}; with {} promises stored {}",
+                mib(idle),
+                n + args.warmup,
+                mib(loaded)
+            );
+        }
+        if errors > 0 {
+            bail!("{errors} requests failed");
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A store the bench runs a server on: its name and `natsapi serve`'s flags for it.
+struct StoreUnderTest {
+    name: &'static str,
+    flags: Vec<String>,
+    /// A PostgreSQL database of the bench's own, dropped at the end.
+    _database: Option<TestDatabase>,
+}
+
+/// The stores `--store` asks for: the one named, and with PostgreSQL the SQLite store first, so
+/// the two are compared in the same run. PostgreSQL runs on a database the bench creates on the
+/// server of `--store-postgres-url` (its role needs CREATEDB) and drops afterwards.
+fn stores_under_test(
+    args: &BenchArgs,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<Vec<StoreUnderTest>> {
+    let sqlite = || -> anyhow::Result<StoreUnderTest> {
+        let db = dir.path().join("bench.db");
+        Ok(StoreUnderTest {
+            name: "sqlite",
+            flags: [
+                "--store",
+                "sqlite",
+                "--store-sqlite-path",
+                path_str(&db)?,
+                "--store-sqlite-synchronous",
+                &args.sqlite_synchronous,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            _database: None,
+        })
+    };
+    match args.store.as_str() {
+        "memory" => Ok(vec![StoreUnderTest {
+            name: "memory",
+            flags: vec!["--store".into(), "memory".into()],
+            _database: None,
+        }]),
+        "sqlite" => Ok(vec![sqlite()?]),
+        "postgres" => {
+            let Some(url) = &args.store_postgres_url else {
+                bail!(
+                    "--store postgres needs --store-postgres-url (or NATSAPI_STORE_POSTGRES_URL): \
+                     the server where the bench creates a database of its own"
+                );
+            };
+            let database = TestDatabase::create_on(url.expose())
+                .context("cannot create the bench's PostgreSQL database")?;
+            let postgres = StoreUnderTest {
+                name: "postgres",
+                flags: vec![
+                    "--store".into(),
+                    "postgres".into(),
+                    "--store-postgres-url".into(),
+                    database.url().to_owned(),
+                ],
+                _database: Some(database),
+            };
+            Ok(vec![sqlite()?, postgres])
+        }
+        other => bail!("--store must be memory, sqlite or postgres, got {other:?}"),
+    }
 }
 
 /// The NATS server a bench uses and how to connect to it: `server` with the connection settings

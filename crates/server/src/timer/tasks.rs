@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
+use natsapi_core::Clock;
 use natsapi_core::MessageKind;
 use natsapi_core::tasks::{
     Delivered, Delivery, NextTaskDeadline, RecordDeliveries, TakeDeliveries, TimeoutTasks,
@@ -74,6 +75,7 @@ impl Sweep for TaskWork {
             let picked = api.run(TakeDeliveries { limit: TASK_BATCH }).await?.value;
             let outcomes: Vec<Delivered> = futures::stream::iter(picked.deliver)
                 .map(|delivery| async move {
+                    let sent_at = api.time().now_ms();
                     let ok = match message_body(&delivery) {
                         Ok(body) => {
                             let outbound = Outbound {
@@ -98,7 +100,7 @@ impl Sweep for TaskWork {
                             false
                         }
                     };
-                    Delivered { id: delivery.task.id, counter: delivery.task.counter, ok }
+                    Delivered { id: delivery.task.id, counter: delivery.task.counter, ok, sent_at }
                 })
                 .buffer_unordered(PARALLEL_DELIVERIES)
                 .collect()

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod store;
 
 use std::time::Duration;
 
@@ -31,17 +32,23 @@ pub fn nats_config(url: &str, subject: &str) -> NatsConfig {
     }
 }
 
-/// A nats-server, a natsapi server with an in-memory store on a manual clock, and a client.
+/// A nats-server, a natsapi server on a manual clock, and a client.
 pub struct Harness {
     pub nats: NatsServer,
     pub server: Option<RunningServer>,
     pub time: Time,
     pub client: Client,
+    /// The database of [`Harness::start`]'s store, dropped after the server.
+    pub store: Option<store::TestStore>,
 }
 
 impl Harness {
+    /// A harness on the store `NATSAPI_TEST_STORE` names (in memory by default).
     pub async fn start() -> Harness {
-        Harness::start_with(StoreConfig::memory()).await
+        let store = store::TestStore::from_env();
+        let mut harness = Harness::start_with(store.config.clone()).await;
+        harness.store = Some(store);
+        harness
     }
 
     pub async fn start_with(store: StoreConfig) -> Harness {
@@ -68,7 +75,7 @@ impl Harness {
             .await
             .expect("client connects")
             .with_timeout(Duration::from_secs(5));
-        Harness { nats, server: Some(server), time, client }
+        Harness { nats, server: Some(server), time, client, store: None }
     }
 
     pub fn server(&self) -> &RunningServer {

@@ -10,7 +10,7 @@ use natsapi_core::tasks::{
     TimeoutTasks,
 };
 use natsapi_core::{
-    Code, MessageKind, Operation, PromiseState, Reply, Success, Task, TaskState, Tx, TxError,
+    Clock, Code, MessageKind, Operation, PromiseState, Reply, Success, Task, TaskState, Tx, TxError,
 };
 
 use crate::fixtures::{DEADLINE, T0};
@@ -49,8 +49,13 @@ impl Env {
     async fn deliver_all(&self) -> Vec<Task> {
         let picked = ok(self.run(TakeDeliveries { limit: 100 }).await, Code::Ok);
         let tasks: Vec<Task> = picked.deliver.into_iter().map(|d| d.task).collect();
-        let outcomes =
-            tasks.iter().map(|t| Delivered { id: t.id.clone(), counter: t.counter, ok: true });
+        let sent_at = self.clock.now_ms();
+        let outcomes = tasks.iter().map(|t| Delivered {
+            id: t.id.clone(),
+            counter: t.counter,
+            ok: true,
+            sent_at,
+        });
         ok(self.run(RecordDeliveries { outcomes: outcomes.collect() }).await, Code::Ok);
         tasks
     }
@@ -321,7 +326,7 @@ async fn deliveries_are_recorded_and_windows_that_end_revoke_or_time_out() {
         assert_eq!(picked.deliver.len(), 1);
         // While its delivery is in flight it is not picked again.
         assert!(ok(env.run(TakeDeliveries { limit: 10 }).await, Code::Ok).deliver.is_empty());
-        let failed = Delivered { id: id.into(), counter: 1, ok: false };
+        let failed = Delivered { id: id.into(), counter: 1, ok: false, sent_at: T0 };
         ok(env.run(RecordDeliveries { outcomes: vec![failed] }).await, Code::Ok);
         let task = env.task(id).await;
         assert_eq!(
@@ -341,7 +346,7 @@ async fn deliveries_are_recorded_and_windows_that_end_revoke_or_time_out() {
         assert_eq!((report.revoked, report.timed_out), (1, 0));
         assert_eq!(env.task(id).await.counter, 2);
         // A stale outcome (old counter) changes nothing.
-        let stale = Delivered { id: id.into(), counter: 1, ok: true };
+        let stale = Delivered { id: id.into(), counter: 1, ok: true, sent_at: env.clock.now_ms() };
         ok(env.run(RecordDeliveries { outcomes: vec![stale] }).await, Code::Ok);
         assert_eq!(env.task(id).await.state, TaskState::Init);
         // A claimed task whose lease ends goes back too; one past its deadline times out.
@@ -399,6 +404,22 @@ async fn a_fence_holds_only_for_a_task_claimed_at_that_counter() {
         ok(env.run(fenced("a", "__invoke:p", 1)).await, Code::Created);
         // No fence: the operation runs as it is.
         ok(env.run(Fenced { fence: None, op: create("b") }).await, Code::Created);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_recorded_late_keeps_the_claim_window_from_its_send() {
+    each(ALL, |env| async move {
+        env.invoked("p").await;
+        let picked = ok(env.run(TakeDeliveries { limit: 10 }).await, Code::Ok);
+        let task = &picked.deliver[0].task;
+        // The worker got the message at T0; the outcome is recorded 30 s later.
+        env.clock.set(T0 + 30_000);
+        let sent = Delivered { id: task.id.clone(), counter: task.counter, ok: true, sent_at: T0 };
+        ok(env.run(RecordDeliveries { outcomes: vec![sent] }).await, Code::Ok);
+        let task = env.task(&task.id).await;
+        assert_eq!((task.state, task.expires_at), (TaskState::Enqueued, T0 + TIME_TO_CLAIM_MS));
     })
     .await;
 }
