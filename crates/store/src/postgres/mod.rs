@@ -15,12 +15,12 @@
 //! No reply is released before its group's `COMMIT` has returned, with `synchronous_commit = on`.
 
 mod connection;
+mod jobs;
 mod readers;
 mod schema;
 mod tx;
 mod writer;
 
-use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -89,7 +89,7 @@ impl PostgresConfig {
 /// A store in a PostgreSQL database.
 pub struct PostgresBackend {
     clock: Arc<dyn Clock>,
-    sender: Mutex<Option<Sender<BoxJob>>>,
+    sender: Mutex<Option<jobs::JobSender>>,
     places: queue::Places,
     writers: Mutex<Vec<JoinHandle<()>>>,
     readers: readers::Readers,
@@ -115,13 +115,12 @@ impl PostgresBackend {
         }
         let readers = readers::Readers::new(settings.clone(), config.readers());
         readers.warm()?;
-        let (sender, receiver) = mpsc::channel();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (sender, queue) = jobs::channel();
         let delivery = delivery::Delivery::start();
         let mut writers = Vec::new();
         for (n, conn) in connections.into_iter().enumerate() {
             let writer = writer::Writer::new(conn, settings.clone());
-            let (jobs, delivery, clock) = (receiver.clone(), delivery.clone(), clock.clone());
+            let (jobs, delivery, clock) = (queue.clone(), delivery.clone(), clock.clone());
             let max_batch = config.max_batch.max(1);
             let handle = std::thread::Builder::new()
                 .name(format!("natsapi-pg-writer-{n}"))
@@ -147,8 +146,7 @@ impl Backend for PostgresBackend {
         let Some(job) = self.places.admit(job) else { return };
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = sender.as_ref() {
-            // A send fails only after the writers stopped; dropping the job reports "closed".
-            let _ = sender.send(job);
+            sender.send(job);
         }
     }
 

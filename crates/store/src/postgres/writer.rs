@@ -1,15 +1,12 @@
 //! A writer thread: one connection, group commit ([`crate::group`]). The store runs several side
-//! by side on one queue; each takes what is waiting when it starts a group, so groups overlap
-//! instead of queueing behind one connection's round trips. A lost connection is opened again at
+//! by side on one queue ([`super::jobs`]), so groups overlap instead of queueing behind one
+//! connection's round trips. A lost connection is opened again at
 //! the next group.
-
-use std::collections::VecDeque;
-use std::sync::mpsc::Receiver;
-use std::sync::{Mutex, PoisonError};
 
 use natsapi_core::Clock;
 
 use super::connection::{PgConn, Settings};
+use super::jobs::JobQueue;
 use super::tx::{Outcome, PgTx};
 use crate::delivery::Delivery;
 use crate::error::{Cause, cause};
@@ -33,12 +30,12 @@ impl Writer {
     /// Runs until every sender of `jobs` is gone.
     pub(super) fn write_loop(
         mut self,
-        jobs: &Mutex<Receiver<BoxJob>>,
+        jobs: &JobQueue,
         delivery: &Delivery,
         clock: &dyn Clock,
         max_batch: usize,
     ) {
-        while let Some((first, mut waiting)) = take_group(jobs, max_batch) {
+        while let Some((first, mut waiting)) = jobs.take_group(max_batch) {
             if let Some(group) =
                 group::run_group(&mut self, first, || waiting.pop_front(), clock, max_batch)
             {
@@ -58,24 +55,6 @@ impl Writer {
         }
         self.conn.as_mut().ok_or_else(|| rolled_back("no connection"))
     }
-}
-
-/// The next job, waiting for it, and the jobs queued behind it (up to `max_batch` in all);
-/// `None` once the queue is closed.
-fn take_group(
-    jobs: &Mutex<Receiver<BoxJob>>,
-    max_batch: usize,
-) -> Option<(BoxJob, VecDeque<BoxJob>)> {
-    let jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
-    let first = jobs.recv().ok()?;
-    let mut waiting = VecDeque::new();
-    while waiting.len() + 1 < max_batch {
-        match jobs.try_recv() {
-            Ok(job) => waiting.push_back(job),
-            Err(_) => break,
-        }
-    }
-    Some((first, waiting))
 }
 
 impl GroupConnection for Writer {
