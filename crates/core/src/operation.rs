@@ -31,4 +31,11 @@ pub trait Operation: Clone + Send + 'static {
     fn scans(&self) -> bool {
         false
     }
+
+    /// The promise the operation reads first, if it reads one by id: a backend that reads over
+    /// the network may fetch the promises of many waiting read attempts in one statement before
+    /// running them. (A hint: the operation reads through its `Tx` as always.)
+    fn first_promise(&self) -> Option<&str> {
+        None
+    }
 }

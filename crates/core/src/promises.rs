@@ -83,6 +83,10 @@ impl Operation for ReadPromise {
         Some(self.clone())
     }
 
+    fn first_promise(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
         if let Err(e) = require("id", &self.id) {
             return Ok(Err(e));

@@ -180,4 +180,8 @@ impl<O: Answer> Operation for Budgeted<O> {
     fn scans(&self) -> bool {
         self.op.scans()
     }
+
+    fn first_promise(&self) -> Option<&str> {
+        self.op.first_promise()
+    }
 }

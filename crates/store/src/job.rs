@@ -12,6 +12,12 @@ pub trait Job: Send {
     /// new transaction after rolling back the first; the last run's result is the one delivered.
     fn run(&mut self, tx: &mut dyn Tx, now: i64) -> bool;
 
+    /// The promise the job's operation reads first (see
+    /// [`natsapi_core::Operation::first_promise`]), for a backend that fetches ahead.
+    fn first_promise(&self) -> Option<&str> {
+        None
+    }
+
     /// Releases the reply of the last run, given whether its transaction committed. A job whose
     /// run failed reports its own failure whatever `committed` says.
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>);
@@ -41,10 +47,19 @@ pub trait Backend: Send + Sync + 'static {
         body();
     }
 
-    /// Whether [`Backend::read_inline`] waits on the network (a database server): the store
-    /// then calls it on a blocking thread, never on the runtime's.
-    fn reads_block(&self) -> bool {
+    /// Whether the backend reads on threads of its own ([`Backend::submit_read`]) rather than
+    /// on the caller's ([`Backend::read_inline`]): a database server is read over the network,
+    /// never on a runtime thread.
+    fn queues_reads(&self) -> bool {
         false
+    }
+
+    /// Queues a read attempt for the backend's read threads: the job runs on a read-only
+    /// transaction, where every write fails with `TxError::needs_write`, and is delivered once it
+    /// has run (a job that could not run is delivered with the reason). Backends that do not
+    /// queue reads refuse the job at once.
+    fn submit_read(&self, job: BoxJob) {
+        job.deliver(Err(StoreError::Closed));
     }
 
     /// A short name for logs and health: `memory`, `sqlite`, `postgres`.

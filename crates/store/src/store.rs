@@ -73,7 +73,15 @@ impl Store {
     /// Runs `op` atomically and returns its reply once its writes are committed.
     pub async fn run<O: Operation>(&self, op: O) -> Result<Reply<O::Output>, StoreError> {
         if let Some(attempt) = op.read_attempt() {
-            let read = if op.scans() || self.backend.reads_block() {
+            let read = if self.backend.queues_reads() {
+                let (sender, receiver) = oneshot::channel();
+                self.backend.submit_read(Box::new(ReadJob {
+                    attempt: Some(attempt),
+                    outcome: None,
+                    sender,
+                }));
+                receiver.await.unwrap_or(ReadOutcome::NotRun)
+            } else if op.scans() {
                 let backend = self.backend.clone();
                 tokio::task::spawn_blocking(move || read_on(backend.as_ref(), attempt))
                     .await
@@ -150,6 +158,35 @@ impl<O: Operation> Job for OpJob<O> {
     }
 }
 
+/// A read attempt queued for a backend's read threads, and the caller waiting for what it came
+/// to.
+struct ReadJob<O: Operation> {
+    /// Until it has run.
+    attempt: Option<O>,
+    /// Once it has run.
+    outcome: Option<ReadOutcome<O::Output>>,
+    sender: oneshot::Sender<ReadOutcome<O::Output>>,
+}
+
+impl<O: Operation> Job for ReadJob<O> {
+    fn run(&mut self, tx: &mut dyn natsapi_core::Tx, now: i64) -> bool {
+        if let Some(attempt) = self.attempt.take() {
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| attempt.apply(tx, now)));
+            self.outcome = Some(outcome_of(applied));
+        }
+        false
+    }
+
+    fn first_promise(&self) -> Option<&str> {
+        self.attempt.as_ref()?.first_promise()
+    }
+
+    fn deliver(self: Box<Self>, _committed: Result<(), StoreError>) {
+        // Not run (the backend could not read): the caller runs the operation on the writer.
+        let _ = self.sender.send(self.outcome.unwrap_or(ReadOutcome::NotRun));
+    }
+}
+
 /// What a read attempt came to.
 enum ReadOutcome<T> {
     /// The operation completed on the read path.
@@ -169,18 +206,22 @@ fn read_on<O: Operation>(backend: &dyn Backend, attempt: O) -> ReadOutcome<O::Ou
             result = Some(std::panic::catch_unwind(AssertUnwindSafe(|| op.apply(tx, now))));
         }
     });
+    result.map_or(ReadOutcome::NotRun, outcome_of)
+}
+
+/// What running a read attempt (caught if it panicked) came to.
+fn outcome_of<T>(
+    result: std::thread::Result<Result<Reply<T>, natsapi_core::TxError>>,
+) -> ReadOutcome<T> {
     match result {
-        Some(Ok(Ok(reply))) => ReadOutcome::Done(reply),
-        Some(Ok(Err(e))) if e.is_needs_write() => ReadOutcome::NotRun,
+        Ok(Ok(reply)) => ReadOutcome::Done(reply),
+        Ok(Err(e)) if e.is_needs_write() => ReadOutcome::NotRun,
         // Nothing was written on the read path: a refusal is just the reply.
-        Some(Ok(Err(e))) => match e.into_refusal() {
+        Ok(Err(e)) => match e.into_refusal() {
             Ok(refusal) => ReadOutcome::Done(Err(refusal)),
             Err(e) => ReadOutcome::Failed(StoreError::Tx(e)),
         },
-        Some(Err(panic)) => {
-            ReadOutcome::Failed(StoreError::Panicked(panic_message(panic.as_ref())))
-        }
-        None => ReadOutcome::NotRun,
+        Err(panic) => ReadOutcome::Failed(StoreError::Panicked(panic_message(panic.as_ref()))),
     }
 }
 

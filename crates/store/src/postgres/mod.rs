@@ -9,8 +9,9 @@
 //! never take the same row. A transaction that deadlocks or meets a row inserted meanwhile is
 //! rolled back and run again (see the store contract in [`crate`]).
 //!
-//! Reads: operations that usually only read run on a pool of read connections, one statement at
-//! a time in autocommit (each sees the last committed state), on a blocking thread.
+//! Reads: operations that usually only read run on reader threads, each with a connection of
+//! its own, one statement at a time in autocommit (each sees the last committed state); their
+//! answers go back to the runtime a batch at a time ([`readers`]).
 //!
 //! No reply is released before its group's `COMMIT` has returned, with `synchronous_commit = on`.
 
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use natsapi_core::{Clock, Tx};
+use natsapi_core::Clock;
 
 use crate::error::{StoreError, cause};
 use crate::job::{Backend, BoxJob};
@@ -88,11 +89,12 @@ impl PostgresConfig {
 
 /// A store in a PostgreSQL database.
 pub struct PostgresBackend {
-    clock: Arc<dyn Clock>,
     sender: Mutex<Option<jobs::JobSender>>,
+    /// Where read attempts go.
+    reads: Mutex<Option<jobs::JobSender>>,
     places: queue::Places,
-    writers: Mutex<Vec<JoinHandle<()>>>,
-    readers: readers::Readers,
+    /// The writer and reader threads.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl PostgresBackend {
@@ -113,30 +115,41 @@ impl PostgresBackend {
         for _ in 1..config.writers() {
             connections.push(settings.connect_on_thread("natsapi-pg-writer")?);
         }
-        let readers = readers::Readers::new(settings.clone(), config.readers());
-        readers.warm()?;
         let (sender, queue) = jobs::channel();
+        let (reads, read_queue) = jobs::channel();
         let delivery = delivery::Delivery::start();
-        let mut writers = Vec::new();
+        let max_batch = config.max_batch.max(1);
+        let mut threads = Vec::new();
+        let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(body)
+                .map_err(|e| StoreError::Open { what: "a store thread".into(), source: cause(e) })
+        };
         for (n, conn) in connections.into_iter().enumerate() {
             let writer = writer::Writer::new(conn, settings.clone());
             let (jobs, delivery, clock) = (queue.clone(), delivery.clone(), clock.clone());
-            let max_batch = config.max_batch.max(1);
-            let handle = std::thread::Builder::new()
-                .name(format!("natsapi-pg-writer-{n}"))
-                .spawn(move || writer.write_loop(&jobs, &delivery, clock.as_ref(), max_batch))
-                .map_err(|e| StoreError::Open {
-                    what: "a writer thread".into(),
-                    source: cause(e),
-                })?;
-            writers.push(handle);
+            threads.push(spawn(
+                format!("natsapi-pg-writer-{n}"),
+                Box::new(move || writer.write_loop(&jobs, &delivery, clock.as_ref(), max_batch)),
+            )?);
+        }
+        for n in 0..config.readers() {
+            let reader = readers::Reader::new(
+                settings.connect_on_thread("natsapi-pg-reader")?,
+                settings.clone(),
+            );
+            let (jobs, delivery, clock) = (read_queue.clone(), delivery.clone(), clock.clone());
+            threads.push(spawn(
+                format!("natsapi-pg-reader-{n}"),
+                Box::new(move || reader.read_loop(&jobs, &delivery, clock.as_ref(), max_batch)),
+            )?);
         }
         Ok(PostgresBackend {
-            clock,
             sender: Mutex::new(Some(sender)),
+            reads: Mutex::new(Some(reads)),
             places: queue::Places::new(config.max_queued),
-            writers: Mutex::new(writers),
-            readers,
+            threads: Mutex::new(threads),
         })
     }
 }
@@ -150,20 +163,16 @@ impl Backend for PostgresBackend {
         }
     }
 
-    fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
-        let now = self.clock.now_ms();
-        let ran = self.readers.with(|conn| job(&mut tx::PgTx::reader(conn), now));
-        match ran {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "no read connection; reading on a writer");
-                false
-            }
-        }
+    fn queues_reads(&self) -> bool {
+        true
     }
 
-    fn reads_block(&self) -> bool {
-        true
+    fn submit_read(&self, job: BoxJob) {
+        let reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
+        match reads.as_ref() {
+            Some(reads) => reads.send(job),
+            None => job.deliver(Err(StoreError::Closed)),
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -174,10 +183,11 @@ impl Backend for PostgresBackend {
 impl Drop for PostgresBackend {
     fn drop(&mut self) {
         self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let writers =
-            std::mem::take(&mut *self.writers.lock().unwrap_or_else(PoisonError::into_inner));
-        for writer in writers {
-            let _ = writer.join();
+        self.reads.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
         }
     }
 }

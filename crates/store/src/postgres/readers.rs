@@ -1,83 +1,79 @@
-//! The read connections: opened on demand up to a limit, kept while healthy. A caller that finds
-//! every connection busy waits for one (reads are short).
+//! The reader threads: each owns a connection and takes its fair share of the waiting read
+//! attempts ([`super::jobs`]), runs them one statement at a time in autocommit (each sees the
+//! last committed state), then hands their answers back to the runtime in one wake-up, as the
+//! writers do with a committed group. The promises a batch's reads look up by id are fetched in
+//! one statement first (the state committed when the batch started, which is after each of its
+//! requests arrived). A lost connection is opened again for the next batch; while
+//! it cannot be, the attempts are handed back unrun and their operations go to the writers.
 
-use std::sync::{Condvar, Mutex, PoisonError};
+use natsapi_core::Clock;
 
 use super::connection::{PgConn, Settings};
-use crate::error::StoreError;
+use super::jobs::JobQueue;
+use super::tx::{Fetched, PgTx, fetch_promises};
+use crate::delivery::{Delivery, Settled};
+use crate::job::BoxJob;
 
-/// The pool.
-pub(super) struct Readers {
+/// The promises the batch's reads look up first, in one statement instead of one each; `None`
+/// when fewer than two do, or the statement failed (each read then asks for its own).
+fn fetch_ahead(conn: &mut PgConn, batch: &[BoxJob]) -> Option<Fetched> {
+    let ids: Vec<&str> = batch.iter().filter_map(|job| job.first_promise()).collect();
+    if ids.len() < 2 {
+        return None;
+    }
+    fetch_promises(conn, &ids)
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot fetch promises ahead"))
+        .ok()
+}
+
+/// One reader thread's state.
+pub(super) struct Reader {
+    conn: Option<PgConn>,
     settings: Settings,
-    max: usize,
-    state: Mutex<State>,
-    returned: Condvar,
 }
 
-#[derive(Default)]
-struct State {
-    idle: Vec<PgConn>,
-    /// Connections that exist, idle or lent.
-    open: usize,
-}
-
-impl Readers {
-    /// A pool of at most `max` (at least one) connections.
-    pub(super) fn new(settings: Settings, max: usize) -> Self {
-        Readers { settings, max: max.max(1), state: Mutex::default(), returned: Condvar::new() }
+impl Reader {
+    /// A reader on `conn`, which it opens again with `settings` when it breaks.
+    pub(super) fn new(conn: PgConn, settings: Settings) -> Self {
+        Reader { conn: Some(conn), settings }
     }
 
-    /// Opens the first connection now, so a database that refuses readers fails the start.
-    pub(super) fn warm(&self) -> Result<(), StoreError> {
-        let conn = self.settings.connect_on_thread("natsapi-pg-reader")?;
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.open += 1;
-        state.idle.push(conn);
-        Ok(())
-    }
-
-    /// Runs `read` on a connection; call it only from a thread that may block.
-    pub(super) fn with<R>(&self, read: impl FnOnce(&mut PgConn) -> R) -> Result<R, StoreError> {
-        let mut conn = self.take()?;
-        let result = read(&mut conn);
-        self.give_back(conn);
-        Ok(result)
-    }
-
-    fn take(&self) -> Result<PgConn, StoreError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(conn) = state.idle.pop() {
-                return Ok(conn);
-            }
-            if state.open < self.max {
-                state.open += 1;
-                drop(state);
-                let conn = self.settings.connect();
-                if conn.is_err() {
-                    self.forget_one();
+    /// Runs until every sender of `jobs` is gone.
+    pub(super) fn read_loop(
+        mut self,
+        jobs: &JobQueue,
+        delivery: &Delivery,
+        clock: &dyn Clock,
+        max_batch: usize,
+    ) {
+        while let Some((first, waiting)) = jobs.take_group(max_batch) {
+            let mut batch = Vec::with_capacity(waiting.len() + 1);
+            batch.push(first);
+            batch.extend(waiting);
+            if let Some(conn) = self.connection() {
+                let now = clock.now_ms();
+                let fetched = fetch_ahead(conn, &batch);
+                for job in &mut batch {
+                    job.run(&mut PgTx::reader(conn, fetched.as_ref()), now);
                 }
-                return conn;
             }
-            state = self.returned.wait(state).unwrap_or_else(PoisonError::into_inner);
+            delivery.release(Settled::new(batch, Ok(())));
         }
+        tracing::debug!("postgres reader stopped");
     }
 
-    fn give_back(&self, conn: PgConn) {
-        if conn.is_closed() {
-            drop(conn);
-            self.forget_one();
-            return;
+    /// The connection, opened again if it was lost; `None` while it cannot be.
+    fn connection(&mut self) -> Option<&mut PgConn> {
+        if self.conn.as_ref().is_none_or(PgConn::is_closed) {
+            self.conn = None;
+            match self.settings.connect() {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no read connection; reading on the writers");
+                    return None;
+                }
+            }
         }
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).idle.push(conn);
-        self.returned.notify_one();
-    }
-
-    /// Counts one connection less (it failed to open, or broke), and lets a waiter open another.
-    fn forget_one(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.open = state.open.saturating_sub(1);
-        drop(state);
-        self.returned.notify_one();
+        self.conn.as_mut()
     }
 }

@@ -82,3 +82,47 @@ async fn read_of_a_completed_promise_is_unchanged_after_its_deadline() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_reads_at_once_each_get_their_own_answer() {
+    each(ALL, |env| async move {
+        // Pending, completed, due (timed out by its read) and absent promises, read all at once
+        // (a backend may fetch a batch of them in one statement).
+        for i in 0..60 {
+            let op = CreatePromise {
+                timeout: if i % 3 == 0 { T0 + 10 } else { DEADLINE },
+                ..create(&format!("r{i}"))
+            };
+            ok(env.run(op).await, Code::Created);
+        }
+        for i in (1..60).step_by(3) {
+            ok(env.run(complete(&format!("r{i}"), PromiseState::Resolved)).await, Code::Created);
+        }
+        env.clock.set(T0 + 20);
+        let reads = (0..80).map(|i| {
+            let store = env.store.clone();
+            tokio::spawn(async move {
+                let id = format!("r{i}");
+                let reply = store.run(natsapi_core::promises::ReadPromise { id }).await;
+                reply.expect("store answers")
+            })
+        });
+        let replies = futures::future::join_all(reads).await;
+        for (i, reply) in replies.into_iter().enumerate() {
+            let reply = reply.expect("task");
+            if i >= 60 {
+                refused(reply, Code::PromiseNotFound);
+                continue;
+            }
+            let promise = ok(reply, Code::Ok);
+            assert_eq!(promise.id, format!("r{i}"));
+            let expected = match i % 3 {
+                0 => PromiseState::RejectedTimedout,
+                1 => PromiseState::Resolved,
+                _ => PromiseState::Pending,
+            };
+            assert_eq!(promise.state, expected, "r{i}");
+        }
+    })
+    .await;
+}

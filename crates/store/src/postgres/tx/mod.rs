@@ -15,6 +15,8 @@
 
 mod locks;
 mod promises;
+
+pub(super) use promises::fetch_promises;
 mod schedules;
 mod tasks;
 
@@ -50,7 +52,12 @@ pub(super) struct PgTx<'c> {
     outcome: Outcome,
     /// Lock resources the operation found free (see [`LockTx::put_lock`]).
     absent_locks: Vec<String>,
+    /// Promises a reader fetched ahead for a batch of reads (`None`: asked for, absent).
+    fetched: Option<&'c Fetched>,
 }
+
+/// Promises fetched ahead by id, in one statement for a batch of reads.
+pub(super) type Fetched = std::collections::HashMap<String, Option<natsapi_core::Promise>>;
 
 /// Statement parameters.
 type Params<'a> = [&'a (dyn ToSql + Sync)];
@@ -61,12 +68,19 @@ type FromRow<T> = fn(&Row) -> Result<T, TxError>;
 impl<'c> PgTx<'c> {
     /// An operation in the writer's open transaction.
     pub(super) fn writer(conn: &'c mut PgConn) -> Self {
-        PgTx { conn, writable: true, outcome: Outcome::Clean, absent_locks: Vec::new() }
+        PgTx {
+            conn,
+            writable: true,
+            outcome: Outcome::Clean,
+            absent_locks: Vec::new(),
+            fetched: None,
+        }
     }
 
-    /// An operation on a read connection.
-    pub(super) fn reader(conn: &'c mut PgConn) -> Self {
-        PgTx { conn, writable: false, outcome: Outcome::Clean, absent_locks: Vec::new() }
+    /// An operation on a read connection, which finds the promises of `fetched` there instead
+    /// of reading them again.
+    pub(super) fn reader(conn: &'c mut PgConn, fetched: Option<&'c Fetched>) -> Self {
+        PgTx { conn, writable: false, outcome: Outcome::Clean, absent_locks: Vec::new(), fetched }
     }
 
     /// What the operation did.

@@ -4,7 +4,8 @@ use natsapi_core::promises::PromiseFilter;
 use natsapi_core::{Promise, PromiseState, PromiseTx, TxError};
 use postgres::Row;
 
-use super::{PgTx, blob, get, limit, map_from, map_param, value_from};
+use super::{Fetched, PgTx, blob, get, limit, map_from, map_param, value_from};
+use crate::postgres::connection::PgConn;
 
 /// The column list every promise query selects, in [`promise_from_row`] order.
 macro_rules! promise_columns {
@@ -60,8 +61,29 @@ fn promise_from_row(row: &Row) -> Result<Promise, TxError> {
     })
 }
 
+/// Promises by id, fetched in one statement.
+const SELECT_BY_IDS: &str =
+    concat!("SELECT ", promise_columns!(), " FROM promises WHERE id = ANY($1)");
+
+/// The promises with `ids`, in one statement: each id with its promise, or `None` when absent.
+pub(in crate::postgres) fn fetch_promises(
+    conn: &mut PgConn,
+    ids: &[&str],
+) -> Result<Fetched, TxError> {
+    let mut tx = PgTx::reader(conn, None);
+    let rows = tx.query(SELECT_BY_IDS, &[&ids])?;
+    let mut fetched: Fetched = ids.iter().map(|id| ((*id).to_owned(), None)).collect();
+    for promise in tx.decode(rows, promise_from_row)? {
+        fetched.insert(promise.id.clone(), Some(promise));
+    }
+    Ok(fetched)
+}
+
 impl PromiseTx for PgTx<'_> {
     fn promise(&mut self, id: &str) -> Result<Option<Promise>, TxError> {
+        if let Some(fetched) = self.fetched.and_then(|fetched| fetched.get(id)) {
+            return Ok(fetched.clone());
+        }
         let sql = if self.writable { LOCK_BY_ID } else { SELECT_BY_ID };
         let row = self.query_opt(sql, &[&id])?;
         self.decode_opt(row, promise_from_row)
