@@ -113,7 +113,7 @@ impl PostgresBackend {
         for _ in 1..config.writers() {
             connections.push(settings.connect_on_thread("natsapi-pg-writer")?);
         }
-        let readers = readers::Readers::new(settings.clone(), config.readers());
+        let readers = readers::Readers::new(settings.read_only(), config.readers());
         readers.warm()?;
         let (sender, receiver) = mpsc::channel();
         let receiver = Arc::new(Mutex::new(receiver));

@@ -16,6 +16,7 @@
 mod locks;
 mod promises;
 mod schedules;
+mod sql;
 mod tasks;
 
 use std::collections::BTreeMap;
