@@ -10,16 +10,21 @@ use natsapi_store::StoreConfig;
 use natsapi_store::postgres::PostgresConfig;
 use natsapi_store::sqlite::{SqliteConfig, Synchronous};
 
+/// SQLite's commit durability as the settings name it.
+fn synchronous(level: natsapi_config::Synchronous) -> Synchronous {
+    match level {
+        natsapi_config::Synchronous::Full => Synchronous::Full,
+        natsapi_config::Synchronous::Normal => Synchronous::Normal,
+    }
+}
+
 /// The store the settings describe.
 fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
     match store.kind {
         natsapi_config::StoreKind::Memory => StoreConfig::Memory,
         natsapi_config::StoreKind::Sqlite => StoreConfig::Sqlite(SqliteConfig {
             path: store.sqlite.path.clone(),
-            synchronous: match store.sqlite.synchronous {
-                natsapi_config::Synchronous::Full => Synchronous::Full,
-                natsapi_config::Synchronous::Normal => Synchronous::Normal,
-            },
+            synchronous: synchronous(store.sqlite.synchronous),
             ..SqliteConfig::default()
         }),
         natsapi_config::StoreKind::Postgres => StoreConfig::Postgres(PostgresConfig {
@@ -29,6 +34,25 @@ fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
             statement_timeout: store.postgres.statement_timeout,
             ..PostgresConfig::default()
         }),
+    }
+}
+
+/// The store that keeps the ingest tables: the SQLite file `--ingest-db` names, committed with
+/// the store's synchronous setting.
+pub fn ingest_store_config(settings: &Settings) -> StoreConfig {
+    StoreConfig::Sqlite(SqliteConfig {
+        path: settings.ingest.database.clone(),
+        synchronous: synchronous(settings.store.sqlite.synchronous),
+        ..SqliteConfig::default()
+    })
+}
+
+/// A store's database as messages name it: the file, or the PostgreSQL URL without password.
+pub fn describe_store(config: &StoreConfig) -> String {
+    match config {
+        StoreConfig::Memory => "in memory".to_owned(),
+        StoreConfig::Sqlite(sqlite) => sqlite.path.display().to_string(),
+        StoreConfig::Postgres(postgres) => natsapi_store::postgres::redacted(&postgres.url),
     }
 }
 
