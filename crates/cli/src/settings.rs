@@ -37,14 +37,24 @@ fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
     }
 }
 
-/// The store that keeps the ingest tables: the SQLite file `--ingest-db` names, committed with
-/// the store's synchronous setting.
+/// The store that keeps the ingest tables (`--ingest-db`): a SQLite file committed with the
+/// store's synchronous setting, or a PostgreSQL database with the store's pool size and
+/// statement timeout.
 pub fn ingest_store_config(settings: &Settings) -> StoreConfig {
-    StoreConfig::Sqlite(SqliteConfig {
-        path: settings.ingest.database.clone(),
-        synchronous: synchronous(settings.store.sqlite.synchronous),
-        ..SqliteConfig::default()
-    })
+    let store = &settings.store;
+    match &settings.ingest.database {
+        natsapi_config::IngestDatabase::Sqlite(path) => StoreConfig::Sqlite(SqliteConfig {
+            path: path.clone(),
+            synchronous: synchronous(store.sqlite.synchronous),
+            ..SqliteConfig::default()
+        }),
+        natsapi_config::IngestDatabase::Postgres(url) => StoreConfig::Postgres(PostgresConfig {
+            url: url.expose().to_owned(),
+            pool_size: store.postgres.pool_size,
+            statement_timeout: store.postgres.statement_timeout,
+            ..PostgresConfig::default()
+        }),
+    }
 }
 
 /// A store's database as messages name it: the file, or the PostgreSQL URL without password.

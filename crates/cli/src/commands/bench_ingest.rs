@@ -414,11 +414,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         "--worker-threads",
         threads.as_str(),
     ];
-    // The gateway's background pruning would land in whichever run its minute falls in.
-    let config = dir.path().join("gateway.yaml");
-    std::fs::write(&config, "ingest:\n  gateway:\n    pruneInterval: off\n")?;
-    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str(), "--config"];
-    gateway_args.push(path_str(&config)?);
+    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str()];
     gateway_args.extend(common);
     let gateway = spawn_self(&gateway_args, &connection)?;
     let gateway_pid = gateway.0.id();

@@ -78,7 +78,7 @@ pub struct Running {
     /// The gateway's address, when it runs.
     pub gateway_addr: Option<std::net::SocketAddr>,
     /// The worker's database, when a worker runs.
-    pub worker_database: Option<std::path::PathBuf>,
+    pub worker_database: Option<natsapi_config::IngestDatabase>,
 }
 
 impl Running {
