@@ -20,11 +20,3 @@ pub enum IngestError {
     #[error("entity mapping: {0}")]
     Mapping(String),
 }
-
-impl IngestError {
-    /// Whether the failure is temporary (the store is overloaded or closed, or kept
-    /// conflicting): the caller should retry later, a 503 rather than a 500.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, IngestError::Store(e) if e.is_unavailable())
-    }
-}

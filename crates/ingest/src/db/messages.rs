@@ -7,6 +7,7 @@
 //! SQLite and PostgreSQL.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use natsapi_core::TxError;
 use natsapi_core::sql::{SqlRow, SqlTx, SqlValue};
@@ -53,32 +54,92 @@ pub enum Insertion {
     },
 }
 
+impl Accepted {
+    /// Whether the message's id is new: one sent without an `Idempotency-Key` gets a new (v7)
+    /// id, whose row cannot exist yet. Only a keyed message may find its row there.
+    fn fresh(&self) -> bool {
+        self.fingerprint.is_none()
+    }
+}
+
 /// Rows one insert statement takes, largest first: a group is cut into statements of these
 /// sizes, so that a few statement texts (each prepared once) serve groups of every size.
 const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
-/// The insert of `rows` accepted messages that answers the ids it inserted.
-fn insert_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|row| {
-            let p = row * 5;
+/// The insert of `CHUNKS[size]` accepted messages; with `returning`, it answers the ids it
+/// inserted. Built once per process.
+fn insert_sql(size: usize, returning: bool) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let build = |rows: usize, returning: bool| {
+            let values: Vec<String> = (0..rows)
+                .map(|row| {
+                    let p = row * 5;
+                    format!(
+                        "(${}, ${}, ${}, 'accepted', 0, ${}, ${}, ${})",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 4,
+                        p + 5
+                    )
+                })
+                .collect();
             format!(
-                "(${}, ${}, ${}, 'accepted', 0, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 4,
-                p + 5
+                "INSERT INTO messages (message_id, entity_type, source, status, attempts, \
+                 received_at, updated_at, fingerprint) VALUES {} \
+                 ON CONFLICT (message_id) DO NOTHING{}",
+                values.join(", "),
+                if returning { " RETURNING message_id" } else { "" }
             )
-        })
-        .collect();
-    format!(
-        "INSERT INTO messages (message_id, entity_type, source, status, attempts, received_at, \
-         updated_at, fingerprint) VALUES {} ON CONFLICT (message_id) DO NOTHING \
-         RETURNING message_id",
-        values.join(", ")
-    )
+        };
+        CHUNKS.iter().flat_map(|&rows| [build(rows, false), build(rows, true)]).collect()
+    });
+    &all[size * 2 + usize::from(returning)]
+}
+
+/// Inserts `messages` as accepted, a chunk at a time; with `returning`, answers how many times
+/// each id was inserted.
+fn insert_chunks(
+    tx: &mut dyn SqlTx,
+    messages: &[&Accepted],
+    returning: bool,
+) -> Result<HashMap<String, usize>, TxError> {
+    let mut inserted: HashMap<String, usize> = HashMap::new();
+    let mut rest = messages;
+    while !rest.is_empty() {
+        let size = CHUNKS.iter().position(|&n| n <= rest.len()).unwrap_or(CHUNKS.len() - 1);
+        let (chunk, after) = rest.split_at(CHUNKS[size]);
+        let mut params = Vec::with_capacity(chunk.len() * 5);
+        for message in chunk {
+            params.extend([
+                SqlValue::Text(id_text(&message.message_id)),
+                SqlValue::Text(message.entity_type.clone()),
+                message.source.clone().into(),
+                SqlValue::Int(message.received_at),
+                message.fingerprint.clone().into(),
+            ]);
+        }
+        let sql = insert_sql(size, returning);
+        if returning {
+            for row in tx.query(sql, &params)? {
+                if let Some(SqlValue::Text(id)) = row.into_iter().next() {
+                    *inserted.entry(id).or_default() += 1;
+                }
+            }
+        } else {
+            tx.execute(sql, &params)?;
+        }
+        rest = after;
+    }
+    Ok(inserted)
+}
+
+/// A message id as the table's text key.
+fn id_text(id: &Uuid) -> String {
+    let mut buffer = [0; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut buffer).to_owned()
 }
 
 /// Records each of `messages` as accepted unless a row for its id exists. Answers, for each,
@@ -87,32 +148,18 @@ pub fn insert_accepted(
     tx: &mut dyn SqlTx,
     messages: &[Accepted],
 ) -> Result<Vec<Insertion>, TxError> {
-    let mut created: HashMap<String, usize> = HashMap::new();
-    let mut rest = messages;
-    while !rest.is_empty() {
-        let size = CHUNKS.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
-        let (chunk, after) = rest.split_at(size);
-        let mut params = Vec::with_capacity(size * 5);
-        for message in chunk {
-            params.extend([
-                SqlValue::Text(message.message_id.to_string()),
-                SqlValue::Text(message.entity_type.clone()),
-                message.source.clone().into(),
-                SqlValue::Int(message.received_at),
-                message.fingerprint.clone().into(),
-            ]);
-        }
-        for row in tx.query(&insert_sql(size), &params)? {
-            if let Some(SqlValue::Text(id)) = row.into_iter().next() {
-                *created.entry(id).or_default() += 1;
-            }
-        }
-        rest = after;
-    }
+    let (fresh, keyed): (Vec<&Accepted>, Vec<&Accepted>) =
+        messages.iter().partition(|message| message.fresh());
+    insert_chunks(tx, &fresh, false)?;
+    let mut created =
+        if keyed.is_empty() { HashMap::new() } else { insert_chunks(tx, &keyed, true)? };
     messages
         .iter()
         .map(|message| {
-            let id = message.message_id.to_string();
+            if message.fresh() {
+                return Ok(Insertion::Created);
+            }
+            let id = id_text(&message.message_id);
             // An id twice in one group: the first is the one inserted.
             if let Some(count) = created.get_mut(&id).filter(|count| **count > 0) {
                 *count -= 1;
@@ -139,7 +186,7 @@ pub fn forget_accepted(tx: &mut dyn SqlTx, ids: &[Uuid]) -> Result<u64, TxError>
     for id in ids {
         deleted += tx.execute(
             "DELETE FROM messages WHERE message_id = $1 AND status = 'accepted' AND attempts = 0",
-            &[SqlValue::Text(id.to_string())],
+            &[SqlValue::Text(id_text(id))],
         )?;
     }
     Ok(deleted)
@@ -193,7 +240,7 @@ pub fn set_status(
          fingerprint = COALESCE(messages.fingerprint, excluded.fingerprint) \
          WHERE messages.status NOT IN ('processed', 'dead_lettered')",
         &[
-            SqlValue::Text(message.message_id.to_string()),
+            SqlValue::Text(id_text(&message.message_id)),
             SqlValue::Text(message.entity_type.clone()),
             message.source.clone().into(),
             SqlValue::from(status.as_str()),
@@ -209,62 +256,54 @@ pub fn set_status(
 }
 
 /// Marks `message` processed with its `body` (JSON text), unless it is already final. Returns
-/// whether this call applied it: false means an earlier delivery already did. `has_row` says
-/// which is likelier, that the row exists (the gateway recorded it, the worker marked it
-/// `processing`, or an attempt failed) or not: the likelier statement, an update by key or an
-/// insert, runs first, and the other only when it changed nothing.
+/// whether this call applied it: false means an earlier delivery already did. The row is updated
+/// by key (the gateway created it before publishing the message); only when there is none (the
+/// message did not come through a gateway, or its row was tidied away) is it inserted.
 pub fn mark_processed(
     tx: &mut dyn SqlTx,
     message: &Delivered,
     body: &str,
     now: i64,
-    has_row: bool,
 ) -> Result<bool, TxError> {
-    let id = SqlValue::Text(message.message_id.to_string());
+    let id = SqlValue::Text(id_text(&message.message_id));
     let body = SqlValue::from(body);
     let fingerprint = SqlValue::from(message.fingerprint.clone());
-    let update = |tx: &mut dyn SqlTx| -> Result<bool, TxError> {
-        let updated = tx.execute(
-            "UPDATE messages SET status = 'processed', \
-             attempts = CASE WHEN $2 > attempts THEN $2 ELSE attempts END, \
-             error = NULL, body = $3, updated_at = $4, processed_at = $4, stream_seq = $5, \
-             fingerprint = COALESCE(fingerprint, $6) \
-             WHERE message_id = $1 AND status NOT IN ('processed', 'dead_lettered')",
-            &[
-                id.clone(),
-                SqlValue::Int(message.attempts),
-                body.clone(),
-                SqlValue::Int(now),
-                message.seq(),
-                fingerprint.clone(),
-            ],
-        )?;
-        Ok(updated == 1)
-    };
-    let insert = |tx: &mut dyn SqlTx| -> Result<bool, TxError> {
-        let inserted = tx.execute(
-            "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
-             received_at, updated_at, processed_at, stream_seq, fingerprint) \
-             VALUES ($1, $2, $3, 'processed', $4, $5, $6, $7, $7, $8, $9) \
-             ON CONFLICT (message_id) DO NOTHING",
-            &[
-                id.clone(),
-                SqlValue::Text(message.entity_type.clone()),
-                message.source.clone().into(),
-                SqlValue::Int(message.attempts),
-                body.clone(),
-                SqlValue::Int(message.received_at),
-                SqlValue::Int(now),
-                message.seq(),
-                fingerprint.clone(),
-            ],
-        )?;
-        Ok(inserted == 1)
-    };
-    type Statement<'a> = &'a dyn Fn(&mut dyn SqlTx) -> Result<bool, TxError>;
-    let (likelier, other): (Statement<'_>, Statement<'_>) =
-        if has_row { (&update, &insert) } else { (&insert, &update) };
-    Ok(likelier(tx)? || other(tx)?)
+    let updated = tx.execute(
+        "UPDATE messages SET status = 'processed', \
+         attempts = CASE WHEN $2 > attempts THEN $2 ELSE attempts END, \
+         error = NULL, body = $3, updated_at = $4, processed_at = $4, stream_seq = $5, \
+         fingerprint = COALESCE(fingerprint, $6) \
+         WHERE message_id = $1 AND status NOT IN ('processed', 'dead_lettered')",
+        &[
+            id.clone(),
+            SqlValue::Int(message.attempts),
+            body.clone(),
+            SqlValue::Int(now),
+            message.seq(),
+            fingerprint.clone(),
+        ],
+    )?;
+    if updated == 1 {
+        return Ok(true);
+    }
+    let inserted = tx.execute(
+        "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
+         received_at, updated_at, processed_at, stream_seq, fingerprint) \
+         VALUES ($1, $2, $3, 'processed', $4, $5, $6, $7, $7, $8, $9) \
+         ON CONFLICT (message_id) DO NOTHING",
+        &[
+            id,
+            SqlValue::Text(message.entity_type.clone()),
+            message.source.clone().into(),
+            SqlValue::Int(message.attempts),
+            body,
+            SqlValue::Int(message.received_at),
+            SqlValue::Int(now),
+            message.seq(),
+            fingerprint,
+        ],
+    )?;
+    Ok(inserted == 1)
 }
 
 /// A message's row as the status endpoint shows it.
@@ -292,7 +331,7 @@ pub struct StatusRow {
 
 /// The row of message `id`, if any.
 pub fn find(tx: &mut dyn SqlTx, id: &Uuid) -> Result<Option<StatusRow>, TxError> {
-    let id = id.to_string();
+    let id = id_text(id);
     let rows = tx.query(
         "SELECT entity_type, source, status, attempts, error, received_at, updated_at, \
          processed_at FROM messages WHERE message_id = $1",
@@ -373,7 +412,8 @@ mod tests {
 
     #[test]
     fn the_insert_of_n_rows_numbers_five_parameters_a_row() {
-        let sql = insert_sql(2);
+        assert_eq!(CHUNKS[2], 4);
+        let sql = insert_sql(2, true);
         assert!(
             sql.contains(
                 "($1, $2, $3, 'accepted', 0, $4, $4, $5), ($6, $7, $8, 'accepted', 0, $9, $9, $10)"
@@ -381,5 +421,7 @@ mod tests {
             "{sql}"
         );
         assert!(sql.ends_with("RETURNING message_id"), "{sql}");
+        assert!(insert_sql(2, false).ends_with("DO NOTHING"));
+        assert!(insert_sql(3, false).contains("VALUES ($1, $2, $3, 'accepted', 0, $4, $4, $5) ON"));
     }
 }

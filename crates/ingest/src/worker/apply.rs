@@ -13,7 +13,7 @@ use std::sync::Arc;
 use natsapi_store::StoreError;
 
 use super::Shared;
-use super::ops::{self, ApplyBatch, Failures, MarkProcessing};
+use super::ops::{ApplyBatch, Failures, MarkProcessing};
 use crate::db::messages::Delivered;
 use crate::error::IngestError;
 use crate::handler::ApplyError;
@@ -40,7 +40,7 @@ pub(super) enum Outcome {
     DeadLetter(String),
 }
 
-/// Marks `batch` processing (those of its messages [`ops::marked`] says), then applies it; one
+/// Marks `batch` processing (those of its messages [`marked`] says), then applies it; one
 /// outcome per message, in order. An error means the apply transaction did not commit.
 pub(super) async fn run(
     shared: &Shared,
@@ -50,11 +50,8 @@ pub(super) async fn run(
         return Ok(Vec::new());
     }
     let brief = shared.handlers.iter().all(|h| h.brief());
-    let rows: Arc<[Delivered]> = batch
-        .iter()
-        .filter(|p| ops::marked(brief, &p.delivered))
-        .map(|p| p.delivered.clone())
-        .collect();
+    let rows: Arc<[Delivered]> =
+        batch.iter().filter(|p| marked(brief, &p.delivered)).map(|p| p.delivered.clone()).collect();
     if !rows.is_empty() {
         crate::db::run(&shared.store, MarkProcessing { rows }).await?;
     }
@@ -68,7 +65,6 @@ pub(super) async fn run(
             skipped: skipped.clone().into(),
             failed: failed.clone().into(),
             handlers: Arc::clone(&shared.handlers),
-            brief,
         };
         let failures = match crate::db::run(&shared.store, op).await {
             Ok(()) => return Ok(outcomes),
@@ -97,4 +93,11 @@ pub(super) async fn run(
             outcomes[index] = outcome;
         }
     }
+}
+
+/// Whether a delivery is marked `processing` before it is applied: always, unless every handler
+/// is brief and this is the message's first delivery (its `processing` would last one short
+/// transaction).
+fn marked(brief: bool, delivered: &Delivered) -> bool {
+    !brief || delivered.attempts > 1
 }

@@ -93,8 +93,6 @@ pub(super) struct ApplyBatch {
     pub failed: Arc<[(Delivered, String)]>,
     /// The worker's handlers.
     pub handlers: Handlers,
-    /// Whether every handler is brief (first deliveries were not marked `processing`).
-    pub brief: bool,
 }
 
 impl Operation for ApplyBatch {
@@ -107,7 +105,7 @@ impl Operation for ApplyBatch {
         let mut failures = Vec::new();
         let pending = self.batch.iter().enumerate().filter(|(i, _)| !self.skipped[*i]);
         for (index, parsed) in pending {
-            match apply_one(tx, &self.handlers, parsed, now, self.brief) {
+            match apply_one(tx, &self.handlers, parsed, now) {
                 Ok(()) => {}
                 Err(e @ ApplyError::Database(_)) => {
                     // PostgreSQL ends a transaction at a failed statement: nothing after it
@@ -122,23 +120,15 @@ impl Operation for ApplyBatch {
     }
 }
 
-/// Whether a delivery is marked `processing` before it is applied: always, unless every handler
-/// is brief and this is the message's first delivery (its `processing` would last one short
-/// transaction).
-pub(super) fn marked(brief: bool, delivered: &Delivered) -> bool {
-    !brief || delivered.attempts > 1
-}
-
 /// Marks one message processed and, when this is its first application, runs the handlers.
 fn apply_one(
     tx: &mut dyn SqlTx,
     handlers: &[Arc<dyn MessageHandler>],
     parsed: &Parsed,
     now: i64,
-    brief: bool,
 ) -> Result<(), ApplyError> {
     let row = &parsed.delivered;
-    let first = messages::mark_processed(tx, row, &parsed.text, now, marked(brief, row))?;
+    let first = messages::mark_processed(tx, row, &parsed.text, now)?;
     let Some(body) = parsed.body.as_ref().filter(|_| first) else { return Ok(()) };
     let message = Message {
         message_id: row.message_id,
