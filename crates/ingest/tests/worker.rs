@@ -295,6 +295,42 @@ async fn a_key_used_again_after_a_worker_recorded_its_message_is_checked_against
     assert_eq!(status["status"], "processed", "{status}");
 }
 
+async fn a_message_that_did_not_come_through_a_gateway_gets_its_row_from_the_worker(db: Db) {
+    let h = Harness::start(db).await;
+    let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
+    let js = async_nats::jetstream::new(common::connect(&h.nats).await);
+    let id = uuid::Uuid::now_v7();
+    let envelope = natsapi_ingest::MessageEnvelope {
+        message_id: id,
+        body: r#"{"order_id":"direct"}"#.into(),
+        entity_type: Some("order".into()),
+        received_at: natsapi_ingest::time::datetime(1_700_000_000_000),
+        retry_count: 0,
+        source: Some("elsewhere".into()),
+    };
+    let payload = serde_json::to_vec(&envelope).unwrap();
+    // Twice, as a publisher retrying without a message id would: applied once.
+    for _ in 0..2 {
+        let ack = js.publish("messages.ingest.order", payload.clone().into()).await.unwrap();
+        ack.await.unwrap();
+    }
+    // No row until the worker makes one.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.get(&format!("/ingest/status/{id}")).await.0 == 404 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never recorded it");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = h.wait_status(&id.to_string(), "processed").await;
+    assert_eq!(status["source"], "elsewhere");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.stream_messages("MESSAGES").await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the copies were never acknowledged");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM orders WHERE order_id = 'direct'").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 1);
+}
+
 /// A brief handler the test steps through: each attempt waits until the test releases it, and
 /// the first attempt fails.
 #[derive(Default)]
@@ -397,6 +433,7 @@ async fn a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once(
 }
 
 on_both!(
+    a_message_that_did_not_come_through_a_gateway_gets_its_row_from_the_worker,
     messages_are_processed_into_the_messages_table_and_the_entity_table,
     a_batch_of_many_messages_is_applied_exactly_once,
     a_message_that_can_never_fit_its_table_is_dead_lettered_at_once,

@@ -255,52 +255,115 @@ pub fn set_status(
     Ok(changed == 1)
 }
 
-/// Marks `message` processed with its `body` (JSON text), unless it is already final. Returns
-/// whether this call applied it: false means an earlier delivery already did. The row is updated
-/// by key (the gateway created it before publishing the message); only when there is none (the
-/// message did not come through a gateway, or its row was tidied away) is it inserted.
+/// The update that marks `CHUNKS[size]` messages processed and answers the ids it changed: `$1`
+/// is the time, then five parameters a message (id, attempts, body, stream sequence,
+/// fingerprint), joined to the table as a `VALUES` list (its columns are `column1`… in both
+/// SQLite and PostgreSQL; each value is cast, so PostgreSQL knows the parameters' types).
+fn mark_sql(size: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        CHUNKS
+            .iter()
+            .map(|&rows| {
+                let values: Vec<String> = (0..rows)
+                    .map(|row| {
+                        let p = 1 + row * 5;
+                        format!(
+                            "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), \
+                             CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                            p + 1,
+                            p + 2,
+                            p + 3,
+                            p + 4,
+                            p + 5
+                        )
+                    })
+                    .collect();
+                format!(
+                    "UPDATE messages SET status = 'processed', \
+                     attempts = CASE WHEN v.column2 > attempts THEN v.column2 ELSE attempts END, \
+                     error = NULL, body = v.column3, updated_at = $1, processed_at = $1, \
+                     stream_seq = v.column4, fingerprint = COALESCE(fingerprint, v.column5) \
+                     FROM (VALUES {}) AS v \
+                     WHERE message_id = v.column1 AND status NOT IN ('processed', 'dead_lettered') \
+                     RETURNING message_id",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[size]
+}
+
+/// Marks each of `messages` (with its body, JSON text) processed, unless it is already final.
+/// Answers, for each, whether this call applied it: false means an earlier delivery already did
+/// (or the same message came twice in `messages`). The rows are updated by key a chunk at a time
+/// (the gateway created them before publishing); only a message without a row (one that did not
+/// come through a gateway, or whose row was tidied away) is inserted.
 pub fn mark_processed(
     tx: &mut dyn SqlTx,
+    messages: &[(&Delivered, &str)],
+    now: i64,
+) -> Result<Vec<bool>, TxError> {
+    let mut updated: HashMap<String, usize> = HashMap::new();
+    let mut rest = messages;
+    while !rest.is_empty() {
+        let size = CHUNKS.iter().position(|&n| n <= rest.len()).unwrap_or(CHUNKS.len() - 1);
+        let (chunk, after) = rest.split_at(CHUNKS[size]);
+        let mut params = Vec::with_capacity(1 + chunk.len() * 5);
+        params.push(SqlValue::Int(now));
+        for (message, body) in chunk {
+            params.extend([
+                SqlValue::Text(id_text(&message.message_id)),
+                SqlValue::Int(message.attempts),
+                SqlValue::from(*body),
+                message.seq(),
+                message.fingerprint.clone().into(),
+            ]);
+        }
+        for row in tx.query(mark_sql(size), &params)? {
+            if let Some(SqlValue::Text(id)) = row.into_iter().next() {
+                *updated.entry(id).or_default() += 1;
+            }
+        }
+        rest = after;
+    }
+    messages
+        .iter()
+        .map(|(message, body)| {
+            let id = id_text(&message.message_id);
+            if let Some(count) = updated.get_mut(&id).filter(|count| **count > 0) {
+                *count -= 1;
+                return Ok(true);
+            }
+            insert_processed(tx, message, id, body, now)
+        })
+        .collect()
+}
+
+/// Inserts `message` as processed unless a row for its id exists; answers whether it did.
+fn insert_processed(
+    tx: &mut dyn SqlTx,
     message: &Delivered,
+    id: String,
     body: &str,
     now: i64,
 ) -> Result<bool, TxError> {
-    let id = SqlValue::Text(id_text(&message.message_id));
-    let body = SqlValue::from(body);
-    let fingerprint = SqlValue::from(message.fingerprint.clone());
-    let updated = tx.execute(
-        "UPDATE messages SET status = 'processed', \
-         attempts = CASE WHEN $2 > attempts THEN $2 ELSE attempts END, \
-         error = NULL, body = $3, updated_at = $4, processed_at = $4, stream_seq = $5, \
-         fingerprint = COALESCE(fingerprint, $6) \
-         WHERE message_id = $1 AND status NOT IN ('processed', 'dead_lettered')",
-        &[
-            id.clone(),
-            SqlValue::Int(message.attempts),
-            body.clone(),
-            SqlValue::Int(now),
-            message.seq(),
-            fingerprint.clone(),
-        ],
-    )?;
-    if updated == 1 {
-        return Ok(true);
-    }
     let inserted = tx.execute(
         "INSERT INTO messages (message_id, entity_type, source, status, attempts, body, \
          received_at, updated_at, processed_at, stream_seq, fingerprint) \
          VALUES ($1, $2, $3, 'processed', $4, $5, $6, $7, $7, $8, $9) \
          ON CONFLICT (message_id) DO NOTHING",
         &[
-            id,
+            SqlValue::Text(id),
             SqlValue::Text(message.entity_type.clone()),
             message.source.clone().into(),
             SqlValue::Int(message.attempts),
-            body,
+            SqlValue::from(body),
             SqlValue::Int(message.received_at),
             SqlValue::Int(now),
             message.seq(),
-            fingerprint,
+            message.fingerprint.clone().into(),
         ],
     )?;
     Ok(inserted == 1)

@@ -102,10 +102,23 @@ impl Operation for ApplyBatch {
         for (row, error) in self.failed.iter() {
             messages::set_status(tx, row, MessageStatus::Failed, Some(error), now)?;
         }
+        let pending: Vec<(usize, &Parsed)> = self
+            .batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.skipped[*i])
+            .map(|(i, parsed)| (i, parsed.as_ref()))
+            .collect();
+        let rows: Vec<(&Delivered, &str)> =
+            pending.iter().map(|(_, p)| (&p.delivered, p.text.as_str())).collect();
+        let first = messages::mark_processed(tx, &rows, now)?;
         let mut failures = Vec::new();
-        let pending = self.batch.iter().enumerate().filter(|(i, _)| !self.skipped[*i]);
-        for (index, parsed) in pending {
-            match apply_one(tx, &self.handlers, parsed, now) {
+        for ((index, parsed), first) in pending.into_iter().zip(first) {
+            // A message applied before (a redelivery) is not passed to the handlers again.
+            if !first {
+                continue;
+            }
+            match apply_handlers(tx, &self.handlers, parsed) {
                 Ok(()) => {}
                 Err(e @ ApplyError::Database(_)) => {
                     // PostgreSQL ends a transaction at a failed statement: nothing after it
@@ -120,16 +133,14 @@ impl Operation for ApplyBatch {
     }
 }
 
-/// Marks one message processed and, when this is its first application, runs the handlers.
-fn apply_one(
+/// Runs the handlers on a message applied for the first time.
+fn apply_handlers(
     tx: &mut dyn SqlTx,
     handlers: &[Arc<dyn MessageHandler>],
     parsed: &Parsed,
-    now: i64,
 ) -> Result<(), ApplyError> {
+    let Some(body) = parsed.body.as_ref() else { return Ok(()) };
     let row = &parsed.delivered;
-    let first = messages::mark_processed(tx, row, &parsed.text, now)?;
-    let Some(body) = parsed.body.as_ref().filter(|_| first) else { return Ok(()) };
     let message = Message {
         message_id: row.message_id,
         entity_type: &row.entity_type,
