@@ -10,16 +10,21 @@ use natsapi_store::StoreConfig;
 use natsapi_store::postgres::PostgresConfig;
 use natsapi_store::sqlite::{SqliteConfig, Synchronous};
 
+/// SQLite's commit durability as the settings name it.
+fn synchronous(level: natsapi_config::Synchronous) -> Synchronous {
+    match level {
+        natsapi_config::Synchronous::Full => Synchronous::Full,
+        natsapi_config::Synchronous::Normal => Synchronous::Normal,
+    }
+}
+
 /// The store the settings describe.
 fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
     match store.kind {
         natsapi_config::StoreKind::Memory => StoreConfig::Memory,
         natsapi_config::StoreKind::Sqlite => StoreConfig::Sqlite(SqliteConfig {
             path: store.sqlite.path.clone(),
-            synchronous: match store.sqlite.synchronous {
-                natsapi_config::Synchronous::Full => Synchronous::Full,
-                natsapi_config::Synchronous::Normal => Synchronous::Normal,
-            },
+            synchronous: synchronous(store.sqlite.synchronous),
             ..SqliteConfig::default()
         }),
         natsapi_config::StoreKind::Postgres => StoreConfig::Postgres(PostgresConfig {
@@ -29,6 +34,35 @@ fn store_config(store: &natsapi_config::StoreSettings) -> StoreConfig {
             statement_timeout: store.postgres.statement_timeout,
             ..PostgresConfig::default()
         }),
+    }
+}
+
+/// The store that keeps the ingest tables (`--ingest-db`): a SQLite file committed with the
+/// store's synchronous setting, or a PostgreSQL database with the store's pool size and
+/// statement timeout.
+pub fn ingest_store_config(settings: &Settings) -> StoreConfig {
+    let store = &settings.store;
+    match &settings.ingest.database {
+        natsapi_config::IngestDatabase::Sqlite(path) => StoreConfig::Sqlite(SqliteConfig {
+            path: path.clone(),
+            synchronous: synchronous(store.sqlite.synchronous),
+            ..SqliteConfig::default()
+        }),
+        natsapi_config::IngestDatabase::Postgres(url) => StoreConfig::Postgres(PostgresConfig {
+            url: url.expose().to_owned(),
+            pool_size: store.postgres.pool_size,
+            statement_timeout: store.postgres.statement_timeout,
+            ..PostgresConfig::default()
+        }),
+    }
+}
+
+/// A store's database as messages name it: the file, or the PostgreSQL URL without password.
+pub fn describe_store(config: &StoreConfig) -> String {
+    match config {
+        StoreConfig::Memory => "in memory".to_owned(),
+        StoreConfig::Sqlite(sqlite) => sqlite.path.display().to_string(),
+        StoreConfig::Postgres(postgres) => natsapi_store::postgres::redacted(&postgres.url),
     }
 }
 

@@ -1,13 +1,14 @@
-//! `natsapi ingest` and `natsapi worker` as separate processes on one nats-server and one SQLite
-//! file: the worker is SIGKILLed while it applies batches and started again, and every message
-//! is applied exactly once, to the messages table and to its mapped entity table.
+//! `natsapi ingest` and `natsapi worker` as separate processes on one nats-server and one
+//! database (a SQLite file, or a PostgreSQL database given to `--ingest-db` as a URL): the worker
+//! is SIGKILLed while it applies batches and started again, and every message is applied exactly
+//! once, to the messages table and to its mapped entity table.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use natsapi_testkit::{KillOnDrop, NatsServer};
+use natsapi_testkit::{KillOnDrop, NatsServer, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_natsapi");
 const MESSAGES: usize = 6000;
@@ -16,13 +17,49 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn spawn(role: &str, nats: &str, dir: &Path, extra: &[&str]) -> KillOnDrop {
+/// The ingest database of a run.
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Postgres(Box<TestDatabase>),
+}
+
+impl Db {
+    /// What `--ingest-db` says.
+    fn arg(&self) -> std::ffi::OsString {
+        match self {
+            Db::Sqlite(path) => path.into(),
+            Db::Postgres(database) => database.url().into(),
+        }
+    }
+
+    /// A count, or 0 while the database or its tables do not exist yet.
+    fn count(&self, sql: &str) -> i64 {
+        match self {
+            Db::Sqlite(path) => count(path, sql),
+            // The blocking client runs a runtime of its own: not on the test's runtime thread.
+            Db::Postgres(database) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let url = database.url();
+                        let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls) else {
+                            return 0;
+                        };
+                        client.query_one(sql, &[]).map_or(0, |row| row.get(0))
+                    })
+                    .join()
+                    .unwrap_or(0)
+            }),
+        }
+    }
+}
+
+fn spawn(role: &str, nats: &str, dir: &Path, db: &Db, extra: &[&str]) -> KillOnDrop {
     let child = Command::new(BIN)
         .arg(role)
         .args(["--api-nats-addr", nats, "--config"])
         .arg(dir.join("natsapi.yaml"))
         .arg("--ingest-db")
-        .arg(dir.join("ingest.db"))
+        .arg(db.arg())
         .args(extra)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -46,18 +83,35 @@ fn count(db: &Path, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_and_restarted_applies_every_message_exactly_once() {
-    let nats = NatsServer::builder().jetstream(true).start().unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(dir.path().join("ingest.db"));
+    killed_mid_batch(&dir, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_worker_killed_mid_batch_and_restarted_applies_every_message_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::Postgres(Box::new(TestDatabase::create().unwrap_or_else(|e| panic!("{e}"))));
+    killed_mid_batch(&dir, &db).await;
+    assert!(!dir.path().join("ingest.db").exists());
+}
+
+async fn killed_mid_batch(dir: &tempfile::TempDir, db: &Db) {
+    let nats = NatsServer::builder().jetstream(true).start().unwrap();
     std::fs::write(
         dir.path().join("natsapi.yaml"),
         "ingest:\n  worker:\n    batchSize: 64\n    ackWait: 2s\n  entities:\n    order:\n      table: orders\n      \
          columns:\n        - { name: order_id, pointer: /order_id, type: text, required: true }\n",
     )
     .unwrap();
-    let db = dir.path().join("ingest.db");
     let port = free_port();
-    let _gateway =
-        spawn("ingest", &nats.url(), dir.path(), &["--ingest-addr", &format!("127.0.0.1:{port}")]);
+    let _gateway = spawn(
+        "ingest",
+        &nats.url(),
+        dir.path(),
+        db,
+        &["--ingest-addr", &format!("127.0.0.1:{port}")],
+    );
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -82,10 +136,10 @@ async fn a_worker_killed_mid_batch_and_restarted_applies_every_message_exactly_o
 
     // Kill the worker while it is busy, three times, posting more in between.
     for round in 0..3 {
-        let mut worker = spawn("worker", &nats.url(), dir.path(), &[]);
-        let before = count(&db, "SELECT COUNT(*) FROM orders");
+        let mut worker = spawn("worker", &nats.url(), dir.path(), db, &[]);
+        let before = db.count("SELECT COUNT(*) FROM orders");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while count(&db, "SELECT COUNT(*) FROM orders") < before + 200 {
+        while db.count("SELECT COUNT(*) FROM orders") < before + 200 {
             assert!(Instant::now() < deadline, "round {round}: the worker made no progress");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -95,17 +149,17 @@ async fn a_worker_killed_mid_batch_and_restarted_applies_every_message_exactly_o
             post(lines(MESSAGES / 2, MESSAGES)).await;
         }
     }
-    let processed = count(&db, "SELECT COUNT(*) FROM messages WHERE status = 'processed'");
+    let processed = db.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'");
     assert!(processed < MESSAGES as i64, "the kills came too late to test anything");
 
-    let _worker = spawn("worker", &nats.url(), dir.path(), &[]);
+    let _worker = spawn("worker", &nats.url(), dir.path(), db, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&db, "SELECT COUNT(*) FROM messages WHERE status = 'processed'") < MESSAGES as i64 {
+    while db.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'") < MESSAGES as i64 {
         assert!(Instant::now() < deadline, "not every message was processed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages"), MESSAGES as i64);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM orders"), MESSAGES as i64);
-    assert_eq!(count(&db, "SELECT COUNT(DISTINCT order_id) FROM orders"), MESSAGES as i64);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages WHERE status <> 'processed'"), 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM messages"), MESSAGES as i64);
+    assert_eq!(db.count("SELECT COUNT(*) FROM orders"), MESSAGES as i64);
+    assert_eq!(db.count("SELECT COUNT(DISTINCT order_id) FROM orders"), MESSAGES as i64);
+    assert_eq!(db.count("SELECT COUNT(*) FROM messages WHERE status <> 'processed'"), 0);
 }

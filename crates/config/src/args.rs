@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 
-use crate::{LogFormat, PostgresUrl, StoreKind, Synchronous, WorkerThreads, parse};
+use crate::{IngestDatabase, LogFormat, PostgresUrl, StoreKind, Synchronous, WorkerThreads, parse};
 
 /// Flags shared by `natsapi serve` and `natsapi dev`; the binary flattens this
 /// struct into both subcommands.
@@ -181,7 +181,13 @@ pub struct ServerArgs {
     #[arg(long, env = "NATSAPI_INGEST_STREAM", value_name = "NAME", value_parser = crate::ingest::stream_name)]
     pub ingest_stream: Option<String>,
 
-    /// SQLite file of the ingest status and mapped tables [default: natsapi-ingest.db]
-    #[arg(long, env = "NATSAPI_INGEST_DB", value_name = "PATH", value_parser = parse::path)]
-    pub ingest_db: Option<PathBuf>,
+    /// Database of the ingest status and mapped tables: a SQLite file, or a postgres:// (postgresql://) URL [default: the store's database when the store is PostgreSQL, else natsapi-ingest.db]
+    #[arg(
+        long,
+        env = "NATSAPI_INGEST_DB",
+        value_name = "PATH|URL",
+        value_parser = crate::ingest_database::IngestDatabaseParser,
+        hide_env_values = true
+    )]
+    pub ingest_db: Option<IngestDatabase>,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{ConfigError, HttpSettings, Mode, parse};
+use crate::{ConfigError, HttpSettings, IngestDatabase, Mode, parse};
 
 /// The ingest gateway and the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +15,6 @@ pub struct IngestSettings {
     /// The HTTP gateway (`/ingest/*`): enabled by default in `dev` only; default address
     /// [`DEFAULT_INGEST_ADDR`].
     pub gateway: HttpSettings,
-    /// How often the gateway deletes its rows of messages a worker has recorded; `None` (YAML
-    /// `off`) never. Default 60 s.
-    pub prune_interval: Option<Duration>,
     /// Whether to run a worker: by default in `dev` only.
     pub worker_enabled: bool,
     /// The message stream (`NATS_STREAM` for `natsapi ingest` and `worker`). Default `MESSAGES`.
@@ -32,9 +29,10 @@ pub struct IngestSettings {
     pub max_bytes: usize,
     /// How long JetStream drops a repeated message id. Default 2 min.
     pub duplicate_window: Duration,
-    /// The SQLite file holding the `messages` table and the mapped tables.
-    /// Default [`DEFAULT_INGEST_DB`].
-    pub database: PathBuf,
+    /// The database holding the `messages` table and the mapped tables: a SQLite file or a
+    /// PostgreSQL database. Default: the store's database when the store is PostgreSQL, else
+    /// the file [`DEFAULT_INGEST_DB`].
+    pub database: IngestDatabase,
     /// Keep `database` in the process's temporary directory instead, deleted on exit: `dev`
     /// with its in-memory store does, unless a flag, variable or the file names the database.
     pub temp_database: bool,
@@ -87,7 +85,6 @@ impl IngestSettings {
         let on = mode == Mode::Dev;
         IngestSettings {
             gateway: HttpSettings::defaults(mode, on, DEFAULT_INGEST_ADDR),
-            prune_interval: Some(Duration::from_secs(60)),
             worker_enabled: on,
             stream: "MESSAGES".into(),
             subject_prefix: "messages.ingest".into(),
@@ -95,7 +92,7 @@ impl IngestSettings {
             dead_letter_prefix: "messages.dlq".into(),
             max_bytes: 1 << 30,
             duplicate_window: Duration::from_secs(120),
-            database: PathBuf::from(DEFAULT_INGEST_DB),
+            database: IngestDatabase::Sqlite(PathBuf::from(DEFAULT_INGEST_DB)),
             temp_database: mode == Mode::Dev,
             consumer: "natsapi-worker".into(),
             batch_size: 256,
@@ -122,7 +119,6 @@ pub(crate) struct FileIngest {
 struct FileGateway {
     enabled: Option<bool>,
     addr: Option<String>,
-    prune_interval: Option<String>,
     header_read_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_connections: Option<String>,
@@ -160,6 +156,11 @@ pub fn stream_name(s: &str) -> Result<String, String> {
 }
 
 impl FileIngest {
+    /// Whether the file names the ingest database.
+    pub(crate) fn names_database(&self) -> bool {
+        self.database.is_some()
+    }
+
     /// Applies the file's values; `path` names the file in errors.
     pub(crate) fn apply(self, s: &mut IngestSettings, path: &Path) -> Result<(), ConfigError> {
         let at = |key: &str| {
@@ -208,12 +209,6 @@ impl FileIngest {
         )?;
         let max = at("gateway.maxConnections");
         put(&mut limits.max_connections, gateway.max_connections, parse::positive, max)?;
-        put(
-            &mut s.prune_interval,
-            gateway.prune_interval,
-            |v| if v.trim() == "off" { Ok(None) } else { parse::duration(v).map(Some) },
-            at("gateway.pruneInterval"),
-        )?;
         let worker = self.worker.unwrap_or_default();
         if let Some(enabled) = worker.enabled {
             s.worker_enabled = enabled;
@@ -252,7 +247,7 @@ impl FileIngest {
         if self.database.is_some() {
             s.temp_database = false;
         }
-        put(&mut s.database, self.database, parse::path, at("database"))?;
+        put(&mut s.database, self.database, IngestDatabase::parse, at("database"))?;
         if let Some(entities) = self.entities {
             s.entities = entities;
         }

@@ -32,6 +32,7 @@ mod connection;
 mod error;
 mod file;
 mod ingest;
+mod ingest_database;
 mod load;
 pub mod parse;
 mod postgres;
@@ -46,6 +47,7 @@ pub use ingest::{
     ColumnSettings, DEFAULT_INGEST_ADDR, DEFAULT_INGEST_DB, EntitySettings, IngestSettings,
     stream_name,
 };
+pub use ingest_database::IngestDatabase;
 pub use load::{load, load_from};
 pub use postgres::PostgresUrl;
 pub use role_args::{GatewayArgs, WorkerArgs};

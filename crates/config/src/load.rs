@@ -39,14 +39,24 @@ pub fn load_from(
     yaml: Option<(&Path, &str)>,
 ) -> Result<Settings, ConfigError> {
     let mut settings = Settings::defaults(mode);
+    let mut ingest_database_named = args.ingest_db.is_some();
     if let Some((path, text)) = yaml {
-        apply_file(&mut settings, path, file::parse_file(path, text)?)?;
+        let file = file::parse_file(path, text)?;
+        ingest_database_named |= file.ingest.as_ref().is_some_and(|i| i.names_database());
+        apply_file(&mut settings, path, file)?;
     }
     apply_args(&mut settings, args)?;
     check_store(&settings.store)?;
     if settings.store.kind != crate::StoreKind::Memory {
         // Promises kept durably: the ingest data beside them lasts as long.
         settings.ingest.temp_database = false;
+    }
+    if !ingest_database_named
+        && settings.store.kind == crate::StoreKind::Postgres
+        && let Some(url) = &settings.store.postgres.url
+    {
+        // One database for everything, unless the ingest tables are sent elsewhere.
+        settings.ingest.database = crate::IngestDatabase::Postgres(url.clone());
     }
     let nats = &settings.api.nats;
     crate::connection::check(&nats.connection, &nats.addr)?;
@@ -205,7 +215,7 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
     if a.ingest_db.is_some() {
         i.temp_database = false;
     }
-    check(&mut i.database, a.ingest_db.as_deref(), "ingest_db", non_empty_path)?;
+    set(&mut i.database, a.ingest_db.clone());
     Ok(())
 }
 

@@ -145,7 +145,7 @@ mod tests {
         else {
             panic!("not the worker")
         };
-        assert_eq!(args.0.ingest_db.as_deref(), Some(std::path::Path::new("w.db")));
+        assert_eq!(args.0.ingest_db, Some(crate::IngestDatabase::Sqlite("w.db".into())));
         // The NATS connection's flags belong to every role.
         let Cli::Worker(args) =
             Cli::try_parse_from(["natsapi", "worker", "--api-nats-token", "t0ken"]).unwrap()

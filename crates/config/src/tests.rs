@@ -208,7 +208,7 @@ fn every_flag_parses() {
                 gateway: listener(true, "127.0.0.1:9"),
                 worker_enabled: false,
                 stream: "ORDERS".into(),
-                database: "/var/lib/natsapi/i.db".into(),
+                database: crate::IngestDatabase::Sqlite("/var/lib/natsapi/i.db".into()),
                 ..crate::IngestSettings::defaults(Mode::Serve)
             },
         }
@@ -846,7 +846,7 @@ fn http_credentials_come_from_the_yaml_and_are_checked() {
 fn ingest_settings_come_from_the_file_and_bad_values_name_their_key() {
     let yaml = r#"
 ingest:
-  gateway: { enabled: true, addr: "127.0.0.1:7", pruneInterval: 5m }
+  gateway: { enabled: true, addr: "127.0.0.1:7" }
   worker: { enabled: true, consumer: w1, batchSize: 10, maxAttempts: 2, ackWait: 5s }
   stream: { name: ORDERS, subjectPrefix: orders.in, maxBytes: 1MiB, duplicateWindow: 1m }
   database: /tmp/i.db
@@ -860,7 +860,7 @@ ingest:
     let i = &s.ingest;
     assert!(i.gateway.enabled && i.worker_enabled);
     assert_eq!(i.gateway.addr, "127.0.0.1:7");
-    assert_eq!(i.prune_interval, Some(Duration::from_secs(300)));
+    assert_eq!(i.database, crate::IngestDatabase::Sqlite("/tmp/i.db".into()));
     assert_eq!((i.consumer.as_str(), i.batch_size, i.max_attempts), ("w1", 10, 2));
     assert_eq!(i.ack_wait, Duration::from_secs(5));
     assert_eq!((i.stream.as_str(), i.subject_prefix.as_str()), ("ORDERS", "orders.in"));
@@ -872,16 +872,10 @@ ingest:
     let bad = "ingest:\n  stream: { name: a.b }\n";
     let err = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), bad))).unwrap_err();
     assert!(err.to_string().contains("ingest.stream.name"), "{err}");
-    let off = "ingest:\n  gateway: { pruneInterval: off }\n";
-    let s = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), off))).unwrap();
-    assert_eq!(s.ingest.prune_interval, None);
-    assert_eq!(
-        Settings::defaults(Mode::Serve).ingest.prune_interval,
-        Some(Duration::from_secs(60))
-    );
-    let zero = "ingest:\n  gateway: { pruneInterval: 0s }\n";
-    let err = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), zero))).unwrap_err();
-    assert!(err.to_string().contains("ingest.gateway.pruneInterval"), "{err}");
+    // The gateway's rows are the worker's: there is nothing to prune, and no setting for it.
+    let gone = "ingest:\n  gateway: { pruneInterval: 5m }\n";
+    let err = load_from(Mode::Serve, &args(&[]), Some((Path::new("f.yaml"), gone))).unwrap_err();
+    assert!(err.to_string().contains("pruneInterval"), "{err}");
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! one `Tx`; the backend makes the operation atomic and durable before its reply is released.
 //!
 //! `Tx` is the sum of one trait per resource family (promises here; the others next to their
-//! models), so each family's storage lives in its own files in every backend.
+//! models), so each family's storage lives in its own files in every backend. Families whose
+//! tables are not modelled in this crate (ingested messages, mapped tables) use plain SQL through
+//! [`SqlTx`].
 
 use crate::error::TxError;
 use crate::lock::LockTx;
@@ -11,11 +13,12 @@ use crate::promises::PromiseFilter;
 use crate::task::{CallbackTx, TaskTx};
 
 use crate::schedule::ScheduleTx;
+use crate::sql::SqlTx;
 
 /// Everything an operation can read and write inside one transaction.
-pub trait Tx: PromiseTx + TaskTx + CallbackTx + ScheduleTx + LockTx {}
+pub trait Tx: PromiseTx + TaskTx + CallbackTx + ScheduleTx + LockTx + SqlTx {}
 
-impl<T: PromiseTx + TaskTx + CallbackTx + ScheduleTx + LockTx + ?Sized> Tx for T {}
+impl<T: PromiseTx + TaskTx + CallbackTx + ScheduleTx + LockTx + SqlTx + ?Sized> Tx for T {}
 
 /// Reads and writes of promises.
 pub trait PromiseTx {

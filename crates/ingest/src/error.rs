@@ -1,31 +1,22 @@
 //! The ingest layer's errors.
 
+use natsapi_core::TxError;
+use natsapi_store::StoreError;
+
 /// What can go wrong in the ingest gateway, the worker or their database.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The database could not be opened, migrated or written.
-    #[error("database: {0}")]
-    Database(String),
+    /// The store holding the ingest tables could not be opened, or did not run an operation
+    /// (closed, overloaded, a failed commit).
+    #[error("ingest database: {0}")]
+    Store(#[from] StoreError),
+    /// A statement on the ingest tables failed inside its transaction.
+    #[error("ingest database: {0}")]
+    Sql(#[from] TxError),
     /// A JetStream stream or consumer could not be created, or exists with another configuration.
     #[error("jetstream: {0}")]
     Stream(String),
     /// The entity mapping is invalid or does not match an existing table.
     #[error("entity mapping: {0}")]
     Mapping(String),
-    /// The database's writer has `queued` writes waiting already (its limit): this one was not
-    /// made; try again shortly.
-    #[error("the database is overloaded ({queued} writes are waiting); retry shortly")]
-    Overloaded {
-        /// The limit of waiting writes that was reached.
-        queued: usize,
-    },
-    /// The worker's message stream failed.
-    #[error("consumer: {0}")]
-    Consumer(String),
-}
-
-impl From<rusqlite::Error> for IngestError {
-    fn from(e: rusqlite::Error) -> Self {
-        IngestError::Database(e.to_string())
-    }
 }

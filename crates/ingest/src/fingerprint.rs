@@ -1,8 +1,8 @@
 //! The fingerprint of a message sent with an `Idempotency-Key`: a SHA-256 of its entity type and
-//! of its body in canonical form. It is stored with the message's row (in the gateway's file and,
-//! through the [`HEADER`] the gateway publishes, in the worker's), so that the same key sent
-//! again with another message is refused with 422 instead of answered with the first message's
-//! id, also once the gateway's row is pruned or the gateway restarted.
+//! of its body in canonical form. It is stored with the message's row (by the gateway, and by a
+//! worker that creates the row itself, from the [`HEADER`] the gateway publishes), so that the
+//! same key sent again with another message is refused with 422 instead of answered with the
+//! first message's id, whichever process wrote the row last, also after a restart.
 //!
 //! Canonical means the JSON value, not its text: object keys are taken in sorted order and
 //! whitespace is ignored, so a client that encodes the same message again (another key order,

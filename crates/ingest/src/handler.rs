@@ -1,8 +1,13 @@
 //! Custom processing: a [`MessageHandler`] runs inside the worker's transaction for every message
 //! the first time it is applied, so its writes commit together with the message's status and
 //! never twice.
+//!
+//! Handlers see the store's transaction as plain SQL ([`SqlTx`]), not a driver's connection, so
+//! one handler serves SQLite and PostgreSQL (see [`natsapi_core::sql`] for the portable subset,
+//! and [`SqlTx::dialect`] for the statements that must differ).
 
-use rusqlite::Connection;
+use natsapi_core::TxError;
+use natsapi_core::sql::SqlTx;
 use uuid::Uuid;
 
 use crate::error::IngestError;
@@ -23,36 +28,37 @@ pub struct Message<'a> {
 }
 
 /// Why a message could not be applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// It can never succeed (bad data): it is dead-lettered at once.
     #[error("{0}")]
     Permanent(String),
-    /// It may succeed later (a busy database, a missing dependency): it is retried with back-off
-    /// until the worker's attempt limit, then dead-lettered.
+    /// It may succeed later (a missing dependency, a service that is down): it is retried with
+    /// back-off until the worker's attempt limit, then dead-lettered.
     #[error("{0}")]
     Transient(String),
-}
-
-impl From<rusqlite::Error> for ApplyError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApplyError::Transient(format!("database: {e}"))
-    }
+    /// A statement failed: retried like a transient failure. (A conflict with another
+    /// transaction is not a failure of the message: the store runs the batch again.)
+    #[error("database: {0}")]
+    Database(#[from] TxError),
 }
 
 /// Processing of messages beyond the `messages` table, run in the worker's transaction.
 pub trait MessageHandler: Send + Sync + 'static {
-    /// Prepares the database (creates tables) when the worker starts.
-    fn prepare(&self, conn: &Connection) -> Result<(), IngestError> {
-        let _ = conn;
+    /// Prepares the database (creates tables) when the worker starts, in a transaction of its
+    /// own.
+    fn prepare(&self, tx: &mut dyn SqlTx) -> Result<(), IngestError> {
+        let _ = tx;
         Ok(())
     }
 
     /// Applies `message`. A message that was applied before (a redelivery) is not passed again.
     /// An error rolls back the writes made for the message. The call may repeat for the same
-    /// delivery: when another message of its batch fails, the batch is undone and applied again
-    /// message by message; only the writes of the call that commits remain.
-    fn apply(&self, conn: &Connection, message: &Message<'_>) -> Result<(), ApplyError>;
+    /// delivery: the store may run a batch's transaction again (after another message of the
+    /// batch failed, after another operation committed with it failed, or after a conflict with
+    /// another writer); only the writes of the call that commits remain. So a handler must do
+    /// nothing outside `tx` that it cannot do twice.
+    fn apply(&self, tx: &mut dyn SqlTx, message: &Message<'_>) -> Result<(), ApplyError>;
 
     /// Whether [`MessageHandler::apply`] only does brief work on the database it is given (no
     /// call out of the process, no waiting). While every handler of a worker is brief, a message's

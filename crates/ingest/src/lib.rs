@@ -6,7 +6,8 @@
 //! - [`worker`]: a durable pull consumer; batches applied in one transaction, acked after commit,
 //!   retried with back-off, dead-lettered after `max_deliver` attempts.
 //! - [`db`]: the `messages` table (the status of every message) and the typed tables of
-//!   [`mapping`]; [`handler`] is the hook for custom processing.
+//!   [`mapping`], kept by a [`natsapi_store::Store`] (SQLite or PostgreSQL) as one of its
+//!   families; [`handler`] is the hook for custom processing.
 
 pub mod db;
 pub mod envelope;

@@ -1,11 +1,15 @@
 //! Typed tables without code: a mapping from an entity type to a table whose columns are read
 //! from the message body by JSON pointer. The worker creates the tables; each row's primary key
 //! is the message id, so a message lands in its table once.
+//!
+//! The tables live in the store's database, SQLite or PostgreSQL: each column type has its SQL
+//! type in each dialect (a boolean is `INTEGER` 0/1 on SQLite, `BOOLEAN` on PostgreSQL; JSON is
+//! `TEXT` on SQLite, `JSONB` on PostgreSQL), and the statements run through the store's
+//! transaction ([`SqlTx`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::Connection;
-use rusqlite::types::Value as SqlValue;
+use natsapi_core::sql::{Dialect, SqlTx, SqlValue};
 use serde_json::Value;
 
 use crate::error::IngestError;
@@ -20,9 +24,9 @@ pub enum ColumnType {
     Integer,
     /// Any JSON number.
     Real,
-    /// `true` or `false`, stored as 1 or 0.
+    /// `true` or `false` (on SQLite stored as 1 or 0).
     Boolean,
-    /// Any JSON value, stored as its JSON text.
+    /// Any JSON value, stored as its JSON text (`JSONB` on PostgreSQL).
     Json,
 }
 
@@ -39,25 +43,35 @@ impl ColumnType {
         }
     }
 
-    fn sql(self) -> &'static str {
-        match self {
-            ColumnType::Text | ColumnType::Json => "TEXT",
-            ColumnType::Integer | ColumnType::Boolean => "INTEGER",
-            ColumnType::Real => "REAL",
+    /// The column's SQL type in `dialect`, as the database's catalog names it (upper case).
+    pub fn sql(self, dialect: Dialect) -> &'static str {
+        match (dialect, self) {
+            (_, ColumnType::Text) => "TEXT",
+            (Dialect::Sqlite, ColumnType::Integer | ColumnType::Boolean) => "INTEGER",
+            (Dialect::Sqlite, ColumnType::Real) => "REAL",
+            (Dialect::Sqlite, ColumnType::Json) => "TEXT",
+            (Dialect::Postgres, ColumnType::Integer) => "BIGINT",
+            (Dialect::Postgres, ColumnType::Real) => "DOUBLE PRECISION",
+            (Dialect::Postgres, ColumnType::Boolean) => "BOOLEAN",
+            (Dialect::Postgres, ColumnType::Json) => "JSONB",
         }
     }
 
-    /// `value` as this column's SQL value, or why it does not fit.
-    fn convert(self, value: &Value) -> Result<SqlValue, String> {
+    /// `value` as this column's SQL value in `dialect`, or why it does not fit.
+    fn convert(self, value: &Value, dialect: Dialect) -> Result<SqlValue, String> {
         let fits = match (self, value) {
             (ColumnType::Text, Value::String(s)) => Some(SqlValue::Text(s.clone())),
-            (ColumnType::Integer, Value::Number(n)) => n.as_i64().map(SqlValue::Integer),
+            (ColumnType::Integer, Value::Number(n)) => n.as_i64().map(SqlValue::Int),
             (ColumnType::Real, Value::Number(n)) => n.as_f64().map(SqlValue::Real),
-            (ColumnType::Boolean, Value::Bool(b)) => Some(SqlValue::Integer(i64::from(*b))),
+            (ColumnType::Boolean, Value::Bool(b)) => Some(SqlValue::Bool(*b)),
             (ColumnType::Json, v) => Some(SqlValue::Text(v.to_string())),
             _ => None,
         };
-        fits.ok_or_else(|| format!("expected {}, got {value}", self.describe()))
+        let sql = fits.ok_or_else(|| format!("expected {}, got {value}", self.describe()))?;
+        if dialect == Dialect::Postgres && has_nul(value) {
+            return Err("PostgreSQL text cannot hold the NUL character (\\u0000)".into());
+        }
+        Ok(sql)
     }
 
     fn describe(self) -> &'static str {
@@ -68,6 +82,16 @@ impl ColumnType {
             ColumnType::Boolean => "true or false",
             ColumnType::Json => "any JSON",
         }
+    }
+}
+
+/// Whether a string in `value` (a key included) holds the NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
@@ -103,9 +127,6 @@ pub struct EntityMappings {
 /// The column every mapped table has: the message id, its primary key.
 const ID_COLUMN: &str = "message_id";
 
-/// Tables the ingest schema owns, which a mapping may not use.
-const RESERVED_TABLES: [&str; 2] = ["messages", "natsapi_ingest_schema"];
-
 fn check_identifier(what: &str, name: &str) -> Result<(), IngestError> {
     let mut bytes = name.bytes();
     let valid = name.len() <= 63
@@ -123,14 +144,14 @@ fn check_identifier(what: &str, name: &str) -> Result<(), IngestError> {
 
 impl EntityMappings {
     /// Checks and keeps `tables` (entity type → table): identifiers, pointers, no column twice,
-    /// no table twice, none of the ingest schema's own tables.
+    /// no table twice, none of the store's own tables.
     pub fn new(tables: BTreeMap<String, EntityTable>) -> Result<Self, IngestError> {
         let mut seen_tables = BTreeSet::new();
         for (entity, table) in &tables {
             crate::envelope::check_entity_type(entity).map_err(IngestError::Mapping)?;
             check_identifier(&format!("entity {entity}: table"), &table.table)?;
             let lower = table.table.to_ascii_lowercase();
-            if RESERVED_TABLES.contains(&lower.as_str()) {
+            if natsapi_store::TABLES.contains(&lower.as_str()) {
                 return Err(IngestError::Mapping(format!(
                     "entity {entity}: table {} belongs to natsapi",
                     table.table
@@ -167,11 +188,11 @@ impl EntityMappings {
         self.tables.is_empty()
     }
 
-    fn create_sql(table: &EntityTable) -> String {
+    fn create_sql(table: &EntityTable, dialect: Dialect) -> String {
         let mut columns = vec![format!("\"{ID_COLUMN}\" TEXT PRIMARY KEY")];
         for c in &table.columns {
             let not_null = if c.required { " NOT NULL" } else { "" };
-            columns.push(format!("\"{}\" {}{not_null}", c.name, c.kind.sql()));
+            columns.push(format!("\"{}\" {}{not_null}", c.name, c.kind.sql(dialect)));
         }
         format!("CREATE TABLE IF NOT EXISTS \"{}\" ({})", table.table, columns.join(", "))
     }
@@ -179,7 +200,7 @@ impl EntityMappings {
     fn insert_sql(table: &EntityTable) -> String {
         let mut names = vec![format!("\"{ID_COLUMN}\"")];
         names.extend(table.columns.iter().map(|c| format!("\"{}\"", c.name)));
-        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
         format!(
             "INSERT INTO \"{}\" ({}) VALUES ({}) ON CONFLICT (\"{ID_COLUMN}\") DO NOTHING",
             table.table,
@@ -188,29 +209,42 @@ impl EntityMappings {
         )
     }
 
-    /// The existing table's columns (name, declared type), lower-cased names.
+    /// The existing table's columns (lower-cased name, upper-cased type), in order; none when
+    /// the table does not exist.
     fn existing_columns(
-        conn: &Connection,
+        tx: &mut dyn SqlTx,
         table: &str,
     ) -> Result<Vec<(String, String)>, IngestError> {
-        let mut query = conn.prepare(&format!("PRAGMA table_info(\"{table}\")"))?;
-        let rows = query.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(1)?.to_ascii_lowercase(),
-                r.get::<_, String>(2)?.to_ascii_uppercase(),
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let sql = match tx.dialect() {
+            Dialect::Sqlite => "SELECT name, type FROM pragma_table_info($1) ORDER BY cid",
+            Dialect::Postgres => {
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name::text = $1 \
+                 ORDER BY ordinal_position"
+            }
+        };
+        let rows = tx.query(sql, &[SqlValue::from(table)])?;
+        rows.into_iter()
+            .map(|row| match row.as_slice() {
+                [SqlValue::Text(name), SqlValue::Text(kind)] => {
+                    Ok((name.to_ascii_lowercase(), kind.to_ascii_uppercase()))
+                }
+                other => Err(IngestError::Mapping(format!(
+                    "table {table}: cannot read its columns from the catalog ({other:?})"
+                ))),
+            })
+            .collect()
     }
 }
 
 impl MessageHandler for EntityMappings {
     /// Creates each table, or checks that an existing one has exactly the mapped columns.
-    fn prepare(&self, conn: &Connection) -> Result<(), IngestError> {
+    fn prepare(&self, tx: &mut dyn SqlTx) -> Result<(), IngestError> {
+        let dialect = tx.dialect();
         for (entity, table) in &self.tables {
-            let existing = Self::existing_columns(conn, &table.table)?;
+            let existing = Self::existing_columns(tx, &table.table)?;
             if existing.is_empty() {
-                conn.execute_batch(&Self::create_sql(table))?;
+                tx.execute(&Self::create_sql(table, dialect), &[])?;
                 continue;
             }
             let mut want = vec![(ID_COLUMN.to_owned(), "TEXT".to_owned())];
@@ -218,7 +252,7 @@ impl MessageHandler for EntityMappings {
                 table
                     .columns
                     .iter()
-                    .map(|c| (c.name.to_ascii_lowercase(), c.kind.sql().to_owned())),
+                    .map(|c| (c.name.to_ascii_lowercase(), c.kind.sql(dialect).to_owned())),
             );
             let (mut have_sorted, mut want_sorted) = (existing.clone(), want.clone());
             have_sorted.sort();
@@ -239,8 +273,9 @@ impl MessageHandler for EntityMappings {
         Ok(())
     }
 
-    fn apply(&self, conn: &Connection, message: &Message<'_>) -> Result<(), ApplyError> {
+    fn apply(&self, tx: &mut dyn SqlTx, message: &Message<'_>) -> Result<(), ApplyError> {
         let Some(table) = self.tables.get(message.entity_type) else { return Ok(()) };
+        let dialect = tx.dialect();
         let mut values = vec![SqlValue::Text(message.message_id.to_string())];
         for column in &table.columns {
             let value = message.body.pointer(&column.pointer).filter(|v| !v.is_null());
@@ -252,7 +287,7 @@ impl MessageHandler for EntityMappings {
                     )));
                 }
                 None => SqlValue::Null,
-                Some(v) => column.kind.convert(v).map_err(|why| {
+                Some(v) => column.kind.convert(v, dialect).map_err(|why| {
                     ApplyError::Permanent(format!(
                         "entity {}: column {}: {}: {why}",
                         message.entity_type, column.name, column.pointer
@@ -261,8 +296,7 @@ impl MessageHandler for EntityMappings {
             };
             values.push(sql);
         }
-        conn.prepare_cached(&Self::insert_sql(table))?
-            .execute(rusqlite::params_from_iter(values))?;
+        tx.execute(&Self::insert_sql(table), &values)?;
         Ok(())
     }
 
@@ -299,40 +333,40 @@ mod tests {
     }
 
     #[test]
-    fn rows_land_once_and_bad_values_are_permanent() {
-        let conn = Connection::open_in_memory().unwrap();
-        let mappings = EntityMappings::new(orders()).unwrap();
-        mappings.prepare(&conn).unwrap();
-        mappings.prepare(&conn).unwrap();
-        let body = serde_json::json!({"order_id": "A1", "total": 10.5});
-        let id = uuid::Uuid::now_v7();
-        let message = Message {
-            message_id: id,
-            entity_type: "order",
-            body: &body,
-            source: None,
-            attempts: 1,
-        };
-        mappings.apply(&conn, &message).unwrap();
-        mappings.apply(&conn, &message).unwrap();
-        let count: i64 = conn.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0)).unwrap();
-        assert_eq!(count, 1);
-        let bad = serde_json::json!({"order_id": 7});
-        let message = Message { body: &bad, message_id: uuid::Uuid::now_v7(), ..message };
-        let err = mappings.apply(&conn, &message).unwrap_err();
-        assert!(
-            matches!(&err, ApplyError::Permanent(m) if m.contains("expected a string")),
-            "{err}"
-        );
+    fn values_convert_per_dialect_and_bad_ones_say_why() {
+        let sqlite = Dialect::Sqlite;
+        let postgres = Dialect::Postgres;
+        let b = ColumnType::Boolean.convert(&serde_json::json!(true), sqlite).unwrap();
+        assert_eq!(b, SqlValue::Bool(true));
+        assert_eq!(ColumnType::Boolean.sql(sqlite), "INTEGER");
+        assert_eq!(ColumnType::Boolean.sql(postgres), "BOOLEAN");
+        assert_eq!(ColumnType::Json.sql(postgres), "JSONB");
+        let json = ColumnType::Json.convert(&serde_json::json!({"a": [1]}), postgres).unwrap();
+        assert_eq!(json, SqlValue::Text(r#"{"a":[1]}"#.into()));
+        let err = ColumnType::Integer.convert(&serde_json::json!(1.5), sqlite).unwrap_err();
+        assert!(err.contains("expected an integer"), "{err}");
+        // PostgreSQL cannot keep NUL in text or JSONB; SQLite can.
+        let nul = serde_json::json!("a\u{0}b");
+        assert!(ColumnType::Text.convert(&nul, sqlite).is_ok());
+        let err = ColumnType::Text.convert(&nul, postgres).unwrap_err();
+        assert!(err.contains("NUL"), "{err}");
+        let nested = serde_json::json!({"k": ["x", "a\u{0}"]});
+        assert!(ColumnType::Json.convert(&nested, postgres).is_err());
     }
 
     #[test]
-    fn a_table_with_other_columns_is_reported() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE orders (message_id TEXT PRIMARY KEY, amount REAL)")
-            .unwrap();
-        let err = EntityMappings::new(orders()).unwrap().prepare(&conn).unwrap_err();
-        assert!(err.to_string().contains("exists with columns"), "{err}");
+    fn statements_quote_identifiers_and_number_parameters() {
+        let table = &orders()["order"];
+        assert_eq!(
+            EntityMappings::create_sql(table, Dialect::Postgres),
+            "CREATE TABLE IF NOT EXISTS \"orders\" (\"message_id\" TEXT PRIMARY KEY, \
+             \"order_id\" TEXT NOT NULL, \"total\" DOUBLE PRECISION)"
+        );
+        assert_eq!(
+            EntityMappings::insert_sql(table),
+            "INSERT INTO \"orders\" (\"message_id\", \"order_id\", \"total\") VALUES ($1, $2, $3) \
+             ON CONFLICT (\"message_id\") DO NOTHING"
+        );
     }
 
     #[test]
@@ -340,9 +374,11 @@ mod tests {
         let mut tables = orders();
         tables.get_mut("order").unwrap().table = "drop table;".into();
         assert!(EntityMappings::new(tables).is_err());
-        let mut tables = orders();
-        tables.get_mut("order").unwrap().table = "messages".into();
-        assert!(EntityMappings::new(tables).is_err());
+        for natsapi_table in ["messages", "Promises", "natsapi_schema_migrations"] {
+            let mut tables = orders();
+            tables.get_mut("order").unwrap().table = natsapi_table.into();
+            assert!(EntityMappings::new(tables).is_err(), "{natsapi_table}");
+        }
         let mut tables = orders();
         tables.get_mut("order").unwrap().columns[0].pointer = "order_id".into();
         assert!(EntityMappings::new(tables).is_err());

@@ -1,15 +1,15 @@
 //! The gateway over real HTTP and a real nats-server: single messages, batches, idempotent
 //! retries, status lookups, bad input, stream configuration, and NATS going away.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
 
-use common::Harness;
+use common::{Db, Harness};
 
-#[tokio::test]
-async fn a_message_is_stored_before_202_and_its_status_exists_at_once() {
-    let h = Harness::start().await;
+async fn a_message_is_stored_before_202_and_its_status_exists_at_once(db: Db) {
+    let h = Harness::start(db).await;
     let (code, reply) = h.post("/ingest/message", r#"{"order_id":"123","total":100.5}"#, &[]).await;
     assert_eq!(code, 202, "{reply}");
     assert_eq!(reply["status"], "accepted");
@@ -26,9 +26,8 @@ async fn a_message_is_stored_before_202_and_its_status_exists_at_once() {
     assert_eq!(status["attempts"], 0);
 }
 
-#[tokio::test]
-async fn the_envelope_is_the_seeds_and_goes_to_the_entity_subject() {
-    let h = Harness::start().await;
+async fn the_envelope_is_the_seeds_and_goes_to_the_entity_subject(db: Db) {
+    let h = Harness::start(db).await;
     let (code, reply) = h
         .post("/ingest/message", r#"{"entity_type":"order","n":1}"#, &[("Source", "shop-7")])
         .await;
@@ -49,9 +48,8 @@ async fn the_envelope_is_the_seeds_and_goes_to_the_entity_subject() {
     assert!(stream.get_last_raw_message_by_subject("messages.ingest.invoice").await.is_ok());
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_with_a_named_error_and_nothing_is_stored() {
-    let h = Harness::start().await;
+async fn bad_input_is_refused_with_a_named_error_and_nothing_is_stored(db: Db) {
+    let h = Harness::start(db).await;
     for (path, body, needle) in [
         ("/ingest/message", "{not json", "not JSON"),
         ("/ingest/message", "", "empty"),
@@ -69,12 +67,11 @@ async fn bad_input_is_refused_with_a_named_error_and_nothing_is_stored() {
     let (code, _) = h.post("/ingest/message", "{}", &[("Idempotency-Key", &long_key)]).await;
     assert_eq!(code, 400);
     assert_eq!(h.stream_messages("MESSAGES").await, 0);
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 0);
 }
 
-#[tokio::test]
-async fn status_is_404_for_unknown_ids_and_400_for_malformed_ones() {
-    let h = Harness::start().await;
+async fn status_is_404_for_unknown_ids_and_400_for_malformed_ones(db: Db) {
+    let h = Harness::start(db).await;
     let (code, reply) = h.get(&format!("/ingest/status/{}", uuid::Uuid::now_v7())).await;
     assert_eq!(code, 404, "{reply}");
     let (code, reply) = h.get("/ingest/status/not-a-uuid").await;
@@ -82,9 +79,10 @@ async fn status_is_404_for_unknown_ids_and_400_for_malformed_ones() {
     assert!(reply["error"]["message"].as_str().unwrap().contains("not a UUID"));
 }
 
-#[tokio::test]
-async fn a_retried_request_with_an_idempotency_key_returns_the_same_id_and_stores_nothing_twice() {
-    let h = Harness::start().await;
+async fn a_retried_request_with_an_idempotency_key_returns_the_same_id_and_stores_nothing_twice(
+    db: Db,
+) {
+    let h = Harness::start(db).await;
     let key = [("Idempotency-Key", "order-123-v1")];
     let (code, first) = h.post("/ingest/message", r#"{"order_id":"123"}"#, &key).await;
     assert_eq!(code, 202, "{first}");
@@ -99,9 +97,8 @@ async fn a_retried_request_with_an_idempotency_key_returns_the_same_id_and_store
     assert_eq!(reply["message_id"], given.as_str());
 }
 
-#[tokio::test]
-async fn a_batch_stores_the_good_lines_and_reports_the_bad_ones_by_number() {
-    let h = Harness::start().await;
+async fn a_batch_stores_the_good_lines_and_reports_the_bad_ones_by_number(db: Db) {
+    let h = Harness::start(db).await;
     let body = "{\"order_id\":\"1\",\"total\":10}\nnot json\n\n{\"order_id\":\"2\",\"entity_type\":\"order\"}\n{\"entity_type\":\"bad subject\"}\n";
     let (code, reply) = h.post("/ingest/batch", body, &[]).await;
     assert_eq!(code, 202, "{reply}");
@@ -138,9 +135,8 @@ async fn a_batch_stores_the_good_lines_and_reports_the_bad_ones_by_number() {
     assert_eq!(h.stream_messages("MESSAGES").await, 502);
 }
 
-#[tokio::test]
-async fn a_repeated_batch_counts_its_lines_as_duplicates_not_as_inserted() {
-    let h = Harness::start().await;
+async fn a_repeated_batch_counts_its_lines_as_duplicates_not_as_inserted(db: Db) {
+    let h = Harness::start(db).await;
     let key = [("Idempotency-Key", "batch-twice")];
     let body = "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n";
     let (code, first) = h.post("/ingest/batch", body, &key).await;
@@ -163,9 +159,10 @@ async fn a_repeated_batch_counts_its_lines_as_duplicates_not_as_inserted() {
     assert_eq!(h.stream_messages("MESSAGES").await, 4);
 }
 
-#[tokio::test]
-async fn the_same_idempotency_key_with_another_message_is_refused_with_422_also_after_a_restart() {
-    let mut h = Harness::start().await;
+async fn the_same_idempotency_key_with_another_message_is_refused_with_422_also_after_a_restart(
+    db: Db,
+) {
+    let mut h = Harness::start(db).await;
     let key = [("Idempotency-Key", "order-7")];
     let (code, first) = h.post("/ingest/message", r#"{"order_id":"7","total":10}"#, &key).await;
     assert_eq!(code, 202, "{first}");
@@ -192,7 +189,7 @@ async fn the_same_idempotency_key_with_another_message_is_refused_with_422_also_
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["stream_sequence"], first["stream_sequence"]);
     assert_eq!(h.stream_messages("MESSAGES").await, 1);
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 1);
 
     // A restarted gateway knows the key from its file.
     h.restart_gateway().await;
@@ -207,9 +204,8 @@ async fn the_same_idempotency_key_with_another_message_is_refused_with_422_also_
     assert_eq!(status["entity_type"], "default", "the first message's row stands: {status}");
 }
 
-#[tokio::test]
-async fn a_batch_line_whose_key_was_used_for_another_message_gets_its_own_422_error() {
-    let h = Harness::start().await;
+async fn a_batch_line_whose_key_was_used_for_another_message_gets_its_own_422_error(db: Db) {
+    let h = Harness::start(db).await;
     let key = [("Idempotency-Key", "batch-k")];
     let (code, first) = h.post("/ingest/batch", "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n", &key).await;
     assert_eq!(code, 202, "{first}");
@@ -234,12 +230,11 @@ async fn a_batch_line_whose_key_was_used_for_another_message_gets_its_own_422_er
     assert_eq!(all["status"], "failed");
     assert_eq!(all["failed"], 2);
     assert_eq!(h.stream_messages("MESSAGES").await, 3);
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 3);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 3);
 }
 
-#[tokio::test]
-async fn health_and_ready_answer() {
-    let h = Harness::start().await;
+async fn health_and_ready_answer(db: Db) {
+    let h = Harness::start(db).await;
     let (code, health) = h.get("/health").await;
     assert_eq!(code, 200, "{health}");
     assert_eq!(health["status"], "ok");
@@ -263,14 +258,11 @@ async fn an_existing_stream_with_another_configuration_is_reported() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = natsapi_ingest::db::DbSettings {
-        path: dir.path().join("i.db"),
-        durability: Default::default(),
-    };
+    let clock = std::sync::Arc::new(natsapi_core::SystemClock);
+    let store = natsapi_store::Store::open(&natsapi_store::StoreConfig::memory(), clock).unwrap();
     let err = natsapi_ingest::gateway::Gateway::start(
         client,
-        &data,
+        store,
         Default::default(),
         Default::default(),
         std::sync::Arc::new(natsapi_core::SystemClock),
@@ -284,9 +276,8 @@ async fn an_existing_stream_with_another_configuration_is_reported() {
     assert!(text.contains("retention"), "{text}");
 }
 
-#[tokio::test]
-async fn while_nats_is_down_clients_get_503_and_no_202_is_given_for_a_lost_message() {
-    let mut h = Harness::start().await;
+async fn while_nats_is_down_clients_get_503_and_no_202_is_given_for_a_lost_message(db: Db) {
+    let mut h = Harness::start(db).await;
     let (code, _) = h.post("/ingest/message", r#"{"before":true}"#, &[]).await;
     assert_eq!(code, 202);
     h.nats.stop();
@@ -336,3 +327,17 @@ async fn while_nats_is_down_clients_get_503_and_no_202_is_given_for_a_lost_messa
     }
     assert_eq!(found, accepted.len(), "a 202 was given for a message JetStream does not have");
 }
+
+on_both!(
+    a_message_is_stored_before_202_and_its_status_exists_at_once,
+    the_envelope_is_the_seeds_and_goes_to_the_entity_subject,
+    bad_input_is_refused_with_a_named_error_and_nothing_is_stored,
+    status_is_404_for_unknown_ids_and_400_for_malformed_ones,
+    a_retried_request_with_an_idempotency_key_returns_the_same_id_and_stores_nothing_twice,
+    a_batch_stores_the_good_lines_and_reports_the_bad_ones_by_number,
+    a_repeated_batch_counts_its_lines_as_duplicates_not_as_inserted,
+    the_same_idempotency_key_with_another_message_is_refused_with_422_also_after_a_restart,
+    a_batch_line_whose_key_was_used_for_another_message_gets_its_own_422_error,
+    health_and_ready_answer,
+    while_nats_is_down_clients_get_503_and_no_202_is_given_for_a_lost_message,
+);

@@ -1,13 +1,16 @@
 //! The worker against a real nats-server and SQLite: messages applied once, status transitions,
 //! entity tables, retries, dead letters, and several workers sharing one consumer.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Harness, fast_worker};
+use common::{Db, Harness, count_in, fast_worker};
+use natsapi_core::sql::{SqlTx, SqlValue};
+use natsapi_ingest::IngestError;
 use natsapi_ingest::handler::{ApplyError, Message, MessageHandler};
 use natsapi_ingest::mapping::{Column, ColumnType, EntityMappings, EntityTable};
 
@@ -32,9 +35,8 @@ fn orders() -> Arc<dyn MessageHandler> {
     Arc::new(EntityMappings::new(tables).unwrap())
 }
 
-#[tokio::test]
-async fn messages_are_processed_into_the_messages_table_and_the_entity_table() {
-    let h = Harness::start().await;
+async fn messages_are_processed_into_the_messages_table_and_the_entity_table(db: Db) {
+    let h = Harness::start(db).await;
     let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
     let (code, reply) = h
         .post(
@@ -50,8 +52,10 @@ async fn messages_are_processed_into_the_messages_table_and_the_entity_table() {
     assert!(status["processed_at"].is_string());
     assert!(status["error"].is_null());
     assert_eq!(
-        h.count("SELECT COUNT(*) FROM orders WHERE order_id = 'A1' AND total = 9.5 AND paid = 1")
-            .await,
+        h.count(
+            "SELECT COUNT(*) FROM orders WHERE order_id = 'A1' AND total = 9.5 AND paid = TRUE"
+        )
+        .await,
         1
     );
     assert_eq!(h.count("SELECT COUNT(*) FROM messages WHERE body IS NOT NULL").await, 1);
@@ -63,9 +67,8 @@ async fn messages_are_processed_into_the_messages_table_and_the_entity_table() {
     }
 }
 
-#[tokio::test]
-async fn a_batch_of_many_messages_is_applied_exactly_once() {
-    let h = Harness::start().await;
+async fn a_batch_of_many_messages_is_applied_exactly_once(db: Db) {
+    let h = Harness::start(db).await;
     let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
     let body: String = (0..2000)
         .map(|i| format!("{{\"entity_type\":\"order\",\"order_id\":\"o{i}\",\"total\":{i}}}\n"))
@@ -86,9 +89,8 @@ async fn a_batch_of_many_messages_is_applied_exactly_once() {
     assert_eq!(h.count("SELECT COUNT(DISTINCT order_id) FROM orders").await, 2000);
 }
 
-#[tokio::test]
-async fn a_message_that_can_never_fit_its_table_is_dead_lettered_at_once() {
-    let h = Harness::start().await;
+async fn a_message_that_can_never_fit_its_table_is_dead_lettered_at_once(db: Db) {
+    let h = Harness::start(db).await;
     let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
     let (_, reply) = h.post("/ingest/message", r#"{"entity_type":"order","total":1}"#, &[]).await;
     let id = reply["message_id"].as_str().unwrap();
@@ -113,10 +115,15 @@ struct Flaky {
 }
 
 impl MessageHandler for Flaky {
-    fn apply(&self, conn: &rusqlite::Connection, message: &Message<'_>) -> Result<(), ApplyError> {
+    fn prepare(&self, tx: &mut dyn SqlTx) -> Result<(), IngestError> {
+        tx.execute("CREATE TABLE IF NOT EXISTS side_effects (id TEXT)", &[])?;
+        Ok(())
+    }
+
+    fn apply(&self, tx: &mut dyn SqlTx, message: &Message<'_>) -> Result<(), ApplyError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        conn.execute("CREATE TABLE IF NOT EXISTS side_effects (id TEXT)", [])?;
-        conn.execute("INSERT INTO side_effects VALUES (?1)", [message.message_id.to_string()])?;
+        let id = SqlValue::Text(message.message_id.to_string());
+        tx.execute("INSERT INTO side_effects VALUES ($1)", &[id])?;
         match message.body.get("fail").and_then(serde_json::Value::as_i64) {
             Some(n) if message.attempts <= n => {
                 Err(ApplyError::Transient(format!("attempt {} fails", message.attempts)))
@@ -126,9 +133,8 @@ impl MessageHandler for Flaky {
     }
 }
 
-#[tokio::test]
-async fn transient_failures_are_retried_and_then_dead_lettered_and_roll_back_their_writes() {
-    let h = Harness::start().await;
+async fn transient_failures_are_retried_and_then_dead_lettered_and_roll_back_their_writes(db: Db) {
+    let h = Harness::start(db).await;
     let flaky = Arc::new(Flaky { calls: AtomicUsize::new(0) });
     let (_stop, _task) = h.worker(fast_worker(), vec![flaky.clone()]).await;
     let (_, passes) = h.post("/ingest/message", r#"{"fail":1}"#, &[]).await;
@@ -147,9 +153,8 @@ async fn transient_failures_are_retried_and_then_dead_lettered_and_roll_back_the
     assert!(flaky.calls.load(Ordering::SeqCst) >= 5);
 }
 
-#[tokio::test]
-async fn an_unreadable_message_in_the_stream_is_dead_lettered_not_lost() {
-    let h = Harness::start().await;
+async fn an_unreadable_message_in_the_stream_is_dead_lettered_not_lost(db: Db) {
+    let h = Harness::start(db).await;
     let (_stop, _task) = h.worker(fast_worker(), vec![]).await;
     let js = async_nats::jetstream::new(common::connect(&h.nats).await);
     js.publish("messages.ingest.default", "garbage".into()).await.unwrap().await.unwrap();
@@ -160,9 +165,8 @@ async fn an_unreadable_message_in_the_stream_is_dead_lettered_not_lost() {
     }
 }
 
-#[tokio::test]
-async fn several_workers_share_one_consumer_and_apply_each_message_once() {
-    let h = Harness::start().await;
+async fn several_workers_share_one_consumer_and_apply_each_message_once(db: Db) {
+    let h = Harness::start(db).await;
     let calls = Arc::new(Flaky { calls: AtomicUsize::new(0) });
     let (_a, _ta) = h.worker(fast_worker(), vec![calls.clone(), orders()]).await;
     let (_b, _tb) = h.worker(fast_worker(), vec![calls.clone(), orders()]).await;
@@ -189,7 +193,7 @@ struct Gate {
 }
 
 impl MessageHandler for Gate {
-    fn apply(&self, _: &rusqlite::Connection, _: &Message<'_>) -> Result<(), ApplyError> {
+    fn apply(&self, _: &mut dyn SqlTx, _: &Message<'_>) -> Result<(), ApplyError> {
         let mut open = self.open.lock().unwrap();
         while !*open {
             open = self.changed.wait(open).unwrap();
@@ -198,9 +202,8 @@ impl MessageHandler for Gate {
     }
 }
 
-#[tokio::test]
-async fn the_status_goes_from_accepted_to_processing_to_processed() {
-    let h = Harness::start().await;
+async fn the_status_goes_from_accepted_to_processing_to_processed(db: Db) {
+    let h = Harness::start(db).await;
     let (_, reply) = h.post("/ingest/message", r#"{"slow":true}"#, &[]).await;
     let id = reply["message_id"].as_str().unwrap().to_owned();
     // No worker yet: accepted.
@@ -217,43 +220,42 @@ async fn the_status_goes_from_accepted_to_processing_to_processed() {
     assert!(status["processed_at"].is_string());
 }
 
-#[tokio::test]
-async fn the_gateway_prunes_its_rows_of_messages_a_worker_has_recorded() {
-    let h = Harness::start().await;
-    let (stop, task) = h.worker(fast_worker(), vec![]).await;
-    // More lines than one page of a sweep (2,000).
-    let lines: String = (0..2_100).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+async fn a_gateway_and_a_worker_with_stores_of_their_own_share_one_row_per_message(db: Db) {
+    // As two processes would: each opens the database itself.
+    let h = Harness::start(db).await;
+    let worker_store = h.place.open();
+    let (stop, task) = h.worker_on(worker_store.clone(), fast_worker(), vec![orders()]).await;
+    let lines: String = (0..300)
+        .map(|i| format!("{{\"entity_type\":\"order\",\"order_id\":\"o{i}\"}}\n"))
+        .collect();
     let (code, reply) = h.post("/ingest/batch", &lines, &[]).await;
     assert_eq!(code, 202, "{reply}");
     let first = reply["messages"][0]["message_id"].as_str().unwrap().to_owned();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    while h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await != 2_100 {
+    let processed = "SELECT COUNT(*) FROM messages WHERE status = 'processed'";
+    while count_in(&worker_store, processed).await != 300 {
         assert!(tokio::time::Instant::now() < deadline, "the worker never applied the batch");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     drop(stop);
     task.await.unwrap();
-    // Accepted while no worker runs: the gateway's row is the only record of it.
+    // Accepted while no worker runs.
     let (_, reply) = h.post("/ingest/message", r#"{"n":"waiting"}"#, &[]).await;
     let waiting = reply["message_id"].as_str().unwrap().to_owned();
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 2_101);
-
-    assert_eq!(h.gateway.prune().await.unwrap(), 2_100);
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 1);
-    // The status endpoint tells the same as before.
+    // One row per message, whichever process wrote it last; the gateway reads the worker's.
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 301);
+    assert_eq!(count_in(&worker_store, "SELECT COUNT(*) FROM orders").await, 300);
     assert_eq!(h.get(&format!("/ingest/status/{first}")).await.1["status"], "processed");
     assert_eq!(h.get(&format!("/ingest/status/{waiting}")).await.1["status"], "accepted");
-    // Nothing more goes until a worker records the waiting message.
-    assert_eq!(h.gateway.prune().await.unwrap(), 0);
-    let (_stop, _task) = h.worker(fast_worker(), vec![]).await;
+    let (_stop, _task) = h.worker_on(worker_store, fast_worker(), vec![orders()]).await;
     h.wait_status(&waiting, "processed").await;
-    assert_eq!(h.gateway.prune().await.unwrap(), 1);
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 301);
 }
 
-#[tokio::test]
-async fn a_key_used_again_after_the_gateway_pruned_its_row_is_checked_against_the_workers_record() {
-    let mut h = Harness::start().await;
+async fn a_key_used_again_after_a_worker_recorded_its_message_is_checked_against_that_record(
+    db: Db,
+) {
+    let mut h = Harness::start(db).await;
     let (stop, task) = h.worker(fast_worker(), vec![]).await;
     let single = [("Idempotency-Key", "invoice-1")];
     let (code, first) = h.post("/ingest/message", r#"{"n":1}"#, &single).await;
@@ -268,8 +270,7 @@ async fn a_key_used_again_after_the_gateway_pruned_its_row_is_checked_against_th
     }
     drop(stop);
     task.await.unwrap();
-    // Only the worker's data file knows these messages now, and the gateway starts afresh.
-    assert_eq!(h.gateway.prune().await.unwrap(), 3);
+    // The rows are the worker's now, and the gateway starts afresh.
     h.restart_gateway().await;
 
     let (code, other) = h.post("/ingest/message", r#"{"n":2}"#, &single).await;
@@ -285,12 +286,49 @@ async fn a_key_used_again_after_the_gateway_pruned_its_row_is_checked_against_th
     assert_eq!((mixed["inserted"].as_u64(), mixed["duplicates"].as_u64()), (Some(0), Some(1)));
     assert_eq!(mixed["errors"][0]["line"], 2, "{mixed}");
     assert!(mixed["errors"][0]["error"].as_str().unwrap().contains("Idempotency-Key conflict"));
-    // Neither the replays nor the refusals left a row in the gateway's file, and the worker's
-    // records are unchanged.
-    assert_eq!(h.gateway_count("SELECT COUNT(*) FROM messages"), 0);
+    // Neither the replays nor the refusals left a row, or published anything again, and the
+    // worker's records are unchanged.
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 3);
     assert_eq!(h.count("SELECT COUNT(*) FROM messages WHERE status = 'processed'").await, 3);
+    assert_eq!(h.stream_messages("MESSAGES").await, 0);
     let (_, status) = h.get(&format!("/ingest/status/{id}")).await;
     assert_eq!(status["status"], "processed", "{status}");
+}
+
+async fn a_message_that_did_not_come_through_a_gateway_gets_its_row_from_the_worker(db: Db) {
+    let h = Harness::start(db).await;
+    let (_stop, _task) = h.worker(fast_worker(), vec![orders()]).await;
+    let js = async_nats::jetstream::new(common::connect(&h.nats).await);
+    let id = uuid::Uuid::now_v7();
+    let envelope = natsapi_ingest::MessageEnvelope {
+        message_id: id,
+        body: r#"{"order_id":"direct"}"#.into(),
+        entity_type: Some("order".into()),
+        received_at: natsapi_ingest::time::datetime(1_700_000_000_000),
+        retry_count: 0,
+        source: Some("elsewhere".into()),
+    };
+    let payload = serde_json::to_vec(&envelope).unwrap();
+    // Twice, as a publisher retrying without a message id would: applied once.
+    for _ in 0..2 {
+        let ack = js.publish("messages.ingest.order", payload.clone().into()).await.unwrap();
+        ack.await.unwrap();
+    }
+    // No row until the worker makes one.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.get(&format!("/ingest/status/{id}")).await.0 == 404 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never recorded it");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = h.wait_status(&id.to_string(), "processed").await;
+    assert_eq!(status["source"], "elsewhere");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.stream_messages("MESSAGES").await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the copies were never acknowledged");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM orders WHERE order_id = 'direct'").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM messages").await, 1);
 }
 
 /// A brief handler the test steps through: each attempt waits until the test releases it, and
@@ -318,7 +356,7 @@ impl Stepper {
 }
 
 impl MessageHandler for Stepper {
-    fn apply(&self, _: &rusqlite::Connection, message: &Message<'_>) -> Result<(), ApplyError> {
+    fn apply(&self, _: &mut dyn SqlTx, message: &Message<'_>) -> Result<(), ApplyError> {
         let mut state = self.state.lock().unwrap();
         state.0 = message.attempts;
         while state.1 < message.attempts {
@@ -335,9 +373,10 @@ impl MessageHandler for Stepper {
     }
 }
 
-#[tokio::test]
-async fn with_brief_handlers_only_a_first_delivery_is_not_marked_processing_but_a_redelivery_is() {
-    let h = Harness::start().await;
+async fn with_brief_handlers_only_a_first_delivery_is_not_marked_processing_but_a_redelivery_is(
+    db: Db,
+) {
+    let h = Harness::start(db).await;
     let stepper = Arc::new(Stepper::default());
     let (_stop, _task) = h.worker(fast_worker(), vec![stepper.clone()]).await;
     let (_, reply) = h.post("/ingest/message", r#"{"n":1}"#, &[]).await;
@@ -361,9 +400,8 @@ async fn with_brief_handlers_only_a_first_delivery_is_not_marked_processing_but_
     assert!(done["error"].is_null());
 }
 
-#[tokio::test]
-async fn a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once() {
-    let h = Harness::start().await;
+async fn a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once(db: Db) {
+    let h = Harness::start(db).await;
     let gate = Arc::new(Gate { open: std::sync::Mutex::new(false), changed: Default::default() });
     // Small batches: four in flight hold 8 messages; the rest of what was pulled waits.
     let small = natsapi_ingest::worker::WorkerSettings { batch_size: 2, ..fast_worker() };
@@ -393,3 +431,18 @@ async fn a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once(
     // What was given back was delivered a second time.
     assert!(h.count("SELECT COUNT(*) FROM messages WHERE attempts = 2").await > 0);
 }
+
+on_both!(
+    a_message_that_did_not_come_through_a_gateway_gets_its_row_from_the_worker,
+    messages_are_processed_into_the_messages_table_and_the_entity_table,
+    a_batch_of_many_messages_is_applied_exactly_once,
+    a_message_that_can_never_fit_its_table_is_dead_lettered_at_once,
+    transient_failures_are_retried_and_then_dead_lettered_and_roll_back_their_writes,
+    an_unreadable_message_in_the_stream_is_dead_lettered_not_lost,
+    several_workers_share_one_consumer_and_apply_each_message_once,
+    the_status_goes_from_accepted_to_processing_to_processed,
+    a_gateway_and_a_worker_with_stores_of_their_own_share_one_row_per_message,
+    a_key_used_again_after_a_worker_recorded_its_message_is_checked_against_that_record,
+    with_brief_handlers_only_a_first_delivery_is_not_marked_processing_but_a_redelivery_is,
+    a_stopping_worker_gives_back_what_it_pulled_so_another_gets_it_at_once,
+);

@@ -47,6 +47,11 @@
 //! violation rolls the group back; the other operations are replayed and the conflicting one runs
 //! again, up to [`MAX_CONFLICT_ATTEMPTS`] times, after which its caller gets the database's error.
 //!
+//! **Plain SQL.** Families whose tables this crate does not model (the ingest `messages` table
+//! and mapped tables) read and write through [`natsapi_core::SqlTx`], part of the same `Tx`: one
+//! portable statement text for SQLite and PostgreSQL, in the same transaction and under the same
+//! rules as above. On the read path a statement that writes fails with `TxError::needs_write`.
+//!
 //! **Back-pressure.** Each backend takes a bounded number of writes at once and refuses more with
 //! [`StoreError::Overloaded`] (a 503 with `Retry-After` at the transports).
 
@@ -61,6 +66,42 @@ pub mod sqlite;
 mod store;
 
 pub use error::StoreError;
+
+/// The tables the store's migrations create (and the old ingest version table it adopts), which
+/// other data in the same database (mapped ingest tables) may not use.
+pub const TABLES: &[&str] = &[
+    "promises",
+    "callbacks",
+    "tasks",
+    "schedules",
+    "locks",
+    "messages",
+    "natsapi_schema_migrations",
+    "natsapi_ingest_schema",
+];
 pub use group::MAX_ATTEMPTS as MAX_CONFLICT_ATTEMPTS;
 pub use job::{Backend, BoxJob, Job};
 pub use store::{Store, StoreConfig, panic_message};
+
+#[cfg(test)]
+mod tests {
+    /// Every table a migration creates is in [`super::TABLES`].
+    #[test]
+    fn every_migrated_table_is_reserved() {
+        let migrations = [
+            include_str!("../migrations/sqlite/0001_promises.sql"),
+            include_str!("../migrations/sqlite/0002_tasks.sql"),
+            include_str!("../migrations/sqlite/0003_schedules_locks.sql"),
+            include_str!("../migrations/sqlite/0004_messages.sql"),
+            include_str!("../migrations/postgres/0001_store.sql"),
+            include_str!("../migrations/postgres/0002_messages.sql"),
+        ];
+        for sql in migrations {
+            for part in sql.split("CREATE TABLE ").skip(1) {
+                let name: String =
+                    part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                assert!(super::TABLES.contains(&name.as_str()), "{name} is not in TABLES");
+            }
+        }
+    }
+}

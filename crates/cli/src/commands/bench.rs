@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// Ingest suite: run no worker, to measure the gateway alone.
     #[arg(long)]
     gateway_only: bool,
+    /// Ingest suite: the ingest database of the gateway and the worker, a SQLite file or a
+    /// postgres:// URL (its tables must not exist yet, or hold nothing the bench minds); default
+    /// a SQLite file in a temporary directory.
+    #[arg(long, value_name = "PATH|URL")]
+    ingest_db: Option<String>,
     /// Ingest suite: how many times the gateway runs repeat, each round beside raw publishing
     /// measured in that round; the table shows each run's median round and the spread.
     #[arg(long, default_value_t = 3)]
@@ -244,6 +249,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             worker_threads: args.worker_threads.resolve(),
             gateway_only: args.gateway_only,
             rounds: args.rounds,
+            ingest_db: args.ingest_db.clone(),
         });
     }
     let (_nats, url, connection) = nats_for_bench(args.server.as_deref(), &args.connection)?;

@@ -40,6 +40,8 @@ pub struct IngestBench {
     pub gateway_only: bool,
     /// Rounds of the gateway runs (each with its own raw publishing run).
     pub rounds: usize,
+    /// The ingest database (`--ingest-db`), when not a file in a temporary directory.
+    pub ingest_db: Option<String>,
 }
 
 /// Batch requests in flight at once.
@@ -400,7 +402,15 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     let invocation = format!("{}-{}", std::process::id(), since_epoch.map_or(0, |d| d.as_millis()));
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("ingest.db");
+    let file = dir.path().join("ingest.db");
+    let db = match &b.ingest_db {
+        Some(db) => db.as_str(),
+        None => path_str(&file)?,
+    };
+    let database = match natsapi_config::IngestDatabase::parse(db) {
+        Ok(natsapi_config::IngestDatabase::Postgres(url)) => format!("PostgreSQL {url}"),
+        _ => format!("SQLite synchronous={}", b.sqlite_synchronous),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let threads = b.worker_threads.to_string();
@@ -408,17 +418,13 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         "--api-nats-addr",
         url.as_str(),
         "--ingest-db",
-        path_str(&db)?,
+        db,
         "--store-sqlite-synchronous",
         b.sqlite_synchronous.as_str(),
         "--worker-threads",
         threads.as_str(),
     ];
-    // The gateway's background pruning would land in whichever run its minute falls in.
-    let config = dir.path().join("gateway.yaml");
-    std::fs::write(&config, "ingest:\n  gateway:\n    pruneInterval: off\n")?;
-    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str(), "--config"];
-    gateway_args.push(path_str(&config)?);
+    let mut gateway_args = vec!["ingest", "--ingest-addr", addr.as_str()];
     gateway_args.extend(common);
     let gateway = spawn_self(&gateway_args, &connection)?;
     let gateway_pid = gateway.0.id();
@@ -514,11 +520,10 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
         println!(
             "natsapi bench --suite ingest: {n} messages per run, {} rounds (each run's median \
              round shown), {c} requests (or acks) in flight, batches of {} lines \
-             ({BATCHES_IN_FLIGHT} in flight), ingest database synchronous={}, {threads} worker \
+             ({BATCHES_IN_FLIGHT} in flight), ingest database {database}, {threads} worker \
              thread(s), NATS at {url}",
             rounds.len(),
             b.batch_lines,
-            b.sqlite_synchronous,
             url = natsapi_client::connection::redact_addr(&url),
         );
         println!(

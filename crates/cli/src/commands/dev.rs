@@ -62,7 +62,9 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     // The store is in memory: the ingest data lives as long, in a directory deleted on exit.
     let temp = if settings.ingest.temp_database {
         let temp = tempfile::Builder::new().prefix("natsapi-dev-").tempdir()?;
-        settings.ingest.database = temp.path().join(natsapi_config::DEFAULT_INGEST_DB);
+        settings.ingest.database = natsapi_config::IngestDatabase::Sqlite(
+            temp.path().join(natsapi_config::DEFAULT_INGEST_DB),
+        );
         Some(temp)
     } else {
         None

@@ -1,6 +1,6 @@
 //! The ingest roles: the gateway (`natsapi ingest`, or `--ingest-enable` in `serve`/`dev`) and
 //! the worker (`natsapi worker`, or `--worker-enable`). Each has its own NATS connection, so heavy
-//! publishing never starves the consumer; both share one database handle.
+//! publishing never starves the consumer; both share one store (the ingest database).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,13 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use natsapi_config::{Mode, ServerArgs, Settings};
 use natsapi_core::SystemClock;
-use natsapi_ingest::db::{DbSettings, Durability, IngestDb};
 use natsapi_ingest::gateway::{Gateway, GatewaySettings};
 use natsapi_ingest::handler::MessageHandler;
 use natsapi_ingest::mapping::{Column, ColumnType, EntityMappings, EntityTable};
 use natsapi_ingest::stream::StreamSettings;
 use natsapi_ingest::worker::{Worker, WorkerSettings};
 use natsapi_server::listen::HttpServer;
+use natsapi_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -78,7 +78,7 @@ pub struct Running {
     /// The gateway's address, when it runs.
     pub gateway_addr: Option<std::net::SocketAddr>,
     /// The worker's database, when a worker runs.
-    pub worker_database: Option<std::path::PathBuf>,
+    pub worker_database: Option<natsapi_config::IngestDatabase>,
 }
 
 impl Running {
@@ -165,11 +165,13 @@ pub async fn start(
     if listener.is_none() && !ingest.worker_enabled {
         return Ok(None);
     }
-    let durability = match settings.store.sqlite.synchronous {
-        natsapi_config::Synchronous::Full => Durability::Full,
-        natsapi_config::Synchronous::Normal => Durability::Normal,
-    };
-    let data = DbSettings { path: ingest.database.clone(), durability };
+    let config = crate::settings::ingest_store_config(settings);
+    // Opening blocks (migrations, connecting): off the runtime's threads.
+    let opening = config.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&opening, Arc::new(SystemClock)))
+        .await
+        .context("opening the ingest database")?
+        .with_context(|| format!("ingest database {}", crate::settings::describe_store(&config)))?;
     let streams = StreamSettings {
         name: ingest.stream.clone(),
         subject_prefix: ingest.subject_prefix.clone(),
@@ -189,15 +191,12 @@ pub async fn start(
             max_attempts: i64::try_from(ingest.max_attempts).unwrap_or(i64::MAX),
             ..WorkerSettings::default()
         };
-        let db = IngestDb::open(&data)
-            .with_context(|| format!("ingest database {}", ingest.database.display()))?;
         let worker = Worker::start(
             connect(settings, "natsapi-worker").await?,
-            db,
+            store.clone(),
             streams.clone(),
             settings_for_worker,
             handlers(settings)?,
-            Arc::new(SystemClock),
         )
         .await
         .context("cannot start the worker")?;
@@ -210,9 +209,9 @@ pub async fn start(
     if let Some(listener) = listener {
         let gateway = Gateway::start(
             connect(settings, "natsapi-ingest").await?,
-            &data,
+            store,
             streams,
-            GatewaySettings { prune_interval: ingest.prune_interval, ..Default::default() },
+            GatewaySettings::default(),
             Arc::new(SystemClock),
         )
         .await

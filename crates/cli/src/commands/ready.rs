@@ -17,7 +17,7 @@ pub struct Bound {
     /// The ingest gateway.
     pub ingest: Option<SocketAddr>,
     /// Where the ingest worker keeps its data, when a worker runs.
-    pub worker_database: Option<std::path::PathBuf>,
+    pub worker_database: Option<natsapi_config::IngestDatabase>,
 }
 
 /// The ready line of a process running with `settings`, bound at `bound`.
@@ -39,11 +39,12 @@ pub fn line(settings: &Settings, bound: &Bound) -> String {
         parts.push(format!("ingest gateway http://{ingest}"));
     }
     if let Some(database) = &bound.worker_database {
-        parts.push(format!(
-            "worker on stream {} into {}",
-            settings.ingest.stream,
-            database.display()
-        ));
+        let into = match database {
+            natsapi_config::IngestDatabase::Sqlite(path) => path.display().to_string(),
+            // The URL's Display masks its password.
+            natsapi_config::IngestDatabase::Postgres(url) => format!("PostgreSQL {url}"),
+        };
+        parts.push(format!("worker on stream {} into {into}", settings.ingest.stream));
     }
     if promises {
         parts.push(match settings.store.kind {
@@ -120,7 +121,9 @@ mod tests {
             http: Some("0.0.0.0:8001".parse().unwrap()),
             poll: Some("0.0.0.0:8002".parse().unwrap()),
             ingest: Some("0.0.0.0:38080".parse().unwrap()),
-            worker_database: Some("/tmp/x/natsapi-ingest.db".into()),
+            worker_database: Some(natsapi_config::IngestDatabase::Sqlite(
+                "/tmp/x/natsapi-ingest.db".into(),
+            )),
         };
         assert_eq!(
             line(&settings, &bound),

@@ -302,3 +302,39 @@ fn the_ingest_roles_take_the_pool_and_timeout_but_not_the_store() {
         );
     }
 }
+
+#[test]
+fn the_ingest_tables_go_to_the_postgres_store_unless_another_database_is_named() {
+    use crate::IngestDatabase;
+    let pg = ["--store=postgres", "--store-postgres-url=postgres://u:s3cret@db/natsapi"];
+    for mode in [Mode::Serve, Mode::Dev] {
+        let s = load(mode, &pg, None).unwrap();
+        assert_eq!(
+            s.ingest.database,
+            IngestDatabase::Postgres(url("postgres://u:s3cret@db/natsapi"))
+        );
+        assert!(!s.ingest.temp_database);
+    }
+    // Named by a flag (a file or a URL) or in the file: that one.
+    let file = load(Mode::Serve, &[pg[0], pg[1], "--ingest-db=i.db"], None).unwrap();
+    assert_eq!(file.ingest.database, IngestDatabase::Sqlite("i.db".into()));
+    let other = "--ingest-db=postgresql://ingest@db2/ingest";
+    let s = load(Mode::Serve, &[pg[0], pg[1], other], None).unwrap();
+    assert_eq!(s.ingest.database, IngestDatabase::Postgres(url("postgresql://ingest@db2/ingest")));
+    let yaml = "ingest:\n  database: natsapi-ingest.db\n";
+    let s = load(Mode::Serve, &pg, Some(yaml)).unwrap();
+    assert_eq!(s.ingest.database, IngestDatabase::Sqlite("natsapi-ingest.db".into()));
+    // A SQLite store keeps the ingest file; a URL for the ingest tables alone works with it too.
+    let s = load(Mode::Serve, &[], None).unwrap();
+    assert_eq!(s.ingest.database, IngestDatabase::Sqlite(crate::DEFAULT_INGEST_DB.into()));
+    let yaml = "ingest:\n  database: postgres://ingest:s3cret@db/ingest\n";
+    let s = load(Mode::Serve, &[], Some(yaml)).unwrap();
+    assert!(matches!(s.ingest.database, IngestDatabase::Postgres(_)));
+    assert!(!format!("{s:?}").contains(SECRET), "the password shows in the settings");
+    // A bad URL names the flag or key, never the password.
+    let err = parse(&["--ingest-db=postgres://u:s3cret@db:nope/x"]).unwrap_err();
+    assert!(err.contains("--ingest-db") && !err.contains(SECRET), "{err}");
+    let bad = "ingest:\n  database: postgres://u:s3cret@db:nope/x\n";
+    let err = load(Mode::Serve, &[], Some(bad)).unwrap_err().to_string();
+    assert!(err.contains("ingest.database") && !err.contains(SECRET), "{err}");
+}

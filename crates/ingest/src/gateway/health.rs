@@ -20,7 +20,7 @@ pub(super) async fn health(State(gateway): State<Gateway>) -> impl IntoResponse 
         async_nats::connection::State::Connected => OK.to_owned(),
         other => other.to_string(),
     };
-    let store = match shared.db.ping().await {
+    let store = match crate::db::run(&shared.store, crate::db::Ping).await {
         Ok(()) => OK.to_owned(),
         Err(e) => e.to_string(),
     };

@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Gateway, GatewayError};
-use crate::db::messages;
+use crate::db::FindStatus;
 use crate::time::rfc3339;
 
 /// `GET /ingest/status/{message_id}`.
@@ -32,23 +32,9 @@ async fn lookup(
     let id = Uuid::parse_str(&text).map_err(|e| {
         GatewayError::bad_request(format!("message_id {text:?} is not a UUID: {e}"))
     })?;
-    let shared = &gateway.shared;
-    let unavailable = |e| GatewayError::unavailable(format!("cannot read the status: {e}"));
-    // The worker's row, once it has one, is the truth; before that, the gateway's own. When
-    // neither has one, the worker's is read again: between the two reads a worker may have
-    // recorded the message and the gateway pruned its row.
-    let worker_row = || async move {
-        let row = shared.data.read(move |conn| messages::find(conn, &id)).await;
-        row.map(Option::flatten).map_err(unavailable)
-    };
-    let row = match worker_row().await? {
-        Some(row) => Some(row),
-        None => match shared.db.read(move |conn| messages::find(conn, &id)).await {
-            Ok(Some(row)) => Some(row),
-            Ok(None) => worker_row().await?,
-            Err(e) => return Err(unavailable(e)),
-        },
-    };
+    let found = crate::db::run(&gateway.shared.store, FindStatus { id }).await;
+    let row =
+        found.map_err(|e| GatewayError::unavailable(format!("cannot read the status: {e}")))?;
     let Some(row) = row else {
         return Err(GatewayError {
             status: StatusCode::NOT_FOUND,

@@ -3,9 +3,10 @@
 //! use it: a batch is one group; single messages are grouped by the [`Coalescer`].
 //!
 //! A message sent with an `Idempotency-Key` carries its [`crate::fingerprint`]. When its id has
-//! a row already, in the gateway's file or (once the gateway has pruned its own) in the worker's
-//! data file, the fingerprints must agree: the same key with another message is refused (422),
-//! and the same message again is a replay.
+//! a row already (this gateway's, another gateway's, or the worker's once it applied the message),
+//! the fingerprints must agree: the same key with another message is refused (422), and the same
+//! message again is a replay. A replay of a message a worker has recorded is answered from its row
+//! (its stream sequence), without publishing it again.
 
 use std::sync::Arc;
 
@@ -13,9 +14,10 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
+use super::ops::{RecordAccepted, Tidy};
 use super::publish::Stored;
 use super::{GatewayError, Shared};
-use crate::db::messages::{self, Accepted, Insertion, Recorded};
+use crate::db::messages::{Accepted, Insertion};
 use crate::envelope::MessageEnvelope;
 
 /// A message ready to store: its envelope and its status row.
@@ -59,21 +61,14 @@ pub(super) async fn store_all(
     items: &[Ready],
     window: usize,
 ) -> Result<Vec<Result<Stored, GatewayError>>, GatewayError> {
-    let rows: Vec<Accepted> = items.iter().map(|r| r.row.clone()).collect();
-    let found = shared
-        .db
-        .write(move |conn| messages::insert_accepted(conn, &rows))
+    let rows: Arc<[Accepted]> = items.iter().map(|r| r.row.clone()).collect();
+    let found = crate::db::run(&shared.store, RecordAccepted { rows })
         .await
         .map_err(|e| GatewayError::unavailable(format!("cannot record the messages: {e}")))?;
-    let recorded = recorded_by_worker(shared, items, &found).await;
 
     // What is known before publishing: a conflict, a message a worker has, or nothing yet.
-    let settled: Vec<Option<Result<Stored, GatewayError>>> = items
-        .iter()
-        .zip(&found)
-        .zip(recorded)
-        .map(|((item, found), recorded)| settle(item, found, recorded))
-        .collect();
+    let settled: Vec<Option<Result<Stored, GatewayError>>> =
+        items.iter().zip(&found).map(|(item, found)| settle(item, found)).collect();
     let publishes: Vec<_> = items
         .iter()
         .zip(&settled)
@@ -97,94 +92,35 @@ pub(super) async fn store_all(
     for ((item, found), outcome) in items.iter().zip(&found).zip(&outcomes) {
         match (outcome, found) {
             // The row this request made belongs to a message JetStream does not have from this
-            // request (a failed publish, a conflict), or one the worker's data file records.
+            // request (a failed publish, a conflict).
             (Err(_), Insertion::Created) => forget.push(item.envelope.message_id),
-            (Ok(stored), Insertion::Created) if stored.recorded => {
-                forget.push(item.envelope.message_id);
-            }
             // A concurrent attempt with the same key may have failed and removed the row.
-            (Ok(_), Insertion::Exists { .. }) => rewrite.push(item.row.clone()),
+            (Ok(stored), Insertion::Exists { .. }) if !stored.recorded => {
+                rewrite.push(item.row.clone());
+            }
             _ => {}
         }
     }
     if !forget.is_empty() || !rewrite.is_empty() {
-        let tidied = shared
-            .db
-            .write(move |conn| {
-                messages::forget_accepted(conn, &forget)?;
-                messages::insert_accepted(conn, &rewrite).map(drop)
-            })
-            .await;
-        if let Err(e) = tidied {
+        let tidy = Tidy { forget: forget.into(), rewrite: rewrite.into() };
+        if let Err(e) = crate::db::run(&shared.store, tidy).await {
             tracing::warn!(error = %e, "cannot tidy the status rows of a group");
         }
     }
     Ok(outcomes)
 }
 
-/// For each item, what the worker's data file records of it, looked up only for keyed messages
-/// whose row this request created: the gateway prunes its rows of messages a worker has
-/// recorded, so such a key may have been used before. A failed lookup fails those items (503):
-/// their key cannot be checked.
-async fn recorded_by_worker(
-    shared: &Shared,
-    items: &[Ready],
-    found: &[Insertion],
-) -> Vec<Result<Option<Recorded>, GatewayError>> {
-    let wanted: Vec<usize> = (0..items.len())
-        .filter(|&i| {
-            items[i].row.fingerprint.is_some() && found.get(i) == Some(&Insertion::Created)
-        })
-        .collect();
-    let mut results: Vec<Result<Option<Recorded>, GatewayError>> =
-        items.iter().map(|_| Ok(None)).collect();
-    if wanted.is_empty() {
-        return results;
-    }
-    let ids: Vec<Uuid> = wanted.iter().map(|&i| items[i].envelope.message_id).collect();
-    match shared.data.read(move |conn| messages::find_recorded(conn, &ids)).await {
-        // No data file, or no schema yet: no worker has recorded anything.
-        Ok(None) => {}
-        Ok(Some(rows)) => {
-            for (&i, row) in wanted.iter().zip(rows) {
-                results[i] = Ok(row);
-            }
-        }
-        Err(e) => {
-            let error = GatewayError::unavailable(format!(
-                "cannot check the Idempotency-Key against the worker's records: {e}"
-            ));
-            for &i in &wanted {
-                results[i] = Err(error.clone());
-            }
-        }
-    }
-    results
-}
-
 /// The outcome of `item` when it is known without publishing: a conflict between its fingerprint
-/// and the one stored for its id, a message the worker has already recorded (a duplicate, not
-/// published again), or a failed lookup. `None`: publish it.
-fn settle(
-    item: &Ready,
-    found: &Insertion,
-    recorded: Result<Option<Recorded>, GatewayError>,
-) -> Option<Result<Stored, GatewayError>> {
-    let recorded = match recorded {
-        Ok(recorded) => recorded,
-        Err(e) => return Some(Err(e)),
-    };
-    let stored = match (found, &recorded) {
-        (Insertion::Exists { fingerprint }, _) => Some(fingerprint.as_deref()),
-        (Insertion::Created, Some(recorded)) => Some(recorded.fingerprint.as_deref()),
-        (Insertion::Created, None) => None,
-    };
-    if let (Some(sent), Some(stored)) = (item.row.fingerprint.as_deref(), stored)
-        && !crate::fingerprint::matches(stored, sent)
+/// and the one stored for its id, or a message a worker has already recorded (a duplicate, not
+/// published again). `None`: publish it.
+fn settle(item: &Ready, found: &Insertion) -> Option<Result<Stored, GatewayError>> {
+    let Insertion::Exists { fingerprint, stream_seq } = found else { return None };
+    if let Some(sent) = item.row.fingerprint.as_deref()
+        && !crate::fingerprint::matches(fingerprint.as_deref(), sent)
     {
         return Some(Err(GatewayError::key_conflict(item.envelope.message_id)));
     }
-    let sequence = recorded.and_then(|r| r.stream_seq)?;
+    let sequence = (*stream_seq)?;
     Some(Ok(Stored { sequence, duplicate: true, recorded: true }))
 }
 

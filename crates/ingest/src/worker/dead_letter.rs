@@ -6,10 +6,9 @@ use async_nats::HeaderMap;
 
 use super::Shared;
 use super::batch::Incoming;
-use crate::db::messages;
+use super::ops::DeadLettered;
 use crate::envelope::subject;
 use crate::error::IngestError;
-use crate::status::MessageStatus;
 
 /// Entity token for messages whose envelope could not be read.
 const UNREADABLE: &str = "unreadable";
@@ -38,14 +37,7 @@ pub(super) async fn send(shared: &Shared, item: &Incoming, error: &str) -> Resul
     ack.await.map_err(|e| IngestError::Stream(format!("dead-letter publish not stored: {e}")))?;
     tracing::warn!(message_id = %id, attempts = item.attempts, %error, "message dead-lettered");
     if let Some(row) = delivered.cloned() {
-        let now = shared.clock.now_ms();
-        let error = error.to_owned();
-        shared
-            .db
-            .write(move |conn| {
-                messages::set_status(conn, &row, MessageStatus::DeadLettered, Some(&error), now)
-            })
-            .await?;
+        crate::db::run(&shared.store, DeadLettered { row, error: error.to_owned() }).await?;
     }
     Ok(())
 }

@@ -1,8 +1,7 @@
 //! The worker: a durable pull consumer with explicit ack on the message stream. Each batch of
 //! ready messages is marked `processing` (not first deliveries when every handler is brief),
-//! applied in one database transaction (replayed message by message, each in a savepoint, only
-//! when one fails), and acknowledged only after that transaction committed; up to four batches
-//! are in flight. A stopping worker gives back what it pulled but had not started. A failed
+//! applied in one store transaction (run again without the messages that failed, when some do),
+//! and acknowledged only after that transaction committed; up to four batches are in flight. A stopping worker gives back what it pulled but had not started. A failed
 //! message is retried with back-off; after `max_attempts` deliveries, or at once when it can never
 //! succeed, it is published to the dead-letter stream (and that publish acknowledged) before the
 //! original is acknowledged.
@@ -13,6 +12,7 @@
 mod apply;
 mod batch;
 mod dead_letter;
+mod ops;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,9 +21,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use futures::stream::{FuturesUnordered, ReadyChunks};
 use futures::{FutureExt, StreamExt};
-use natsapi_core::Clock;
+use natsapi_store::{Store, StoreError};
 
-use crate::db::IngestDb;
 use crate::error::IngestError;
 use crate::handler::MessageHandler;
 use crate::stream::{StreamSettings, ensure_streams};
@@ -77,11 +76,10 @@ impl WorkerSettings {
 /// What a worker works with.
 pub(crate) struct Shared {
     pub js: jetstream::Context,
-    pub db: IngestDb,
+    pub store: Store,
     pub streams: StreamSettings,
     pub settings: WorkerSettings,
-    pub handlers: Vec<Arc<dyn MessageHandler>>,
-    pub clock: Arc<dyn Clock>,
+    pub handlers: Arc<[Arc<dyn MessageHandler>]>,
 }
 
 /// A worker, ready to run.
@@ -92,24 +90,21 @@ pub struct Worker {
 
 impl Worker {
     /// Creates (or checks) the streams and the durable consumer, and prepares the handlers'
-    /// tables. `nats` should be a connection of its own.
+    /// tables in `store` (shared with a gateway of the same process, if any). `nats` should be a
+    /// connection of its own.
     pub async fn start(
         nats: async_nats::Client,
-        db: IngestDb,
+        store: Store,
         streams: StreamSettings,
         settings: WorkerSettings,
         handlers: Vec<Arc<dyn MessageHandler>>,
-        clock: Arc<dyn Clock>,
     ) -> Result<Self, IngestError> {
         let js = jetstream::new(nats);
         ensure_streams(&js, &streams).await?;
-        let prepare = handlers.clone();
-        db.write(move |conn| prepare.iter().try_for_each(|h| h.prepare(conn))).await?;
+        let handlers: Arc<[Arc<dyn MessageHandler>]> = handlers.into();
+        prepare(&store, &handlers).await?;
         let consumer = open_consumer(&js, &streams, &settings).await?;
-        Ok(Worker {
-            shared: Arc::new(Shared { js, db, streams, settings, handlers, clock }),
-            consumer,
-        })
+        Ok(Worker { shared: Arc::new(Shared { js, store, streams, settings, handlers }), consumer })
     }
 
     /// Consumes until `shutdown` resolves; a batch in progress is finished first.
@@ -195,6 +190,22 @@ impl Worker {
             "given-back messages",
         )
         .await;
+    }
+}
+
+/// Runs every handler's [`MessageHandler::prepare`] in one transaction. A handler's own error
+/// (a mapped table with other columns) comes back as it was.
+async fn prepare(
+    store: &Store,
+    handlers: &Arc<[Arc<dyn MessageHandler>]>,
+) -> Result<(), IngestError> {
+    let op = ops::Prepare { handlers: Arc::clone(handlers) };
+    match crate::db::run(store, op).await {
+        Err(IngestError::Store(StoreError::Tx(e))) => match e.0.downcast::<IngestError>() {
+            Ok(own) => Err(*own),
+            Err(other) => Err(IngestError::Sql(natsapi_core::TxError(other))),
+        },
+        other => other,
     }
 }
 

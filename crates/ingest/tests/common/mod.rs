@@ -1,30 +1,93 @@
-//! A gateway (and optionally workers) on a real nats-server and a SQLite file, served over real
-//! HTTP on a free port.
+//! A gateway (and optionally workers) on a real nats-server and a real database (a SQLite file,
+//! or a PostgreSQL database of the test's own), served over real HTTP on a free port.
 
 #![allow(dead_code, missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use natsapi_core::SystemClock;
-use natsapi_ingest::db::{DbSettings, Durability, IngestDb};
+use natsapi_core::sql::SqlValue;
+use natsapi_core::{Operation, Reply, Success, SystemClock, Tx, TxError};
 use natsapi_ingest::gateway::{Gateway, GatewaySettings};
 use natsapi_ingest::handler::MessageHandler;
 use natsapi_ingest::stream::StreamSettings;
 use natsapi_ingest::worker::{Worker, WorkerSettings};
-use natsapi_testkit::NatsServer;
+use natsapi_store::postgres::PostgresConfig;
+use natsapi_store::{Store, StoreConfig};
+use natsapi_testkit::{NatsServer, TestDatabase};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each `async fn name(db: Db)` as two tests, `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Db::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::common::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// Where a test's store lives, removed when dropped.
+pub struct Place {
+    dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+}
+
+impl Place {
+    pub fn new(db: Db) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = (db == Db::Postgres)
+            .then(|| TestDatabase::create().unwrap_or_else(|e| panic!("a test database: {e}")));
+        Place { dir, database }
+    }
+
+    /// The store's settings: a SQLite file in the directory, or the test database.
+    pub fn config(&self) -> StoreConfig {
+        match &self.database {
+            None => StoreConfig::sqlite(self.dir.path().join("ingest.db")),
+            Some(database) => StoreConfig::Postgres(PostgresConfig {
+                url: database.url().to_owned(),
+                pool_size: 4,
+                ..PostgresConfig::default()
+            }),
+        }
+    }
+
+    /// Opens a store on the place, as a process of its own would.
+    pub fn open(&self) -> Store {
+        Store::open(&self.config(), Arc::new(SystemClock)).expect("the store opens")
+    }
+}
+
 pub struct Harness {
+    pub db: Db,
     pub nats: NatsServer,
-    pub dir: tempfile::TempDir,
-    pub db: IngestDb,
+    pub store: Store,
     pub base: String,
     pub http: reqwest::Client,
     pub streams: StreamSettings,
     pub gateway: Gateway,
     stop_http: Option<oneshot::Sender<()>>,
+    /// Last: the database outlives the store.
+    pub place: Place,
 }
 
 /// Worker settings that retry fast.
@@ -44,17 +107,16 @@ pub async fn connect(nats: &NatsServer) -> async_nats::Client {
         .expect("connect to nats-server")
 }
 
-/// A gateway on the data file in `dir`, served over HTTP on a free port: the gateway, its base
-/// URL and the sender that stops its HTTP server.
+/// A gateway on `store`, served over HTTP on a free port: the gateway, its base URL and the
+/// sender that stops its HTTP server.
 async fn serve_gateway(
     nats: &NatsServer,
-    dir: &std::path::Path,
+    store: Store,
     streams: &StreamSettings,
 ) -> (Gateway, String, oneshot::Sender<()>) {
-    let data = DbSettings { path: dir.join("ingest.db"), durability: Durability::Full };
     let gateway = Gateway::start(
         connect(nats).await,
-        &data,
+        store,
         streams.clone(),
         GatewaySettings { publish_timeout: Duration::from_secs(2), ..Default::default() },
         Arc::new(SystemClock),
@@ -76,52 +138,87 @@ async fn serve_gateway(
     (gateway, base, stop_http)
 }
 
+/// Counts with a query on the read path: the first column of the first row.
+#[derive(Clone)]
+struct Count(String);
+
+impl Operation for Count {
+    type Output = i64;
+
+    fn apply(self, tx: &mut dyn Tx, _now: i64) -> Result<Reply<i64>, TxError> {
+        let rows = tx.query(&self.0, &[])?;
+        let n = rows.first().and_then(|row| row.first()).and_then(SqlValue::as_i64);
+        Ok(Ok(Success::ok(n.unwrap_or_else(|| panic!("{}: no count in {rows:?}", self.0)))))
+    }
+
+    fn read_attempt(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+}
+
+/// A count from `store` (a portable query).
+pub async fn count_in(store: &Store, sql: &str) -> i64 {
+    match store.run(Count(sql.to_owned())).await {
+        Ok(Ok(success)) => success.value,
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
 impl Harness {
-    pub async fn start() -> Self {
+    pub async fn start(db: Db) -> Self {
         let nats = NatsServer::builder().jetstream(true).start().expect("nats-server");
-        let dir = tempfile::tempdir().unwrap();
-        let data = DbSettings { path: dir.path().join("ingest.db"), durability: Durability::Full };
-        let db = IngestDb::open(&data).unwrap();
+        let place = Place::new(db);
+        let store = place.open();
         let streams = StreamSettings::default();
-        let (gateway, base, stop_http) = serve_gateway(&nats, dir.path(), &streams).await;
+        let (gateway, base, stop_http) = serve_gateway(&nats, store.clone(), &streams).await;
         Harness {
-            nats,
-            dir,
             db,
+            nats,
+            store,
             base,
             http: reqwest::Client::new(),
             streams,
             gateway,
             stop_http: Some(stop_http),
+            place,
         }
     }
 
-    /// Stops the gateway's HTTP server and starts a new gateway on the same files, as a restarted
-    /// process would (the old one's state is gone; only the files remain).
+    /// Stops the gateway's HTTP server and starts a new gateway on the same database, as a
+    /// restarted process would (the old one's state is gone; only the database remains).
     pub async fn restart_gateway(&mut self) {
         if let Some(stop) = self.stop_http.take() {
             let _ = stop.send(());
         }
         let (gateway, base, stop_http) =
-            serve_gateway(&self.nats, self.dir.path(), &self.streams).await;
+            serve_gateway(&self.nats, self.place.open(), &self.streams).await;
         self.gateway = gateway;
         self.base = base;
         self.stop_http = Some(stop_http);
     }
 
-    /// Starts a worker task; dropping the returned sender stops it.
+    /// Starts a worker task on the harness's store; dropping the returned sender stops it.
     pub async fn worker(
         &self,
         settings: WorkerSettings,
         handlers: Vec<Arc<dyn MessageHandler>>,
     ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        self.worker_on(self.store.clone(), settings, handlers).await
+    }
+
+    /// Starts a worker task on `store`; dropping the returned sender stops it.
+    pub async fn worker_on(
+        &self,
+        store: Store,
+        settings: WorkerSettings,
+        handlers: Vec<Arc<dyn MessageHandler>>,
+    ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
         let worker = Worker::start(
             connect(&self.nats).await,
-            self.db.clone(),
+            store,
             self.streams.clone(),
             settings,
             handlers,
-            Arc::new(SystemClock),
         )
         .await
         .expect("worker starts");
@@ -171,16 +268,9 @@ impl Harness {
         stream.info().await.unwrap().state.messages
     }
 
-    /// A count from the gateway's own file (the messages it accepted).
-    pub fn gateway_count(&self, sql: &str) -> i64 {
-        let path = natsapi_ingest::db::gateway_path(&self.dir.path().join("ingest.db"));
-        let conn = rusqlite::Connection::open(path).unwrap();
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    /// A count from the worker's data file.
-    pub async fn count(&self, sql: &'static str) -> i64 {
-        self.db.read(move |conn| Ok(conn.query_row(sql, [], |r| r.get(0))?)).await.unwrap()
+    /// A count from the database (a query both SQLite and PostgreSQL read).
+    pub async fn count(&self, sql: &str) -> i64 {
+        count_in(&self.store, sql).await
     }
 }
 

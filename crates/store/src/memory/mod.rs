@@ -3,11 +3,13 @@
 //!
 //! Each resource family keeps its table in a file of its own and implements its part of [`Tx`]
 //! there, for the read-only view ([`ReadOnly`]) and for the write path ([`UndoTx`]), which logs
-//! how to take back each write so a failed operation leaves nothing behind.
+//! how to take back each write so a failed operation leaves nothing behind. There are no SQL
+//! tables in memory: plain SQL ([`natsapi_core::SqlTx`]) fails with [`NoSqlTables`].
 
 mod locks;
 mod promises;
 mod schedules;
+mod sql;
 mod tasks;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -15,6 +17,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use natsapi_core::{Clock, Tx};
 
 use crate::job::{Backend, BoxJob};
+
+pub use sql::NoSqlTables;
 
 /// Everything the store holds.
 #[derive(Default)]

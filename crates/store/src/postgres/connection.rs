@@ -48,6 +48,15 @@ impl Settings {
         Ok(Settings { config: parsed, what: describe(&config.url), session })
     }
 
+    /// The same settings for read connections: their sessions are read-only, so that a read
+    /// that writes after all (plain SQL calling a function with side effects) is refused by the
+    /// server, not committed outside the write path.
+    pub(super) fn read_only(&self) -> Settings {
+        let mut settings = self.clone();
+        settings.session.push_str("; SET default_transaction_read_only = on");
+        settings
+    }
+
     /// The database as errors name it.
     pub(super) fn what(&self) -> &str {
         &self.what

@@ -134,10 +134,11 @@ impl PostgresBackend {
                 Box::new(move || writer.write_loop(&jobs, &delivery, clock.as_ref(), max_batch)),
             )?);
         }
+        let read_only = settings.read_only();
         for n in 0..config.readers() {
             let reader = readers::Reader::new(
-                settings.connect_on_thread("natsapi-pg-reader")?,
-                settings.clone(),
+                read_only.connect_on_thread("natsapi-pg-reader")?,
+                read_only.clone(),
             );
             let (jobs, delivery, clock) = (read_queue.clone(), delivery.clone(), clock.clone());
             threads.push(spawn(

@@ -6,8 +6,10 @@ use super::connection::PgConn;
 use crate::error::{StoreError, cause};
 
 /// Migrations in order; a migration's version is its position, from 1.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_store", include_str!("../../migrations/postgres/0001_store.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_store", include_str!("../../migrations/postgres/0001_store.sql")),
+    ("0002_messages", include_str!("../../migrations/postgres/0002_messages.sql")),
+];
 
 /// The advisory lock key held while migrating: "natsapi" in ASCII.
 const MIGRATION_LOCK: i64 = 0x006e_6174_7361_7069;

@@ -14,6 +14,7 @@
 
 mod checkpointer;
 mod connection;
+mod legacy;
 mod read_scope;
 mod schema;
 mod tx;

@@ -19,6 +19,7 @@ mod roundtrip;
 mod schedule_firing;
 mod schedules;
 mod search;
+mod sql;
 mod tasks;
 mod timeout;
 mod two_stores;

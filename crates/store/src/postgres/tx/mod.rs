@@ -18,6 +18,7 @@ mod promises;
 
 pub(super) use promises::fetch_promises;
 mod schedules;
+mod sql;
 mod tasks;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 mod locks;
 mod promises;
 mod schedules;
+mod sql;
 mod tasks;
 
 use std::collections::BTreeMap;
