@@ -33,10 +33,28 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// The longest id (of a promise, task, schedule, lock, process, ...) in bytes. PostgreSQL's
+/// indexes take keys of at most about 2,700 bytes, and a resume task's id holds two promise ids;
+/// every store refuses longer ids alike, with a 400.
+pub const MAX_ID_BYTES: usize = 1024;
+
 /// A 400 unless `value` (the request field `field`) is non-empty.
-pub fn require(field: &str, value: &str) -> Result<(), DomainError> {
+pub fn require_present(field: &str, value: &str) -> Result<(), DomainError> {
     if value.is_empty() {
         return Err(DomainError::bad_request(format!("{field} is required and must not be empty")));
+    }
+    Ok(())
+}
+
+/// A 400 unless `value` (the request field `field`, an id that is stored) is non-empty and at
+/// most [`MAX_ID_BYTES`] long.
+pub fn require(field: &str, value: &str) -> Result<(), DomainError> {
+    require_present(field, value)?;
+    if value.len() > MAX_ID_BYTES {
+        return Err(DomainError::bad_request(format!(
+            "{field} is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+            value.len()
+        )));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
 use crate::cursor;
-use crate::error::{DomainError, Reply, Success, TxError, quoted, require};
+use crate::error::{DomainError, Reply, Success, TxError, quoted, require, require_present};
 use crate::operation::Operation;
 use crate::promise::{Promise, PromiseState, StateSet};
 use crate::reply::{Answer, ReplyBudget, check_stored, check_stored_promise};
@@ -446,7 +446,8 @@ impl SearchPromises {
         tags: BTreeMap<String, String>,
         limit: Option<i64>,
     ) -> Result<Self, DomainError> {
-        require("id", &id)?;
+        // A pattern, not a stored id: no length limit but the request's.
+        require_present("id", &id)?;
         let limit = match limit {
             None => MAX_SEARCH_LIMIT,
             Some(n) if (1..=MAX_SEARCH_LIMIT as i64).contains(&n) => n as usize,

@@ -158,8 +158,21 @@ async fn an_unreadable_message_in_the_stream_is_dead_lettered_not_lost(db: Db) {
     let (_stop, _task) = h.worker(fast_worker(), vec![]).await;
     let js = async_nats::jetstream::new(common::connect(&h.nats).await);
     js.publish("messages.ingest.default", "garbage".into()).await.unwrap().await.unwrap();
+    // Envelopes a gateway would have refused: a source no store can keep as text, an entity
+    // type that is no subject token. Each is dead-lettered alone, not retried with its batch.
+    for (entity_type, source) in [("default", "a\0b"), ("no spaces allowed", "s")] {
+        let envelope = serde_json::json!({
+            "message_id": uuid::Uuid::now_v7(),
+            "body": "{}",
+            "entity_type": entity_type,
+            "received_at": "2026-12-01T00:00:00Z",
+            "source": source,
+        });
+        let bytes = serde_json::to_vec(&envelope).unwrap();
+        js.publish("messages.ingest.default", bytes.into()).await.unwrap().await.unwrap();
+    }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while h.stream_messages("MESSAGES_DLQ").await != 1 {
+    while h.stream_messages("MESSAGES_DLQ").await != 3 {
         assert!(tokio::time::Instant::now() < deadline, "never dead-lettered");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

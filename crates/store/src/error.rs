@@ -94,7 +94,10 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Closed | StoreError::Overloaded { .. } | StoreError::Conflict { .. }
+            StoreError::Closed
+                | StoreError::Overloaded { .. }
+                | StoreError::Conflict { .. }
+                | StoreError::Begin(_)
         )
     }
 }

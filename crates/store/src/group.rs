@@ -90,6 +90,7 @@ pub fn run_group(
             }
             Ran::Conflict if attempt >= MAX_ATTEMPTS => {
                 tracing::warn!(attempts = attempt, "an operation kept conflicting; given up");
+                job.fail(StoreError::Conflict { attempts: attempt });
                 group.failed.push(job);
                 broken = replay(conn, &mut group).err();
             }
@@ -143,7 +144,9 @@ fn replay(conn: &mut impl GroupConnection, group: &mut Group) -> Result<(), Caus
                     continue 'restart;
                 }
                 Ran::Conflict if conflicts + 1 >= MAX_ATTEMPTS => {
-                    group.failed.push(group.kept.remove(i).0);
+                    let (mut job, _) = group.kept.remove(i);
+                    job.fail(StoreError::Conflict { attempts: conflicts + 1 });
+                    group.failed.push(job);
                     continue 'restart;
                 }
                 Ran::Conflict => {

@@ -12,6 +12,13 @@ pub trait Job: Send {
     /// new transaction after rolling back the first; the last run's result is the one delivered.
     fn run(&mut self, tx: &mut dyn Tx, now: i64) -> bool;
 
+    /// Replaces the outcome of the last run with `error`: the backend failed the job although
+    /// its operation reported success (it went on after a statement failed, or it kept
+    /// conflicting with other transactions), so its writes are gone and so must its reply be.
+    fn fail(&mut self, error: StoreError) {
+        let _ = error;
+    }
+
     /// The promise the job's operation reads first (see
     /// [`natsapi_core::Operation::first_promise`]), for a backend that fetches ahead.
     fn first_promise(&self) -> Option<&str> {

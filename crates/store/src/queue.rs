@@ -50,6 +50,14 @@ impl Job for Placed {
         self.job.run(tx, now)
     }
 
+    fn fail(&mut self, error: StoreError) {
+        self.job.fail(error);
+    }
+
+    fn first_promise(&self) -> Option<&str> {
+        self.job.first_promise()
+    }
+
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
         let Placed { job, place } = *self;
         // Free first: a caller that got its reply may submit again at once.

@@ -147,6 +147,11 @@ impl<O: Operation> Job for OpJob<O> {
         failed
     }
 
+    fn fail(&mut self, error: StoreError) {
+        self.undone = false;
+        self.result = Some(Err(error));
+    }
+
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
         let reply = match self.result {
             Some(Err(failure)) => Err(failure),

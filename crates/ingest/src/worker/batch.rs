@@ -38,6 +38,9 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
         Err(e) => {
             Err(Unreadable { delivered: None, error: format!("not a message envelope: {e}") })
         }
+        Ok(envelope) if let Err(error) = check_envelope(&envelope) => {
+            Err(Unreadable { delivered: None, error })
+        }
         Ok(envelope) => {
             let delivered = Delivered {
                 message_id: envelope.message_id,
@@ -71,6 +74,19 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
         }
     };
     Incoming { message, attempts, stream_seq, parsed }
+}
+
+/// What a gateway would have refused in a message published to the stream some other way: an
+/// entity type that is no subject token, or text no store can keep (the NUL character). Such a
+/// message is dead-lettered at once, never retried with its whole batch.
+fn check_envelope(envelope: &MessageEnvelope) -> Result<(), String> {
+    if let Some(entity_type) = &envelope.entity_type {
+        crate::envelope::check_entity_type(entity_type)?;
+    }
+    if envelope.source.as_deref().is_some_and(|source| source.contains('\0')) {
+        return Err("the source contains the NUL character".to_owned());
+    }
+    Ok(())
 }
 
 /// Processes one batch of delivered messages.

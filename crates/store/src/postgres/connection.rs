@@ -14,6 +14,10 @@ use postgres::{Client, NoTls, Statement};
 use super::PostgresConfig;
 use crate::error::{StoreError, cause};
 
+/// Longest a statement waits for a row lock (ms) before it fails as a conflict and its operation
+/// runs again: a wait that long means a stuck or deadlocked transaction, not a busy row.
+const LOCK_TIMEOUT_MS: u64 = 5_000;
+
 /// Most prepared statements a connection keeps; searches build their SQL from the request, so the
 /// set is open-ended.
 const MAX_STATEMENTS: usize = 256;
@@ -43,7 +47,8 @@ impl Settings {
         let timeout = config.statement_timeout.map_or(0, |t| t.as_millis().max(1));
         let session = format!(
             "SET default_transaction_isolation = 'read committed'; \
-             SET synchronous_commit = on; SET statement_timeout = {timeout}"
+             SET synchronous_commit = on; SET statement_timeout = {timeout}; \
+             SET lock_timeout = {LOCK_TIMEOUT_MS}"
         );
         Ok(Settings { config: parsed, what: describe(&config.url), session })
     }
@@ -68,6 +73,20 @@ impl Settings {
         let mut client = self.config.connect(NoTls).map_err(open)?;
         client.batch_execute(&self.session).map_err(open)?;
         Ok(PgConn { client: Some(client), statements: HashMap::new() })
+    }
+
+    /// The connection in `slot`, opened again (and logged) when it was lost.
+    pub(super) fn reopen<'s>(
+        &self,
+        slot: &'s mut Option<PgConn>,
+    ) -> Result<&'s mut PgConn, StoreError> {
+        if slot.as_ref().is_none_or(PgConn::is_closed) {
+            *slot = None;
+            let conn = self.connect()?;
+            tracing::info!(database = self.what(), "reconnected to the store database");
+            *slot = Some(conn);
+        }
+        slot.as_mut().ok_or_else(|| StoreError::Closed)
     }
 
     /// Connects on a thread of its own (safe from any thread, async or not).
@@ -137,12 +156,13 @@ pub fn redacted(url: &str) -> String {
             Some(at) => rest.split_at(at),
             None => (rest, ""),
         };
+        let tail = mask_query_password(tail);
         if let Some((userinfo, host)) = authority.rsplit_once('@')
             && let Some((user, _)) = userinfo.split_once(':')
         {
             return format!("{scheme}://{user}:***@{host}{tail}");
         }
-        return url.to_owned();
+        return format!("{scheme}://{authority}{tail}");
     }
     // key=value form: hide the value of `password`.
     url.split_whitespace()
@@ -152,6 +172,19 @@ pub fn redacted(url: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A URL's path and query with the value of a `password` parameter replaced by `***`.
+fn mask_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else { return tail.to_owned() };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// The database as errors name it: the URL without its password.
@@ -169,5 +202,9 @@ mod tests {
         assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redacted("postgresql://u:p@ss@h/db?x=1"), "postgresql://u:***@h/db?x=1");
         assert_eq!(redacted("host=h password=secret dbname=d"), "host=h password=*** dbname=d");
+        assert_eq!(
+            redacted("postgres://u@h/db?password=secret&x=1"),
+            "postgres://u@h/db?password=***&x=1"
+        );
     }
 }

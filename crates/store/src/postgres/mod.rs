@@ -93,6 +93,9 @@ pub struct PostgresBackend {
     /// Where read attempts go.
     reads: Mutex<Option<jobs::JobSender>>,
     places: queue::Places,
+    /// The bound on read attempts waiting for the readers (one refused goes to the writers,
+    /// which refuse it in turn when they are full).
+    read_places: queue::Places,
     /// The writer and reader threads.
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -150,6 +153,7 @@ impl PostgresBackend {
             sender: Mutex::new(Some(sender)),
             reads: Mutex::new(Some(reads)),
             places: queue::Places::new(config.max_queued),
+            read_places: queue::Places::new(config.max_queued),
             threads: Mutex::new(threads),
         })
     }
@@ -169,6 +173,7 @@ impl Backend for PostgresBackend {
     }
 
     fn submit_read(&self, job: BoxJob) {
+        let Some(job) = self.read_places.admit(job) else { return };
         let reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
         match reads.as_ref() {
             Some(reads) => reads.send(job),

@@ -64,16 +64,11 @@ impl Reader {
 
     /// The connection, opened again if it was lost; `None` while it cannot be.
     fn connection(&mut self) -> Option<&mut PgConn> {
-        if self.conn.as_ref().is_none_or(PgConn::is_closed) {
-            self.conn = None;
-            match self.settings.connect() {
-                Ok(conn) => self.conn = Some(conn),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no read connection; reading on the writers");
-                    return None;
-                }
-            }
-        }
-        self.conn.as_mut()
+        self.settings
+            .reopen(&mut self.conn)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no read connection; reading on the writers"),
+            )
+            .ok()
     }
 }

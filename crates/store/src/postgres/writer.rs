@@ -3,13 +3,13 @@
 //! connection's round trips. A lost connection is opened again at
 //! the next group.
 
-use natsapi_core::Clock;
+use natsapi_core::{Clock, TxError};
 
 use super::connection::{PgConn, Settings};
 use super::jobs::JobQueue;
 use super::tx::{Outcome, PgTx};
 use crate::delivery::Delivery;
-use crate::error::{Cause, cause};
+use crate::error::{Cause, StoreError, cause};
 use crate::group::{self, GroupConnection, Ran, rolled_back};
 use crate::job::BoxJob;
 
@@ -36,10 +36,16 @@ impl Writer {
         max_batch: usize,
     ) {
         while let Some((first, mut waiting)) = jobs.take_group(max_batch) {
-            if let Some(group) =
-                group::run_group(&mut self, first, || waiting.pop_front(), clock, max_batch)
-            {
-                delivery.release(group);
+            let mut next = Some(first);
+            // A group that breaks (or cannot begin) stops taking jobs: the rest of this writer's
+            // share runs in the groups after it, never dropped.
+            while let Some(first) = next.take() {
+                if let Some(group) =
+                    group::run_group(&mut self, first, || waiting.pop_front(), clock, max_batch)
+                {
+                    delivery.release(group);
+                }
+                next = waiting.pop_front();
             }
         }
         tracing::debug!("postgres writer stopped");
@@ -47,13 +53,7 @@ impl Writer {
 
     /// The connection, opened again if it was lost.
     fn connection(&mut self) -> Result<&mut PgConn, Cause> {
-        if self.conn.as_ref().is_none_or(PgConn::is_closed) {
-            self.conn = None;
-            let conn = self.settings.connect().map_err(cause)?;
-            tracing::info!(database = self.settings.what(), "store writer reconnected");
-            self.conn = Some(conn);
-        }
-        self.conn.as_mut().ok_or_else(|| rolled_back("no connection"))
+        self.settings.reopen(&mut self.conn).map_err(cause)
     }
 }
 
@@ -95,6 +95,13 @@ impl GroupConnection for Writer {
         let outcome = tx.outcome();
         if conn.is_closed() {
             return Ran::Aborted(rolled_back("the connection to PostgreSQL was lost"));
+        }
+        if !failed && matches!(outcome, Outcome::Errored) {
+            // The operation went on after a failed statement: PostgreSQL has aborted the
+            // transaction, so its writes are gone whatever it answered.
+            job.fail(StoreError::Tx(TxError::msg(
+                "a statement failed and the operation went on; its writes were rolled back",
+            )));
         }
         match outcome {
             Outcome::Conflict => Ran::Conflict,

@@ -120,3 +120,16 @@ async fn create_with_empty_id_is_a_bad_request() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ids_of_up_to_1024_bytes_are_kept_and_longer_ones_refused_on_every_store() {
+    each(ALL, |env| async move {
+        let longest = "i".repeat(natsapi_core::error::MAX_ID_BYTES);
+        ok(env.run(create(&longest)).await, Code::Created);
+        ok(env.read(&longest).await, Code::Ok);
+        let too_long = format!("{longest}i");
+        let refusal = refused(env.run(create(&too_long)).await, Code::BadRequest);
+        assert!(refusal.message.contains("1024"), "{}", refusal.message);
+    })
+    .await;
+}

@@ -72,8 +72,8 @@ impl LockTx for PgTx<'_> {
         self.execute(
             sql,
             &[&lock.resource_id, &lock.execution_id, &lock.process_id, &lock.ttl, &lock.expires_at],
-        )?;
-        Ok(())
+        )
+        .map(drop)
     }
 
     fn delete_lock(&mut self, resource_id: &str, execution_id: &str) -> Result<bool, TxError> {

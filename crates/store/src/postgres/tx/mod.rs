@@ -106,8 +106,10 @@ impl<'c> PgTx<'c> {
             [
                 &SqlState::T_R_SERIALIZATION_FAILURE,
                 &SqlState::T_R_DEADLOCK_DETECTED,
-                &SqlState::UNIQUE_VIOLATION,
                 &SqlState::LOCK_NOT_AVAILABLE,
+                // An insert of a key found absent, which another writer inserted meanwhile
+                // (the typed inserts say ON CONFLICT; a lock insert and plain SQL may not).
+                &SqlState::UNIQUE_VIOLATION,
             ]
             .contains(&code)
         });

@@ -38,7 +38,9 @@ impl SqlTx for PgTx<'_> {
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, TxError> {
-        if !reads_only(sql) {
+        // On the writer every statement counts as a write: a SELECT may call a function with
+        // side effects, which a failed operation must not leave behind.
+        if self.writable || !reads_only(sql) {
             self.before_write()?;
         }
         let statement = self.conn.statement(sql).map_err(|e| self.failed(e))?;
