@@ -565,7 +565,14 @@ impl Operation for SearchPromises {
             let mut rows = tx.search_promises(&self.filter, self.before, self.limit + 1)?;
             let mut changed = false;
             for row in rows.iter_mut().filter(|p| p.is_due(now)) {
-                time_out(tx, row)?;
+                // Read again by id, which holds the row on a store with concurrent writers: the
+                // timer (of this or another instance) may have timed it out meanwhile.
+                if let Some(current) = tx.promise(&row.id)? {
+                    *row = current;
+                }
+                if row.is_due(now) {
+                    time_out(tx, row)?;
+                }
                 changed = true;
             }
             if !changed || rows.iter().all(|p| self.filter.matches(p)) {

@@ -72,6 +72,7 @@ async fn a_backlog_is_drained_in_batches() {
         eventually_stored(&h, &format!("b{i}"), PromiseState::RejectedTimedout).await;
     }
     let pending = h.call("promises.search", json!({"id":"b*","states":["PENDING"]})).await;
-    assert_eq!(pending.response.unwrap()["promises"], json!([]));
+    let page = pending.response.as_ref().unwrap_or_else(|| panic!("{pending:?}"));
+    assert_eq!(page["promises"], json!([]));
     h.stop().await;
 }

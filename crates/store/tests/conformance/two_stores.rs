@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use futures::future::join_all;
 use natsapi_core::locks::AcquireLock;
-use natsapi_core::promises::{CreatePromise, TimeoutPromises};
+use natsapi_core::promises::{CreatePromise, SearchPromises, TimeoutPromises};
 use natsapi_core::schedules::FireSchedules;
 use natsapi_core::{Code, Operation, PromiseState, Reply};
 use natsapi_store::Store;
@@ -149,6 +149,36 @@ async fn schedules_fired_from_two_stores_make_one_promise_per_tick() {
         let unique: HashSet<&(String, i64)> = fired.iter().collect();
         assert_eq!(unique.len(), fired.len(), "no tick fired twice");
         assert_eq!(fired.len(), SCHEDULES * 3, "every tick of every schedule fired");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_and_sweeps_racing_over_due_promises_all_answer() {
+    each(POSTGRES, |env| async move {
+        let other = env.another_store();
+        let creates: Vec<_> = (0..200).map(|i| create(&format!("s{i:03}"))).collect();
+        for reply in on_both([&env.store, &other], creates).await {
+            ok(reply, Code::Created);
+        }
+        env.clock.set(DEADLINE + 1);
+        // Searches time out the due promises they meet while the sweeps time out the same ones.
+        let searches = (0..8).map(|i| {
+            let store = if i % 2 == 0 { env.store.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                let search = SearchPromises::new("s*".into(), vec![], Default::default(), None);
+                store.run(search.expect("valid search")).await
+            })
+        });
+        let sweeps = on_both([&env.store, &other], vec![TimeoutPromises { limit: 16 }; 8]);
+        let (searches, sweeps) = tokio::join!(join_all(searches), sweeps);
+        for search in searches {
+            let page = ok(search.expect("task").expect("store answers"), Code::Ok);
+            assert!(page.promises.iter().all(|p| p.state == PromiseState::RejectedTimedout));
+        }
+        for sweep in sweeps {
+            ok(sweep, Code::Ok);
+        }
     })
     .await;
 }
