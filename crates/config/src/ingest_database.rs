@@ -13,7 +13,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
-use clap::error::ErrorKind;
 
 use crate::parse;
 use crate::postgres::PostgresUrl;
@@ -74,14 +73,7 @@ impl TypedValueParser for IngestDatabaseParser {
             // Not UTF-8: only a path can be (a URL is ASCII).
             None => Ok(IngestDatabase::Sqlite(PathBuf::from(value))),
         };
-        parsed.map_err(|message| {
-            let name = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
-            clap::Error::raw(
-                ErrorKind::ValueValidation,
-                format!("invalid value for '{name}': {message}\n"),
-            )
-            .with_cmd(cmd)
-        })
+        parsed.map_err(|message| crate::parse::invalid_value(cmd, arg, &message))
     }
 }
 

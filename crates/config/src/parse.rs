@@ -442,6 +442,21 @@ pub fn log_level(s: &str) -> Result<String, String> {
     Ok(t.to_owned())
 }
 
+/// The error of a custom flag parser whose value is invalid: clap's own wording, with `message`
+/// saying why (and never the value, which may hold a secret).
+pub(crate) fn invalid_value(
+    cmd: &clap::Command,
+    arg: Option<&clap::Arg>,
+    message: &str,
+) -> clap::Error {
+    let name = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("invalid value for '{name}': {message}\n"),
+    )
+    .with_cmd(cmd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ use std::fmt;
 use std::ops::Range;
 
 use clap::builder::TypedValueParser;
-use clap::error::ErrorKind;
 
 /// A PostgreSQL connection string, a URL or `key=value` pairs (see the module docs), whose
 /// `Debug` and `Display` write `****` for every password: in the URL's `user:password@`, and in
@@ -301,14 +300,7 @@ impl TypedValueParser for PostgresUrlParser {
             .to_str()
             .ok_or_else(|| "the PostgreSQL connection string is not valid UTF-8".to_owned())
             .and_then(PostgresUrl::parse);
-        parsed.map_err(|message| {
-            let name = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
-            clap::Error::raw(
-                ErrorKind::ValueValidation,
-                format!("invalid value for '{name}': {message}\n"),
-            )
-            .with_cmd(cmd)
-        })
+        parsed.map_err(|message| crate::parse::invalid_value(cmd, arg, &message))
     }
 }
 
