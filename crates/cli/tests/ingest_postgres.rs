@@ -1,7 +1,7 @@
 //! `natsapi serve --store postgres` with the ingest gateway and a worker, and no `--ingest-db`:
 //! the ingest tables go to the store's PostgreSQL database (no SQLite file appears), a message
 //! posted to the gateway is applied into the `messages` table and its mapped table there, and the
-//! status endpoint reads it back.
+//! status endpoint reads it back. The API server and the ingest roles share one store.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -98,6 +98,11 @@ async fn with_a_postgres_store_and_no_ingest_db_the_ingest_tables_are_in_the_sto
         query_one(&database, "SELECT COUNT(*) FROM orders WHERE order_id = 'A1' AND paid"),
         1
     );
+    // The API server and the ingest roles share one store: one pool of 8 connections (the
+    // default), not a second one for the ingest tables.
+    let ours = "SELECT COUNT(*) FROM pg_stat_activity \
+                WHERE datname = current_database() AND application_name = 'natsapi'";
+    assert_eq!(query_one(&database, ours), 8);
     // The promise tables are in the same database, and no SQLite file was made.
     assert_eq!(query_one(&database, "SELECT COUNT(*) FROM promises"), 0);
     let files: Vec<_> =

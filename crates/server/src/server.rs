@@ -118,6 +118,12 @@ pub struct BoundServer {
 }
 
 impl BoundServer {
+    /// The opened store, and the configuration it was opened with (another role of the same
+    /// process may share it rather than open the same database again).
+    pub fn store(&self) -> (&Store, &StoreConfig) {
+        (&self.store, &self.config.store)
+    }
+
     /// Starts the timers and the HTTP listeners, and subscribes to the API subject last, so that
     /// a start that fails has never joined the queue group.
     pub async fn start(self) -> Result<RunningServer, ServerError> {

@@ -14,7 +14,7 @@ use natsapi_ingest::mapping::{Column, ColumnType, EntityMappings, EntityTable};
 use natsapi_ingest::stream::StreamSettings;
 use natsapi_ingest::worker::{Worker, WorkerSettings};
 use natsapi_server::listen::HttpServer;
-use natsapi_store::Store;
+use natsapi_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -156,22 +156,32 @@ async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::
 }
 
 /// Starts the ingest roles the settings enable, the gateway on `listener` (from [`bind`]);
-/// `None` when none is enabled.
+/// `None` when none is enabled. When the ingest database is the one the API server of this
+/// process opened (`api_store`, with its configuration), the roles share that store (its writers
+/// and connections) instead of opening the database a second time.
 pub async fn start(
     settings: &Settings,
     listener: Option<TcpListener>,
+    api_store: Option<(Store, StoreConfig)>,
 ) -> anyhow::Result<Option<Running>> {
     let ingest = &settings.ingest;
     if listener.is_none() && !ingest.worker_enabled {
         return Ok(None);
     }
     let config = crate::settings::ingest_store_config(settings);
-    // Opening blocks (migrations, connecting): off the runtime's threads.
-    let opening = config.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&opening, Arc::new(SystemClock)))
-        .await
-        .context("opening the ingest database")?
-        .with_context(|| format!("ingest database {}", crate::settings::describe_store(&config)))?;
+    let store = match api_store {
+        Some((store, api_config)) if api_config == config => store,
+        _ => {
+            // Opening blocks (migrations, connecting): off the runtime's threads.
+            let opening = config.clone();
+            tokio::task::spawn_blocking(move || Store::open(&opening, Arc::new(SystemClock)))
+                .await
+                .context("opening the ingest database")?
+                .with_context(|| {
+                    format!("ingest database {}", crate::settings::describe_store(&config))
+                })?
+        }
+    };
     let streams = StreamSettings {
         name: ingest.stream.clone(),
         subject_prefix: ingest.subject_prefix.clone(),

@@ -44,7 +44,11 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     };
     // The ingest roles start before the API takes any request, so that none of their failures
     // (JetStream missing, a consumer configured otherwise) can come after it.
-    let ingest = super::ingest::start(settings, ingest_listener).await?;
+    let api_store = bound.as_ref().map(|bound| {
+        let (store, config) = bound.store();
+        (store.clone(), config.clone())
+    });
+    let ingest = super::ingest::start(settings, ingest_listener, api_store).await?;
     let server = match bound.map(BoundServer::start) {
         None => None,
         Some(starting) => match starting.await {
