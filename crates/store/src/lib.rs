@@ -26,10 +26,14 @@
 //!
 //! **Read then write.** On the write path, a row an operation read by key cannot change before the
 //! operation commits: SQLite has one writer; PostgreSQL takes the row's lock (`SELECT … FOR
-//! UPDATE`), and a read of a task of an execution first locks the execution's root promise. A row
-//! found absent is not locked, so inserts are insert-if-absent and the operation checks the answer
-//! (`insert_promise` returns whether it inserted), or a plain insert whose unique-key violation
-//! the backend treats as a conflict.
+//! UPDATE`), and a read of the live tasks of an execution first locks the execution's root promise
+//! (so two writers never both find none and both add one). A row found absent is not locked, so
+//! inserts are insert-if-absent and the operation checks the answer (`insert_promise` returns
+//! whether it inserted), or a plain insert whose unique-key violation the backend treats as a
+//! conflict. Operations take their locks in the order they read, so two of them can wait on each
+//! other (a task's claim locks the task, then its promise; a completion the promise, then its
+//! tasks): PostgreSQL detects the deadlock (after its `deadlock_timeout`, 1 s by default) and
+//! the backend runs the losing group again.
 //!
 //! **Claims.** A scan whose rows the operation will change (due promise timeouts, tasks to
 //! deliver or whose lease expired, schedules to fire, expired locks) returns only rows no other
