@@ -1,7 +1,7 @@
 //! The PostgreSQL backend.
 //!
 //! Writes: a few writer threads, each owning a connection, take the queued jobs and commit them in
-//! groups ([`crate::group`]), like SQLite's single writer, but side by side. Writers of one store
+//! groups (`crate::group`), like SQLite's single writer, but side by side. Writers of one store
 //! (and of other natsapi instances on the same database) run concurrently, so an operation that
 //! reads then writes holds the rows it read: on the write path every read of a row by key takes
 //! its row lock (`FOR UPDATE`), and a scan that feeds writes (due timeouts, tasks to deliver,
@@ -11,7 +11,7 @@
 //!
 //! Reads: operations that usually only read run on reader threads, each with a connection of
 //! its own, one statement at a time in autocommit (each sees the last committed state); their
-//! answers go back to the runtime a batch at a time ([`readers`]).
+//! answers go back to the runtime a batch at a time (`readers`).
 //!
 //! No reply is released before its group's `COMMIT` has returned, with `synchronous_commit = on`.
 
