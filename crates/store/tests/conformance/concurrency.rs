@@ -3,32 +3,17 @@
 
 use std::collections::HashSet;
 
-use futures::future::join_all;
 use natsapi_core::promises::{CreatePromise, SearchPromises};
-use natsapi_core::{Code, Operation, PromiseState, Reply};
-use natsapi_store::Store;
+use natsapi_core::{Code, PromiseState};
 
-use crate::harness::{ALL, complete, create, each, ok};
-
-/// Runs every operation on its own tokio task, all at once, and returns the replies in order.
-async fn all_at_once<O: Operation>(store: &Store, ops: Vec<O>) -> Vec<Reply<O::Output>> {
-    let tasks = ops.into_iter().map(|op| {
-        let store = store.clone();
-        tokio::spawn(async move { store.run(op).await })
-    });
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(|joined| joined.expect("task panicked").expect("store failure"))
-        .collect()
-}
+use crate::harness::{ALL, all_at_once, complete, create, each, ok};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_concurrent_creates_all_succeed() {
     each(ALL, |env| async move {
         const N: usize = 2_000;
         let ops: Vec<_> = (0..N).map(|i| create(&format!("c{i:04}"))).collect();
-        let replies = all_at_once(&env.store, ops).await;
+        let replies = all_at_once(&[&env.store], ops).await;
         let mut sort_ids = HashSet::new();
         for (i, reply) in replies.into_iter().enumerate() {
             let p = ok(reply, Code::Created);
@@ -59,7 +44,7 @@ async fn two_thousand_concurrent_creates_all_succeed() {
 async fn racing_creates_of_one_id_have_one_winner() {
     each(ALL, |env| async move {
         let keyed = CreatePromise { idempotency_key: Some("k".into()), ..create("keyed") };
-        let replies = all_at_once(&env.store, vec![keyed; 200]).await;
+        let replies = all_at_once(&[&env.store], vec![keyed; 200]).await;
         let (created, replays): (Vec<_>, Vec<_>) = replies
             .into_iter()
             .map(|r| r.expect("no refusal"))
@@ -67,7 +52,7 @@ async fn racing_creates_of_one_id_have_one_winner() {
         assert_eq!(created.len(), 1, "exactly one create wins");
         assert!(replays.iter().all(|s| s.code == Code::Ok && s.value == created[0].value));
 
-        let replies = all_at_once(&env.store, vec![create("bare"); 200]).await;
+        let replies = all_at_once(&[&env.store], vec![create("bare"); 200]).await;
         let created = replies.iter().filter(|r| matches!(r, Ok(s) if s.code == Code::Created));
         assert_eq!(created.count(), 1, "exactly one create wins");
         let conflicts =
@@ -84,7 +69,7 @@ async fn racing_completes_of_one_promise_have_one_winner() {
         let states =
             [PromiseState::Resolved, PromiseState::Rejected, PromiseState::RejectedCanceled];
         let ops: Vec<_> = (0..300).map(|i| complete("p", states[i % 3])).collect();
-        let replies = all_at_once(&env.store, ops).await;
+        let replies = all_at_once(&[&env.store], ops).await;
         let winners: Vec<_> = replies
             .iter()
             .filter_map(|r| r.as_ref().ok())

@@ -159,6 +159,20 @@ fn open_store(backend: Backend, place: &Place, clock: &Arc<ManualClock>) -> Stor
         .unwrap_or_else(|e| panic!("open {}: {e}", backend.name()))
 }
 
+/// Runs every operation on its own tokio task, all at once, handing them to `stores` in turn;
+/// returns the replies in order. A store failure fails the case.
+pub async fn all_at_once<O: Operation>(stores: &[&Store], ops: Vec<O>) -> Vec<Reply<O::Output>> {
+    let tasks = ops.into_iter().enumerate().map(|(i, op)| {
+        let store = stores[i % stores.len()].clone();
+        tokio::spawn(async move { store.run(op).await })
+    });
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("task panicked").expect("store failure"))
+        .collect()
+}
+
 /// Runs every row on a fresh store of every backend in `backends`, then fails with the list of
 /// every (backend, row) that failed.
 pub async fn table<R, F, Fut>(

@@ -11,27 +11,13 @@ use futures::future::join_all;
 use natsapi_core::locks::AcquireLock;
 use natsapi_core::promises::{CreatePromise, SearchPromises, TimeoutPromises};
 use natsapi_core::schedules::FireSchedules;
-use natsapi_core::{Code, Operation, PromiseState, Reply};
-use natsapi_store::Store;
+use natsapi_core::{Code, PromiseState};
 
 use crate::fixtures::{DEADLINE, T0};
-use crate::harness::{Backend, complete, create, each, ok};
+use crate::harness::{Backend, all_at_once, complete, create, each, ok};
 use crate::schedules::schedule;
 
 const POSTGRES: &[Backend] = &[Backend::Postgres];
-
-/// Runs `ops` all at once, alternating between the two stores; replies in order.
-async fn on_both<O: Operation>(stores: [&Store; 2], ops: Vec<O>) -> Vec<Reply<O::Output>> {
-    let tasks = ops.into_iter().enumerate().map(|(i, op)| {
-        let store = stores[i % 2].clone();
-        tokio::spawn(async move { store.run(op).await })
-    });
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(|joined| joined.expect("task panicked").expect("store failure"))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_completes_from_two_stores_have_one_winner() {
@@ -42,7 +28,7 @@ async fn racing_completes_from_two_stores_have_one_winner() {
             ok(env.run(create(&id)).await, Code::Created);
             let states = [PromiseState::Resolved, PromiseState::Rejected];
             let ops: Vec<_> = (0..20).map(|i| complete(&id, states[i % 2])).collect();
-            let replies = on_both([&env.store, &other], ops).await;
+            let replies = all_at_once(&[&env.store, &other], ops).await;
             let winners = replies.iter().filter(|r| matches!(r, Ok(s) if s.code == Code::Created));
             assert_eq!(winners.count(), 1, "{id}: exactly one complete wins");
         }
@@ -57,7 +43,7 @@ async fn racing_creates_from_two_stores_have_one_winner() {
         for n in 0..20 {
             let keyed =
                 CreatePromise { idempotency_key: Some("k".into()), ..create(&format!("k{n}")) };
-            let replies = on_both([&env.store, &other], vec![keyed; 20]).await;
+            let replies = all_at_once(&[&env.store, &other], vec![keyed; 20]).await;
             let created = replies.iter().filter(|r| matches!(r, Ok(s) if s.code == Code::Created));
             assert_eq!(created.count(), 1, "one create wins");
             assert!(replies.iter().all(Result::is_ok), "the others replay it: {replies:?}");
@@ -80,7 +66,7 @@ async fn a_free_lock_acquired_from_two_stores_at_once_has_one_holder() {
                     ttl: 60_000,
                 })
                 .collect();
-            let replies = on_both([&env.store, &other], ops).await;
+            let replies = all_at_once(&[&env.store, &other], ops).await;
             let holders: Vec<_> = replies
                 .iter()
                 .filter_map(|r| r.as_ref().ok())
@@ -103,14 +89,14 @@ async fn due_promises_swept_from_two_stores_time_out_once_each() {
         let other = env.another_store();
         const N: usize = 300;
         let creates: Vec<_> = (0..N).map(|i| create(&format!("d{i:03}"))).collect();
-        for reply in on_both([&env.store, &other], creates).await {
+        for reply in all_at_once(&[&env.store, &other], creates).await {
             ok(reply, Code::Created);
         }
         env.clock.set(DEADLINE + 1);
         let mut timed_out = Vec::new();
         loop {
             let sweeps = vec![TimeoutPromises { limit: 16 }; 8];
-            let reports = on_both([&env.store, &other], sweeps).await;
+            let reports = all_at_once(&[&env.store, &other], sweeps).await;
             let before = timed_out.len();
             for report in reports {
                 timed_out.extend(ok(report, Code::Ok).timed_out.into_iter().map(|p| p.id));
@@ -138,7 +124,7 @@ async fn schedules_fired_from_two_stores_make_one_promise_per_tick() {
         for second in 1..=3 {
             env.clock.set(T0 + second * 1_000 + 500);
             let runs = vec![FireSchedules { limit: 4 }; 16];
-            for report in on_both([&env.store, &other], runs).await {
+            for report in all_at_once(&[&env.store, &other], runs).await {
                 for firing in ok(report, Code::Ok).fired {
                     let created = matches!(&firing.promise, Ok(s) if s.code == Code::Created);
                     assert!(created, "{}: {:?}", firing.promise_id, firing.promise);
@@ -158,7 +144,7 @@ async fn searches_and_sweeps_racing_over_due_promises_all_answer() {
     each(POSTGRES, |env| async move {
         let other = env.another_store();
         let creates: Vec<_> = (0..200).map(|i| create(&format!("s{i:03}"))).collect();
-        for reply in on_both([&env.store, &other], creates).await {
+        for reply in all_at_once(&[&env.store, &other], creates).await {
             ok(reply, Code::Created);
         }
         env.clock.set(DEADLINE + 1);
@@ -170,7 +156,8 @@ async fn searches_and_sweeps_racing_over_due_promises_all_answer() {
                 store.run(search.expect("valid search")).await
             })
         });
-        let sweeps = on_both([&env.store, &other], vec![TimeoutPromises { limit: 16 }; 8]);
+        let stores = [&env.store, &other];
+        let sweeps = all_at_once(&stores, vec![TimeoutPromises { limit: 16 }; 8]);
         let (searches, sweeps) = tokio::join!(join_all(searches), sweeps);
         for search in searches {
             let page = ok(search.expect("task").expect("store answers"), Code::Ok);
