@@ -3,6 +3,8 @@
 //! is SIGKILLed while it applies batches and started again, and every message is applied exactly
 //! once, to the messages table and to its mapped entity table.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -114,12 +116,7 @@ async fn killed_mid_batch(dir: &tempfile::TempDir, db: &Db) {
     );
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/ready")).send().await.map(|r| r.status() != 200).unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "the gateway never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::gateway::wait_ready(&base).await;
     let lines = |from: usize, to: usize| -> String {
         (from..to)
             .map(|i| format!("{{\"entity_type\":\"order\",\"order_id\":\"o{i}\"}}\n"))

@@ -3,6 +3,8 @@
 //! posted to the gateway is applied into the `messages` table and its mapped table there, and the
 //! status endpoint reads it back. The API server and the ingest roles share one store.
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,12 +62,7 @@ async fn with_a_postgres_store_and_no_ingest_db_the_ingest_tables_are_in_the_sto
     let _child = KillOnDrop(child);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/ready")).send().await.map(|r| r.status() != 200).unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "the gateway never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::gateway::wait_ready(&base).await;
     let response = http
         .post(format!("{base}/ingest/message"))
         .body(r#"{"entity_type":"order","order_id":"A1","paid":true}"#)
@@ -76,21 +73,7 @@ async fn with_a_postgres_store_and_no_ingest_db_the_ingest_tables_are_in_the_sto
     let reply: Value = response.json().await.unwrap();
     let id = reply["message_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status: Value = http
-            .get(format!("{base}/ingest/status/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["status"] == "processed" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never processed: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::gateway::wait_for_status(&base, &id, "processed", deadline).await;
     let processed =
         format!("SELECT COUNT(*) FROM messages WHERE message_id = '{id}' AND status = 'processed'");
     assert_eq!(query_one(&database, &processed), 1);

@@ -5,6 +5,8 @@
 //! certificates are made in each test. `permissions` runs the README's deployment configuration.
 
 mod certs;
+#[path = "../common/mod.rs"]
+mod common;
 mod credentials;
 mod permissions;
 mod tls;
@@ -128,25 +130,4 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, text).expect("write");
     path.to_str().expect("UTF-8 path").to_owned()
-}
-
-/// Waits until the ingest gateway at `base` reports message `id` as `expected`, panicking with
-/// the last status once `deadline` has passed.
-async fn wait_for_status(base: &str, id: &str, expected: &str, deadline: Instant) {
-    let http = reqwest::Client::new();
-    loop {
-        let status: serde_json::Value = http
-            .get(format!("{base}/ingest/status/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["status"] == expected {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} never became {expected}: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

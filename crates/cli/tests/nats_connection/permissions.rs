@@ -223,7 +223,7 @@ async fn natsapi_ingests_and_delivers_tasks_within_its_permissions() {
         ids.push(accepted["message_id"].as_str().unwrap().to_owned());
     }
     for (id, expected) in ids.iter().zip(["processed", "dead_lettered"]) {
-        crate::wait_for_status(&base, id, expected, deadline).await;
+        crate::common::gateway::wait_for_status(&base, id, expected, deadline).await;
     }
     let log = std::fs::read_to_string(nats.log_path()).unwrap();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("Violation")).collect();

@@ -96,7 +96,7 @@ async fn mutual_tls_serves_the_api_and_the_ingest_gateway_and_worker() {
     assert_eq!(accepted.status(), 202);
     let accepted: serde_json::Value = accepted.json().await.unwrap();
     let id = accepted["message_id"].as_str().unwrap().to_owned();
-    crate::wait_for_status(&base, &id, "processed", deadline).await;
+    crate::common::gateway::wait_for_status(&base, &id, "processed", deadline).await;
 }
 
 #[test]
