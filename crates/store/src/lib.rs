@@ -35,9 +35,10 @@
 //! tasks): PostgreSQL detects the deadlock (after its `deadlock_timeout`, 1 s by default) and
 //! the backend runs the losing group again.
 //!
-//! **Claims.** A scan whose rows the operation will change (due promise timeouts, tasks to
-//! deliver or whose lease expired, schedules to fire, expired locks) returns only rows no other
-//! transaction holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Two writers, in one process or in
+//! **Claims.** A scan whose rows the operation will change (tasks to deliver or whose lease
+//! expired, schedules to fire, expired locks) returns only rows no other transaction holds
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Due promise timeouts wait for the rows instead
+//! (`FOR UPDATE`), since a search times them out too and must see them settled. Two writers, in one process or in
 //! many, never process the same row; a scan may return fewer rows than are due while another
 //! writer holds some, and the timer loop simply runs again. This is what lets several natsapi
 //! instances share one PostgreSQL database.

@@ -27,11 +27,14 @@ const SELECT_DUE: &str = concat!(
     " FROM promises WHERE state = 1 AND timeout <= $1 ORDER BY timeout LIMIT $2"
 );
 
+/// Due promises to time out, locked. Not `SKIP LOCKED`, unlike the other claims: a search times
+/// out the due promises it would show too, and must not answer while another writer is timing
+/// one out (it would show it pending, or miss it). A writer that waits finds the row settled
+/// (PostgreSQL checks the condition again on the committed row) and leaves it.
 const CLAIM_DUE: &str = concat!(
     "SELECT ",
     promise_columns!(),
-    " FROM promises WHERE state = 1 AND timeout <= $1 ORDER BY timeout LIMIT $2 \
-     FOR UPDATE SKIP LOCKED"
+    " FROM promises WHERE state = 1 AND timeout <= $1 ORDER BY timeout LIMIT $2 FOR UPDATE"
 );
 
 const INSERT: &str = "INSERT INTO promises (id, state, param_headers, param_data, value_headers, \
