@@ -2031,7 +2031,10 @@ async fn run(store: StoreConfig, label: &str) {
         for (op, reply) in ops.iter().zip(replies) {
             let reply = match reply {
                 Ok(reply) => reply,
-                Err(e) => failed(label, seed, round, &history, format!("{op:?} got no reply: {e}")),
+                Err(e) => {
+                    let why = format!("{op:?} got no reply: {e}\nthe round sent: {ops:?}");
+                    failed(label, seed, round, &history, why)
+                }
             };
             let seen = observe(op, &reply);
             if let (

@@ -32,8 +32,9 @@
 //! whether it inserted), or a plain insert whose unique-key violation the backend treats as a
 //! conflict. Operations take their locks in the order they read, so two of them can wait on each
 //! other (a task's claim locks the task, then its promise; a completion the promise, then its
-//! tasks): PostgreSQL detects the deadlock (after its `deadlock_timeout`, 1 s by default) and
-//! the backend runs the losing group again.
+//! tasks): the backend's watchdog sees the cycle within milliseconds and cancels one member
+//! (PostgreSQL itself would after its `deadlock_timeout`, 1 s by default), and the losing group
+//! runs again.
 //!
 //! **Claims.** A scan whose rows the operation will change (tasks to deliver or whose lease
 //! expired, schedules to fire, expired locks) returns only rows no other transaction holds

@@ -8,10 +8,12 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use postgres::{Client, NoTls, Statement};
 
 use super::PostgresConfig;
+use super::deadlocks::Watch;
 use crate::error::{StoreError, cause};
 
 /// Longest a statement waits for a row lock (ms) before it fails as a conflict and its operation
@@ -72,7 +74,7 @@ impl Settings {
         let open = |e| StoreError::Open { what: self.what.clone(), source: cause(e) };
         let mut client = self.config.connect(NoTls).map_err(open)?;
         client.batch_execute(&self.session).map_err(open)?;
-        Ok(PgConn { client: Some(client), statements: HashMap::new() })
+        Ok(PgConn { client: Some(client), statements: HashMap::new(), watch: None })
     }
 
     /// The connection in `slot`, opened again (and logged) when it was lost.
@@ -108,6 +110,8 @@ pub(super) struct PgConn {
     /// Always `Some` until dropped.
     client: Option<Client>,
     statements: HashMap<String, Statement>,
+    /// The deadlock watchdog's view of a writer's connection (see [`super::deadlocks`]).
+    watch: Option<Arc<Watch>>,
 }
 
 impl PgConn {
@@ -119,6 +123,36 @@ impl PgConn {
     /// Whether the connection to the server is gone.
     pub(super) fn is_closed(&self) -> bool {
         self.client.as_ref().is_none_or(Client::is_closed)
+    }
+
+    /// Lets the deadlock watchdog see this connection's statements through `watch`, unless it
+    /// does already.
+    pub(super) fn watch_with(&mut self, watch: &Arc<Watch>) -> Result<(), postgres::Error> {
+        if self.watch.is_some() {
+            return Ok(());
+        }
+        let pid: i32 = self.client().query_one("SELECT pg_backend_pid()", &[])?.try_get(0)?;
+        watch.attach(pid, self.client().cancel_token());
+        self.watch = Some(watch.clone());
+        Ok(())
+    }
+
+    /// Runs one statement of an operation with the client, in the watchdog's view.
+    pub(super) fn run_statement<T>(
+        &mut self,
+        statement: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        let client = self.client.as_mut().expect("a connection has its client until dropped");
+        let Some(watch) = self.watch.as_deref() else { return statement(client) };
+        watch.started();
+        let result = statement(client);
+        watch.ended();
+        result
+    }
+
+    /// Whether a statement failed because the deadlock watchdog cancelled it.
+    pub(super) fn cancelled_for_deadlock(&self) -> bool {
+        self.watch.as_deref().is_some_and(Watch::take_cancelled)
     }
 
     /// `sql` prepared on this connection, from the cache when it was prepared before.

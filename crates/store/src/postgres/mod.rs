@@ -7,7 +7,8 @@
 //! its row lock (`FOR UPDATE`), and a scan that feeds writes (due timeouts, tasks to deliver,
 //! schedules to fire, expired locks) claims its rows with `FOR UPDATE SKIP LOCKED`, so two writers
 //! never take the same row. A transaction that deadlocks or meets a row inserted meanwhile is
-//! rolled back and run again (see the store contract in [`crate`]).
+//! rolled back and run again (see the store contract in [`crate`]); a watchdog breaks deadlocks
+//! between writers within milliseconds (`deadlocks`).
 //!
 //! Reads: operations that usually only read run on reader threads, each with a connection of
 //! its own, one statement at a time in autocommit (each sees the last committed state); their
@@ -16,6 +17,7 @@
 //! No reply is released before its group's `COMMIT` has returned, with `synchronous_commit = on`.
 
 mod connection;
+mod deadlocks;
 mod jobs;
 mod readers;
 mod schema;
@@ -40,7 +42,8 @@ pub struct PostgresConfig {
     /// A libpq-style connection URL (`postgres://user:password@host:5432/db?sslmode=disable`) or
     /// key=value string (`host=/run/postgresql dbname=natsapi`).
     pub url: String,
-    /// Connections this store opens: half (at least one) write, the others read.
+    /// Connections this store opens: half (at least one) write, the others read. (While a
+    /// writer waits on a lock, the deadlock watchdog opens one more for a moment.)
     pub pool_size: usize,
     /// Longest a statement may run before the server cancels it (`None`: no limit).
     pub statement_timeout: Option<Duration>,
@@ -96,8 +99,10 @@ pub struct PostgresBackend {
     /// The bound on read attempts waiting for the readers (one refused goes to the writers,
     /// which refuse it in turn when they are full).
     read_places: queue::Places,
-    /// The writer and reader threads.
+    /// The writer and reader threads, and the deadlock watchdog.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Dropped to stop the deadlock watchdog.
+    stop_watchdog: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl PostgresBackend {
@@ -129,8 +134,10 @@ impl PostgresBackend {
                 .spawn(body)
                 .map_err(|e| StoreError::Open { what: "a store thread".into(), source: cause(e) })
         };
-        for (n, conn) in connections.into_iter().enumerate() {
-            let writer = writer::Writer::new(conn, settings.clone());
+        let watches: Vec<_> =
+            connections.iter().map(|_| Arc::new(deadlocks::Watch::default())).collect();
+        for (n, (conn, watch)) in connections.into_iter().zip(&watches).enumerate() {
+            let writer = writer::Writer::new(conn, settings.clone(), watch.clone());
             let (jobs, delivery, clock) = (queue.clone(), delivery.clone(), clock.clone());
             threads.push(spawn(
                 format!("natsapi-pg-writer-{n}"),
@@ -149,7 +156,11 @@ impl PostgresBackend {
                 Box::new(move || reader.read_loop(&jobs, &delivery, clock.as_ref(), max_batch)),
             )?);
         }
+        let (stop_watchdog, stop) = std::sync::mpsc::channel();
+        let watchdog = deadlocks::Watchdog { watches, settings: settings.clone() };
+        threads.push(spawn("natsapi-pg-deadlocks".into(), Box::new(move || watchdog.run(&stop)))?);
         Ok(PostgresBackend {
+            stop_watchdog: Mutex::new(Some(stop_watchdog)),
             sender: Mutex::new(Some(sender)),
             reads: Mutex::new(Some(reads)),
             places: queue::Places::new(config.max_queued),
@@ -190,6 +201,7 @@ impl Drop for PostgresBackend {
     fn drop(&mut self) {
         self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.reads.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.stop_watchdog.lock().unwrap_or_else(PoisonError::into_inner).take();
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for thread in threads {

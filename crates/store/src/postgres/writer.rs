@@ -6,6 +6,7 @@
 use natsapi_core::{Clock, TxError};
 
 use super::connection::{PgConn, Settings};
+use super::deadlocks::Watch;
 use super::jobs::JobQueue;
 use super::tx::{Outcome, PgTx};
 use crate::delivery::Delivery;
@@ -19,12 +20,15 @@ pub(super) struct Writer {
     settings: Settings,
     /// Whether a transaction may be open on the connection.
     open: bool,
+    /// What the deadlock watchdog sees of the connection's statements.
+    watch: std::sync::Arc<Watch>,
 }
 
 impl Writer {
-    /// A writer on `conn`, which it opens again with `settings` when it breaks.
-    pub(super) fn new(conn: PgConn, settings: Settings) -> Self {
-        Writer { conn: Some(conn), settings, open: false }
+    /// A writer on `conn`, which it opens again with `settings` when it breaks, its statements
+    /// watched through `watch`.
+    pub(super) fn new(conn: PgConn, settings: Settings, watch: std::sync::Arc<Watch>) -> Self {
+        Writer { conn: Some(conn), settings, open: false, watch }
     }
 
     /// Runs until every sender of `jobs` is gone.
@@ -53,7 +57,9 @@ impl Writer {
 
     /// The connection, opened again if it was lost.
     fn connection(&mut self) -> Result<&mut PgConn, Cause> {
-        self.settings.reopen(&mut self.conn).map_err(cause)
+        let conn = self.settings.reopen(&mut self.conn).map_err(cause)?;
+        conn.watch_with(&self.watch).map_err(cause)?;
+        Ok(conn)
     }
 }
 

@@ -9,6 +9,7 @@ mod atomicity;
 mod complete;
 mod concurrency;
 mod create;
+mod deadlocks;
 mod durability;
 mod fixtures;
 mod harness;

@@ -112,7 +112,8 @@ impl<'c> PgTx<'c> {
                 &SqlState::UNIQUE_VIOLATION,
             ]
             .contains(&code)
-        });
+        }) || (e.code() == Some(&SqlState::QUERY_CANCELED)
+            && self.conn.cancelled_for_deadlock());
         if self.outcome != Outcome::Conflict {
             self.outcome = if conflict { Outcome::Conflict } else { Outcome::Errored };
         }
@@ -124,7 +125,7 @@ impl<'c> PgTx<'c> {
         let result = self
             .conn
             .statement(sql)
-            .and_then(|statement| self.conn.client().query(&statement, params));
+            .and_then(|statement| self.conn.run_statement(|c| c.query(&statement, params)));
         result.map_err(|e| self.failed(e))
     }
 
@@ -133,7 +134,7 @@ impl<'c> PgTx<'c> {
         let result = self
             .conn
             .statement(sql)
-            .and_then(|statement| self.conn.client().query_opt(&statement, params));
+            .and_then(|statement| self.conn.run_statement(|c| c.query_opt(&statement, params)));
         result.map_err(|e| self.failed(e))
     }
 
@@ -143,7 +144,7 @@ impl<'c> PgTx<'c> {
         let result = self
             .conn
             .statement(sql)
-            .and_then(|statement| self.conn.client().execute(&statement, params));
+            .and_then(|statement| self.conn.run_statement(|c| c.execute(&statement, params)));
         result.map_err(|e| self.failed(e))
     }
 

@@ -33,7 +33,7 @@ impl SqlTx for PgTx<'_> {
         let statement = self.conn.statement(sql).map_err(|e| self.failed(e))?;
         let bound = convert(statement.params(), params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
-        let result = self.conn.client().execute(&statement, &refs);
+        let result = self.conn.run_statement(|c| c.execute(&statement, &refs));
         result.map_err(|e| self.failed(e))
     }
 
@@ -46,7 +46,7 @@ impl SqlTx for PgTx<'_> {
         let statement = self.conn.statement(sql).map_err(|e| self.failed(e))?;
         let bound = convert(statement.params(), params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
-        let rows = match self.conn.client().query(&statement, &refs) {
+        let rows = match self.conn.run_statement(|c| c.query(&statement, &refs)) {
             Ok(rows) => rows,
             Err(e) if !self.writable && e.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => {
                 return Err(TxError::needs_write());
