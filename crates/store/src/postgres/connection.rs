@@ -152,7 +152,7 @@ impl PgConn {
 
     /// Whether a statement failed because the deadlock watchdog cancelled it.
     pub(super) fn cancelled_for_deadlock(&self) -> bool {
-        self.watch.as_deref().is_some_and(Watch::take_cancelled)
+        self.watch.as_deref().is_some_and(Watch::cancelled_lately)
     }
 
     /// `sql` prepared on this connection, from the cache when it was prepared before.

@@ -21,8 +21,8 @@
 //!
 //! Cancelling is racy by nature: when the victim's statement ends just before the cancel reaches
 //! the server (its cycle broken otherwise meanwhile), the cancel hits the writer's next statement,
-//! which fails as a conflict and reruns too, or, rarer still, its `COMMIT`, which fails the group
-//! as a lost connection would (503, nothing committed).
+//! which fails as a conflict and reruns too (see [`CANCEL_ECHO`]), or, rarer still, its `COMMIT`,
+//! which fails the group as a lost connection would (503, nothing committed).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -36,6 +36,12 @@ use super::connection::{PgConn, Settings};
 /// How long a statement runs before the watchdog looks for a cycle it is part of (and how often
 /// it looks).
 const STALL: Duration = Duration::from_millis(20);
+
+/// How long after the watchdog cancels a statement of a connection a cancelled statement there
+/// still counts as the deadlock's victim. Cancelling is racy (the statement may end just before
+/// the cancel lands, which then hits the next one), and PostgreSQL was seen to report one cancel
+/// on two statements in a row: the lock wait it broke and the first statement of the rerun.
+const CANCEL_ECHO: Duration = Duration::from_secs(1);
 
 /// What the watchdog knows of one writer's connection.
 #[derive(Default)]
@@ -51,8 +57,9 @@ struct WatchState {
     since: Option<Instant>,
     /// Counts statements, so a cancel aims at the statement that was seen stalled.
     statement: u64,
-    /// The watchdog cancelled a statement, and no failed statement has owned up to it yet.
-    cancelled: bool,
+    /// The last statement the watchdog cancelled (it is cancelled once, however long the cancel
+    /// takes to land), and when.
+    cancelled: Option<(u64, Instant)>,
 }
 
 impl Watch {
@@ -64,7 +71,7 @@ impl Watch {
     pub(super) fn attach(&self, pid: i32, cancel: CancelToken) {
         let mut state = self.state();
         state.backend = Some((pid, cancel));
-        state.cancelled = false;
+        state.cancelled = None;
     }
 
     /// A statement starts.
@@ -79,10 +86,11 @@ impl Watch {
         self.state().since = None;
     }
 
-    /// Whether the watchdog cancelled a statement since the last time this was asked: a
-    /// statement that failed as cancelled was then the deadlock's victim, not timed out.
-    pub(super) fn take_cancelled(&self) -> bool {
-        std::mem::take(&mut self.state().cancelled)
+    /// Whether a statement that failed as cancelled was a deadlock's victim (rather than timed
+    /// out): the watchdog cancelled one of this connection's statements less than
+    /// [`CANCEL_ECHO`] ago.
+    pub(super) fn cancelled_lately(&self) -> bool {
+        self.state().cancelled.is_some_and(|(_, at)| at.elapsed() < CANCEL_ECHO)
     }
 
     /// The server process and statement number of a statement running longer than `stall`.
@@ -92,15 +100,19 @@ impl Watch {
         state.since.filter(|since| since.elapsed() >= stall).map(|_| (*pid, state.statement))
     }
 
-    /// Marks `statement` cancelled and returns how to cancel it, if it is still running.
+    /// Marks `statement` cancelled and returns how to cancel it, if it is still running and
+    /// was not cancelled before.
     fn cancel(&self, statement: u64) -> Option<CancelToken> {
         let mut state = self.state();
-        if state.since.is_none() || state.statement != statement {
+        if state.since.is_none()
+            || state.statement != statement
+            || state.cancelled.is_some_and(|(cancelled, _)| cancelled == statement)
+        {
             return None;
         }
         let (_, token) = state.backend.as_ref()?;
         let token = token.clone();
-        state.cancelled = true;
+        state.cancelled = Some((statement, Instant::now()));
         Some(token)
     }
 }

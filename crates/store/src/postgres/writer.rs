@@ -8,7 +8,7 @@ use natsapi_core::{Clock, TxError};
 use super::connection::{PgConn, Settings};
 use super::deadlocks::Watch;
 use super::jobs::JobQueue;
-use super::tx::{Outcome, PgTx};
+use super::tx::{HeldBack, Outcome, PgTx};
 use crate::delivery::Delivery;
 use crate::error::{Cause, StoreError, cause};
 use crate::group::{self, GroupConnection, Ran, rolled_back};
@@ -22,13 +22,15 @@ pub(super) struct Writer {
     open: bool,
     /// What the deadlock watchdog sees of the connection's statements.
     watch: std::sync::Arc<Watch>,
+    /// The group's new promises, inserted together.
+    held: HeldBack,
 }
 
 impl Writer {
     /// A writer on `conn`, which it opens again with `settings` when it breaks, its statements
     /// watched through `watch`.
     pub(super) fn new(conn: PgConn, settings: Settings, watch: std::sync::Arc<Watch>) -> Self {
-        Writer { conn: Some(conn), settings, open: false, watch }
+        Writer { conn: Some(conn), settings, open: false, watch, held: HeldBack::default() }
     }
 
     /// Runs until every sender of `jobs` is gone.
@@ -44,6 +46,11 @@ impl Writer {
             // A group that breaks (or cannot begin) stops taking jobs: the rest of this writer's
             // share runs in the groups after it, never dropped.
             while let Some(first) = next.take() {
+                let planned = std::iter::once(&first)
+                    .chain(waiting.iter().take(max_batch.saturating_sub(1)))
+                    .filter_map(|job| job.first_promise().map(str::to_owned))
+                    .collect();
+                self.held.plan(planned);
                 if let Some(group) =
                     group::run_group(&mut self, first, || waiting.pop_front(), clock, max_batch)
                 {
@@ -57,10 +64,19 @@ impl Writer {
 
     /// The connection, opened again if it was lost.
     fn connection(&mut self) -> Result<&mut PgConn, Cause> {
-        let conn = self.settings.reopen(&mut self.conn).map_err(cause)?;
-        conn.watch_with(&self.watch).map_err(cause)?;
-        Ok(conn)
+        connection(&self.settings, &mut self.conn, &self.watch)
     }
+}
+
+/// The connection in `slot`, opened again with `settings` if it was lost, and watched.
+fn connection<'c>(
+    settings: &Settings,
+    slot: &'c mut Option<PgConn>,
+    watch: &std::sync::Arc<Watch>,
+) -> Result<&'c mut PgConn, Cause> {
+    let conn = settings.reopen(slot).map_err(cause)?;
+    conn.watch_with(watch).map_err(cause)?;
+    Ok(conn)
 }
 
 impl GroupConnection for Writer {
@@ -82,6 +98,7 @@ impl GroupConnection for Writer {
         if !std::mem::take(&mut self.open) {
             return Ok(());
         }
+        self.held.stop();
         match self.conn.as_mut() {
             Some(conn) if !conn.is_closed() => {
                 conn.client().batch_execute("ROLLBACK").map_err(cause)
@@ -91,12 +108,28 @@ impl GroupConnection for Writer {
         }
     }
 
-    fn run(&mut self, job: &mut BoxJob, now: i64) -> Ran {
-        let conn = match self.connection() {
+    fn before_commit(&mut self) -> Ran {
+        let conn = match connection(&self.settings, &mut self.conn, &self.watch) {
             Ok(conn) => conn,
             Err(e) => return Ran::Aborted(e),
         };
-        let mut tx = PgTx::writer(conn);
+        let mut tx = PgTx::writer(conn, &mut self.held);
+        let sent = tx.send_held();
+        if conn.is_closed() {
+            return Ran::Aborted(rolled_back("the connection to PostgreSQL was lost"));
+        }
+        match sent {
+            Ok(()) => Ran::Kept,
+            Err(_) => Ran::Conflict,
+        }
+    }
+
+    fn run(&mut self, job: &mut BoxJob, now: i64) -> Ran {
+        let conn = match connection(&self.settings, &mut self.conn, &self.watch) {
+            Ok(conn) => conn,
+            Err(e) => return Ran::Aborted(e),
+        };
+        let mut tx = PgTx::writer(conn, &mut self.held);
         let failed = job.run(&mut tx, now);
         let outcome = tx.outcome();
         if conn.is_closed() {

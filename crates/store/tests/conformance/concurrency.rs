@@ -40,6 +40,40 @@ async fn two_thousand_concurrent_creates_all_succeed() {
     .await;
 }
 
+/// New and existing ids, and the same new id twice, in flight together (PostgreSQL inserts a
+/// group's new promises in one statement): each create gets the answer it would get alone, and
+/// what it answers is what is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_new_existing_and_repeated_ids_answer_as_alone() {
+    each(ALL, |env| async move {
+        const N: usize = 200;
+        let keyed = |id: String| CreatePromise { idempotency_key: Some("k".into()), ..create(&id) };
+        for i in 0..N {
+            ok(env.run(create(&format!("old{i}"))).await, Code::Created);
+        }
+        let mut ops = Vec::new();
+        for i in 0..N {
+            ops.push(create(&format!("old{i}")));
+            ops.push(keyed(format!("new{i}")));
+            ops.push(keyed(format!("new{i}")));
+        }
+        let replies = all_at_once(&[&env.store], ops).await;
+        for (i, triple) in replies.chunks(3).enumerate() {
+            match &triple[0] {
+                Err(e) => assert_eq!(e.code, Code::PromiseAlreadyExists, "old{i}: {e:?}"),
+                Ok(s) => panic!("old{i} exists, yet a create answered {:?}", s.code),
+            }
+            let (a, b) = (triple[1].as_ref().unwrap(), triple[2].as_ref().unwrap());
+            let mut codes = [a.code, b.code];
+            codes.sort_by_key(|c| *c as u32);
+            assert_eq!(codes, [Code::Ok, Code::Created], "new{i}: one creates, one replays");
+            assert_eq!(a.value, b.value, "new{i}: the replay shows the promise created");
+            assert_eq!(env.get(&format!("new{i}")).await, a.value, "new{i}: stored as answered");
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_creates_of_one_id_have_one_winner() {
     each(ALL, |env| async move {

@@ -137,7 +137,11 @@ async fn writers_locking_rows_in_opposite_orders_are_untangled_at_once() {
     let took = started.elapsed();
 
     let runs: Vec<u32> = runs.iter().map(|r| *r.lock().unwrap()).collect();
-    assert_eq!(runs.iter().sum::<u32>(), 3, "one of the two ran again: {runs:?}");
+    // The winner ran once; the loser again (PostgreSQL may report the cancel on the rerun's
+    // first statement too, which makes it run a third time).
+    let mut sorted = runs.clone();
+    sorted.sort_unstable();
+    assert!(sorted[0] == 1 && sorted[1] >= 2, "one of the two ran again: {runs:?}");
     let rows = tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         let rows = client.query("SELECT k, v FROM t ORDER BY k", &[]).expect("read t");
