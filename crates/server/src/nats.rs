@@ -271,9 +271,9 @@ const DRAIN_CHECK: Duration = Duration::from_millis(100);
 const MAX_BATCH: usize = 256;
 
 /// Reads requests and serves them, until the subscription ends. Requests are taken in batches of
-/// whatever has arrived; each is run at once, and only one that has to wait (for a commit, say)
-/// gets its own task, so a point read costs no task and the reads of a batch share one store
-/// snapshot. When `stop` turns true it drains the subscription: NATS stops routing requests
+/// whatever has arrived; each is run at once, and only one that has to wait (for a commit, or a
+/// store's reader thread) gets its own task, so a request answered at once costs no task, and a
+/// batch's requests reach the store back to back, where its threads take them together. When `stop` turns true it drains the subscription: NATS stops routing requests
 /// here, and those already delivered are still read and answered. When the connection is down
 /// at that moment, it answers what the client has already received and ends.
 async fn accept_loop(
@@ -335,32 +335,30 @@ async fn accept_loop(
             }
         }
         std::future::poll_fn(|cx| {
-            context.api.store().read_scope(|| {
-                for message in batch.drain(..) {
-                    let Some(permit) = permits.split(1) else { break };
-                    let context = context.clone();
-                    // Boxed: the request future is a few KiB, and a task would otherwise copy
-                    // it on spawn and again when it completes. Unconstrained: Tokio's
-                    // cooperative budget is per task, and the whole batch runs in this one;
-                    // the budget would make the later requests of a batch yield for no reason.
-                    let mut request = Box::pin(tokio::task::unconstrained(async move {
-                        serve(&context, message).await;
-                        drop(permit);
-                    }));
-                    // `serve` turns a panic in a handler into an error reply; this guards the
-                    // loop against one in the reply path itself.
-                    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        request.as_mut().poll(cx).is_pending()
-                    }));
-                    match polled {
-                        Ok(true) => {
-                            tokio::spawn(request);
-                        }
-                        Ok(false) => {}
-                        Err(_) => tracing::error!("a request panicked outside its handler"),
+            for message in batch.drain(..) {
+                let Some(permit) = permits.split(1) else { break };
+                let context = context.clone();
+                // Boxed: the request future is a few KiB, and a task would otherwise copy
+                // it on spawn and again when it completes. Unconstrained: Tokio's
+                // cooperative budget is per task, and the whole batch runs in this one;
+                // the budget would make the later requests of a batch yield for no reason.
+                let mut request = Box::pin(tokio::task::unconstrained(async move {
+                    serve(&context, message).await;
+                    drop(permit);
+                }));
+                // `serve` turns a panic in a handler into an error reply; this guards the
+                // loop against one in the reply path itself.
+                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    request.as_mut().poll(cx).is_pending()
+                }));
+                match polled {
+                    Ok(true) => {
+                        tokio::spawn(request);
                     }
+                    Ok(false) => {}
+                    Err(_) => tracing::error!("a request panicked outside its handler"),
                 }
-            });
+            }
             std::task::Poll::Ready(())
         })
         .await;

@@ -38,25 +38,19 @@ pub trait Backend: Send + Sync + 'static {
     /// Queues a job. A backend that has shut down drops it, which the caller sees as closed.
     fn submit(&self, job: BoxJob);
 
-    /// Runs `job` at once, on a read-only transaction of the caller's thread, when the backend
-    /// has such a read path; every write inside it fails with `TxError::needs_write`. Returns
-    /// false (without running `job`) when the backend has none.
+    /// Runs `job` at once, on a read-only view of the caller's thread, when the backend reads
+    /// that way: a backend whose reads do no I/O (memory), so that a read costs no hand-over to
+    /// another thread. Every write inside fails with `TxError::needs_write`. Returns false
+    /// (without running `job`) when the backend has no such path.
     fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
         let _ = job;
         false
     }
 
-    /// Runs `body` with the read path pinned to one snapshot: reads that `read_inline` runs on
-    /// this thread meanwhile share one read transaction instead of each opening its own. Every
-    /// request read inside must have arrived before `body` starts, so the snapshot (taken at the
-    /// first read) is never older than any of them. Backends without such a path just run it.
-    fn read_scope(&self, body: &mut dyn FnMut()) {
-        body();
-    }
-
     /// Whether the backend reads on threads of its own ([`Backend::submit_read`]) rather than
-    /// on the caller's ([`Backend::read_inline`]): a database server is read over the network,
-    /// never on a runtime thread.
+    /// on the caller's ([`Backend::read_inline`]): a database is read with blocking I/O (a file,
+    /// or a server over the network), never on a runtime thread, and its read threads take the
+    /// waiting reads in batches.
     fn queues_reads(&self) -> bool {
         false
     }

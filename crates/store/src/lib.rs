@@ -6,7 +6,8 @@
 //! commit) and [`postgres`] (several writer threads, group commit, row locks). The three are laid
 //! out alike: a module per backend with its connection opener, schema migrations, writer and one
 //! `tx` file per resource family; `group` (the group commit both database backends use),
-//! `delivery` and `queue` are shared.
+//! `jobs` (the fair-share queue their reader and writer threads take from), `delivery` and
+//! `queue` are shared.
 //!
 //! # The store contract
 //!
@@ -65,6 +66,7 @@ mod delivery;
 pub mod error;
 mod group;
 pub mod job;
+mod jobs;
 pub mod memory;
 pub mod postgres;
 mod queue;

@@ -82,6 +82,8 @@ impl Store {
                 }));
                 receiver.await.unwrap_or(ReadOutcome::NotRun)
             } else if op.scans() {
+                // Inline reads (memory) do no I/O, but a search of a large store still takes
+                // long enough to hold up the requests served beside it on this thread.
                 let backend = self.backend.clone();
                 tokio::task::spawn_blocking(move || read_on(backend.as_ref(), attempt))
                     .await
@@ -98,13 +100,6 @@ impl Store {
         let (sender, receiver) = oneshot::channel();
         self.backend.submit(Box::new(OpJob { op, result: None, undone: false, sender }));
         receiver.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Runs `body` with reads sharing one snapshot (see [`Backend::read_scope`]): a transport
-    /// that takes requests in batches reads them all in one read transaction. Every request read
-    /// inside must have arrived before `body` starts, and scopes must not nest.
-    pub fn read_scope(&self, mut body: impl FnMut()) {
-        self.backend.read_scope(&mut body);
     }
 
     /// Checks that the store answers: runs a transaction on the write path that only reads.

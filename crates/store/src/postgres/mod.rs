@@ -18,7 +18,6 @@
 
 mod connection;
 mod deadlocks;
-mod jobs;
 mod readers;
 mod schema;
 mod tx;
@@ -32,7 +31,7 @@ use natsapi_core::Clock;
 
 use crate::error::{StoreError, cause};
 use crate::job::{Backend, BoxJob};
-use crate::{delivery, queue};
+use crate::{delivery, jobs, queue};
 
 pub use connection::redacted;
 

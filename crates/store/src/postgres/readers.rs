@@ -1,5 +1,5 @@
 //! The reader threads: each owns a connection and takes its fair share of the waiting read
-//! attempts ([`super::jobs`]), runs them one statement at a time in autocommit (each sees the
+//! attempts (`crate::jobs`), runs them one statement at a time in autocommit (each sees the
 //! last committed state), then hands their answers back to the runtime in one wake-up, as the
 //! writers do with a committed group. The promises a batch's reads look up by id are fetched in
 //! one statement first (the state committed when the batch started, which is after each of its
@@ -9,10 +9,10 @@
 use natsapi_core::Clock;
 
 use super::connection::{PgConn, Settings};
-use super::jobs::JobQueue;
 use super::tx::{Fetched, PgTx, fetch_promises};
 use crate::delivery::{Delivery, Settled};
 use crate::job::BoxJob;
+use crate::jobs::JobQueue;
 
 /// The promises the batch's reads look up first, in one statement instead of one each; `None`
 /// when fewer than two do, or the statement failed (each read then asks for its own).

@@ -1,5 +1,5 @@
 //! A writer thread: one connection, group commit ([`crate::group`]). The store runs several side
-//! by side on one queue ([`super::jobs`]), so groups overlap instead of queueing behind one
+//! by side on one queue (`crate::jobs`), so groups overlap instead of queueing behind one
 //! connection's round trips. A lost connection is opened again at
 //! the next group.
 
@@ -7,12 +7,12 @@ use natsapi_core::{Clock, TxError};
 
 use super::connection::{PgConn, Settings};
 use super::deadlocks::Watch;
-use super::jobs::JobQueue;
 use super::tx::{HeldBack, Outcome, PgTx};
 use crate::delivery::Delivery;
 use crate::error::{Cause, StoreError, cause};
 use crate::group::{self, GroupConnection, Ran, rolled_back};
 use crate::job::BoxJob;
+use crate::jobs::JobQueue;
 
 /// A writer's connection, driven by the group runner.
 pub(super) struct Writer {

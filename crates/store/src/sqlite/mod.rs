@@ -6,16 +6,16 @@
 //! number of jobs at once and refuses more (`crate::queue`). Checkpoints run on a thread of their own
 //! ([`checkpointer`]), not inside a commit.
 //!
-//! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run at
-//! once on the caller's thread, on a pooled read-only connection that sees the last committed
-//! state; if one turns out to need a write (a promise that is due), it is re-run on the writer. A
-//! transport that takes requests in batches reads a whole batch in one read transaction
-//! ([`read_scope`]).
+//! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run on
+//! reader threads, each with a read-only connection of its own, in batches: each reader takes its
+//! fair share of the waiting read attempts (`crate::jobs`), runs them in one read transaction and
+//! hands their answers back to the runtime a batch at a time ([`readers`]). If one turns out to
+//! need a write (a promise that is due), it is run again on the writer.
 
 mod checkpointer;
 mod connection;
 mod legacy;
-mod read_scope;
+mod readers;
 mod schema;
 mod tx;
 mod writer;
@@ -28,15 +28,11 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use natsapi_core::{Clock, Tx};
-use rusqlite::Connection;
+use natsapi_core::Clock;
 
 use crate::error::{StoreError, cause};
 use crate::job::{Backend, BoxJob};
-use crate::{delivery, queue};
-
-/// Most idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+use crate::{delivery, jobs, queue};
 
 /// How SQLite syncs commits to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,11 +52,14 @@ pub struct SqliteConfig {
     pub path: PathBuf,
     /// Commit durability.
     pub synchronous: Synchronous,
-    /// Most jobs committed together.
+    /// Most jobs committed together, and most read attempts one reader runs together.
     pub max_batch: usize,
     /// Most writes waiting for the writer (and for their reply) at once; beyond that a write is
-    /// refused at once with [`StoreError::Overloaded`] (503).
+    /// refused at once with [`StoreError::Overloaded`] (503). Read attempts have as many places
+    /// of their own; one refused there goes to the writer.
     pub max_queued: usize,
+    /// Reader threads (at least one), each with a read-only connection of its own.
+    pub readers: usize,
 }
 
 impl Default for SqliteConfig {
@@ -72,70 +71,65 @@ impl Default for SqliteConfig {
             // Eight full groups: far more than the transports have in flight when the writer
             // keeps up (NATS takes 1,024 requests at once by default).
             max_queued: 4096,
+            readers: 2,
         }
     }
 }
 
 /// A store in one SQLite file.
 pub struct SqliteBackend {
-    config: SqliteConfig,
-    clock: Arc<dyn Clock>,
     sender: Mutex<Option<Sender<BoxJob>>>,
+    /// Where read attempts go.
+    reads: Mutex<Option<jobs::JobSender>>,
     places: queue::Places,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The bound on read attempts waiting for the readers (one refused goes to the writer,
+    /// which refuses it in turn when it is full).
+    read_places: queue::Places,
+    /// The writer and reader threads.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     checkpointer: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteBackend {
-    /// Opens (creating and migrating when needed) the database and starts its writer thread.
+    /// Opens (creating and migrating when needed) the database and starts its writer and reader
+    /// threads.
     pub fn open(config: &SqliteConfig, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let mut conn = connection::open_writer(config)?;
-        let reader = connection::open_reader(config)?;
         let checkpointer = checkpointer::start(&mut conn, connection::open_checkpointer(config)?)?;
         let (sender, receiver) = mpsc::channel();
+        let (reads, read_queue) = jobs::channel();
         let max_batch = config.max_batch.max(1);
-        let writer_clock = clock.clone();
         let delivery = delivery::Delivery::start();
-        let writer = std::thread::Builder::new()
-            .name("natsapi-sqlite".into())
-            .spawn(move || writer::write_loop(conn, receiver, delivery, writer_clock, max_batch))
-            .map_err(|e| StoreError::Open {
+        let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name).spawn(body).map_err(|e| StoreError::Open {
                 what: config.path.display().to_string(),
                 source: cause(e),
-            })?;
-        Ok(SqliteBackend {
-            config: config.clone(),
-            clock,
-            sender: Mutex::new(Some(sender)),
-            places: queue::Places::new(config.max_queued),
-            writer: Mutex::new(Some(writer)),
-            checkpointer: Mutex::new(Some(checkpointer)),
-            readers: Mutex::new(vec![reader]),
-        })
-    }
-
-    fn take_reader(&self) -> Option<Connection> {
-        let pooled = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        pooled.or_else(|| match connection::open_reader(&self.config) {
-            Ok(conn) => Some(conn),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot open a read connection; using the writer");
-                None
-            }
-        })
-    }
-
-    /// Tells this backend's read scopes from another backend's in the same thread.
-    fn scope_key(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
-    fn return_reader(&self, conn: Connection) {
-        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < MAX_IDLE_READERS {
-            readers.push(conn);
+            })
+        };
+        let mut threads = Vec::new();
+        let (writer_delivery, writer_clock) = (delivery.clone(), clock.clone());
+        threads.push(spawn(
+            "natsapi-sqlite".into(),
+            Box::new(move || {
+                writer::write_loop(conn, receiver, writer_delivery, writer_clock, max_batch)
+            }),
+        )?);
+        for n in 0..config.readers.max(1) {
+            let reader = readers::Reader::new(connection::open_reader(config)?, config.clone());
+            let (jobs, delivery, clock) = (read_queue.clone(), delivery.clone(), clock.clone());
+            threads.push(spawn(
+                format!("natsapi-sqlite-reader-{n}"),
+                Box::new(move || reader.read_loop(&jobs, &delivery, clock.as_ref(), max_batch)),
+            )?);
         }
+        Ok(SqliteBackend {
+            sender: Mutex::new(Some(sender)),
+            reads: Mutex::new(Some(reads)),
+            places: queue::Places::new(config.max_queued),
+            read_places: queue::Places::new(config.max_queued),
+            threads: Mutex::new(threads),
+            checkpointer: Mutex::new(Some(checkpointer)),
+        })
     }
 }
 
@@ -149,32 +143,16 @@ impl Backend for SqliteBackend {
         }
     }
 
-    fn read_inline(&self, job: &mut dyn FnMut(&mut dyn Tx, i64)) -> bool {
-        let now = self.clock.now_ms();
-        if read_scope::read_in_scope(self.scope_key(), &mut |conn| {
-            job(&mut tx::SqliteTx::reader(conn), now);
-        }) {
-            return true;
-        }
-        let Some(conn) = self.take_reader() else { return false };
-        // Outside a scope, each statement reads the last committed state (autocommit). A read
-        // operation returns the answer of one query (the lookups before it only find due
-        // promises, whose timing out moves the operation to the writer), so it needs no snapshot
-        // across statements.
-        let mut tx = tx::SqliteTx::reader(&conn);
-        job(&mut tx, now);
-        self.return_reader(conn);
+    fn queues_reads(&self) -> bool {
         true
     }
 
-    fn read_scope(&self, body: &mut dyn FnMut()) {
-        match self.take_reader() {
-            Some(conn) => {
-                if let Some(conn) = read_scope::with_scope(self.scope_key(), conn, body) {
-                    self.return_reader(conn);
-                }
-            }
-            None => body(),
+    fn submit_read(&self, job: BoxJob) {
+        let Some(job) = self.read_places.admit(job) else { return };
+        let reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
+        match reads.as_ref() {
+            Some(reads) => reads.send(job),
+            None => job.deliver(Err(StoreError::Closed)),
         }
     }
 
@@ -186,8 +164,11 @@ impl Backend for SqliteBackend {
 impl Drop for SqliteBackend {
     fn drop(&mut self) {
         self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            let _ = writer.join();
+        self.reads.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
         }
         // The writer's connection, and with it the checkpoint requests, are gone: it ends.
         let checkpointer = self.checkpointer.lock().unwrap_or_else(PoisonError::into_inner).take();

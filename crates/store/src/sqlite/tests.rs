@@ -1,6 +1,6 @@
 //! The SQLite backend's own mechanisms, driven directly: a group that replays its survivors when
-//! one job fails after writing, read scopes that share one snapshot, and checkpoints that run
-//! off the write path.
+//! one job fails after writing, reader threads that read a batch in one snapshot, and checkpoints
+//! that run off the write path.
 
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -167,36 +167,232 @@ fn a_job_that_fails_when_replayed_is_dropped_from_the_group_too() {
     assert_eq!(stored_ids(&config.path), ["a", "z"]);
 }
 
-/// Reads promise `id` through the backend's read path.
+/// What a read job found: `None` when the reader handed it back unrun.
+type Found = Option<Result<Option<Promise>, String>>;
+
+/// A read attempt as the store queues it: runs `before` (if any) on the reader thread, then
+/// looks promise `id` up, and reports what it found once delivered.
+struct ReadProbe {
+    id: String,
+    before: Option<Box<dyn FnMut() + Send>>,
+    found: Found,
+    done: Sender<(String, Found)>,
+}
+
+impl Job for ReadProbe {
+    fn run(&mut self, tx: &mut dyn Tx, _now: i64) -> bool {
+        if let Some(before) = self.before.as_mut() {
+            before();
+        }
+        self.found = Some(tx.promise(&self.id).map_err(|e| e.to_string()));
+        false
+    }
+
+    fn deliver(self: Box<Self>, _committed: Result<(), StoreError>) {
+        let _ = self.done.send((self.id, self.found));
+    }
+}
+
+/// Queues a read of promise `id`, with `before` to run on the reader thread first.
+fn submit_read(
+    backend: &SqliteBackend,
+    id: &str,
+    before: Option<Box<dyn FnMut() + Send>>,
+    done: &Sender<(String, Found)>,
+) {
+    let probe = ReadProbe { id: id.to_owned(), before, found: None, done: done.clone() };
+    backend.submit_read(Box::new(probe));
+}
+
+/// Reads promise `id` on the backend's readers and waits for the answer.
 fn read(backend: &SqliteBackend, id: &str) -> Option<Promise> {
-    let mut found = None;
-    assert!(backend.read_inline(&mut |tx, _| found = tx.promise(id).unwrap()));
-    found
+    let (done, answers) = channel();
+    submit_read(backend, id, None, &done);
+    let (_, found) = answers.recv_timeout(Duration::from_secs(10)).expect("an answer");
+    found.expect("the reader ran the read").expect("the read succeeded")
+}
+
+/// Inserts a promise from a connection of its own, as another process would.
+fn insert_elsewhere(conn: &Connection, id: &str) {
+    conn.execute("INSERT INTO promises (id, timeout, created_on) VALUES (?1, 1, 1)", [id]).unwrap();
 }
 
 #[test]
-fn reads_in_a_scope_share_one_snapshot_and_the_next_scope_sees_new_writes() {
+fn a_batch_of_reads_shares_one_snapshot_taken_after_all_of_them_arrived() {
+    let dir = TempDir::new().unwrap();
+    let config = SqliteConfig { readers: 1, ..config(&dir) };
+    let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
+    let other = Connection::open(&config.path).unwrap();
+    insert_elsewhere(&other, "before");
+    let (done, answers) = channel();
+    // The only reader runs a batch of one that waits until the next batch is queued.
+    let (started, reader_busy) = channel();
+    let (release, hold) = channel::<()>();
+    let gate = move || {
+        started.send(()).unwrap();
+        let _ = hold.recv();
+    };
+    submit_read(&backend, "gate", Some(Box::new(gate)), &done);
+    reader_busy.recv_timeout(Duration::from_secs(10)).unwrap();
+    submit_read(&backend, "early", None, &done);
+    // The second read of the batch commits "during" from elsewhere just before it reads.
+    let writer = Connection::open(&config.path).unwrap();
+    submit_read(
+        &backend,
+        "during",
+        Some(Box::new(move || insert_elsewhere(&writer, "during"))),
+        &done,
+    );
+    submit_read(&backend, "during", None, &done);
+    submit_read(&backend, "before", None, &done);
+    // Committed after every read of the batch was submitted, before the batch began.
+    insert_elsewhere(&other, "early");
+    release.send(()).unwrap();
+    let found: Vec<(String, bool)> = (0..5)
+        .map(|_| {
+            let (id, found) = answers.recv_timeout(Duration::from_secs(10)).unwrap();
+            (id, found.expect("run").unwrap().is_some())
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("gate".into(), false),
+            ("early".into(), true),
+            ("during".into(), false),
+            ("during".into(), false),
+            ("before".into(), true)
+        ],
+        "the batch read the state of its first read, taken once all four were queued"
+    );
+    assert!(read(&backend, "during").is_some(), "the next batch sees the commit");
+}
+
+#[test]
+fn a_read_sees_every_write_committed_before_it_was_submitted() {
+    let dir = TempDir::new().unwrap();
+    let backend = SqliteBackend::open(&config(&dir), Arc::new(ManualClock::new(NOW))).unwrap();
+    let (committed, commits) = channel();
+    let ids: Vec<String> = (0..200).map(|i| format!("p{i}")).collect();
+    for id in &ids {
+        backend.submit(Box::new(SizedInsert { id: id.clone(), size: 16, done: committed.clone() }));
+        commits.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert!(read(&backend, id).is_some(), "{id} was committed before its read");
+    }
+    // All at once: the readers split them into batches.
+    let (done, answers) = channel();
+    for id in &ids {
+        submit_read(&backend, id, None, &done);
+    }
+    let mut found: Vec<String> = (0..ids.len())
+        .map(|_| answers.recv_timeout(Duration::from_secs(10)).unwrap())
+        .filter(|(_, found)| matches!(found, Some(Ok(Some(_)))))
+        .map(|(id, _)| id)
+        .collect();
+    found.sort_by_key(|id| id[1..].parse::<usize>().unwrap());
+    assert_eq!(found, ids);
+}
+
+/// A job that inserts promise `id`, says it has, and keeps the writer (inside its open
+/// transaction) until the test sends on the other end of `hold`.
+struct HeldInsert {
+    id: String,
+    started: Sender<()>,
+    hold: std::sync::mpsc::Receiver<()>,
+    done: Sender<Result<(), StoreError>>,
+}
+
+impl Job for HeldInsert {
+    fn run(&mut self, tx: &mut dyn Tx, _now: i64) -> bool {
+        let failed = tx.insert_promise(&mut promise(&self.id, Vec::new())).is_err();
+        let _ = self.started.send(());
+        let _ = self.hold.recv();
+        failed
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
+        let _ = self.done.send(committed);
+    }
+}
+
+#[test]
+fn reads_keep_working_while_the_writer_holds_a_long_transaction() {
+    let dir = TempDir::new().unwrap();
+    let backend = SqliteBackend::open(&config(&dir), Arc::new(ManualClock::new(NOW))).unwrap();
+    let (committed, commits) = channel();
+    backend.submit(Box::new(SizedInsert { id: "before".into(), size: 16, done: committed }));
+    commits.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let (started, writing) = channel();
+    let (release, hold) = channel();
+    let (done, held_done) = channel();
+    backend.submit(Box::new(HeldInsert { id: "held".into(), started, hold, done }));
+    writing.recv_timeout(Duration::from_secs(10)).unwrap();
+    for _ in 0..20 {
+        assert!(read(&backend, "before").is_some());
+        assert!(read(&backend, "held").is_none(), "the held write is not committed yet");
+    }
+    release.send(()).unwrap();
+    held_done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert!(read(&backend, "held").is_some());
+}
+
+/// A read attempt that turns out to need a write, and reports what that write came to.
+struct WritingRead {
+    attempted: Option<Result<bool, TxError>>,
+    done: Sender<Option<Result<bool, TxError>>>,
+}
+
+impl Job for WritingRead {
+    fn run(&mut self, tx: &mut dyn Tx, _now: i64) -> bool {
+        self.attempted = Some(tx.insert_promise(&mut promise("w", Vec::new())));
+        false
+    }
+
+    fn deliver(self: Box<Self>, _committed: Result<(), StoreError>) {
+        let _ = self.done.send(self.attempted);
+    }
+}
+
+#[test]
+fn a_write_on_a_reader_is_refused_as_needing_the_writer() {
     let dir = TempDir::new().unwrap();
     let config = config(&dir);
     let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
-    let other = Connection::open(&config.path).unwrap();
-    let insert = |id: &str| {
-        other
-            .execute("INSERT INTO promises (id, timeout, created_on) VALUES (?1, 1, 1)", [id])
-            .unwrap();
+    let (done, attempts) = channel();
+    backend.submit_read(Box::new(WritingRead { attempted: None, done }));
+    let attempted = attempts.recv_timeout(Duration::from_secs(10)).unwrap().expect("it ran");
+    assert!(attempted.is_err_and(|e| e.is_needs_write()));
+    assert!(stored_ids(&config.path).is_empty());
+}
+
+#[tokio::test]
+async fn a_read_that_needs_to_write_runs_again_on_the_writer() {
+    use natsapi_core::promises::{CreatePromise, ReadPromise};
+    let dir = TempDir::new().unwrap();
+    let config = config(&dir);
+    let clock = Arc::new(ManualClock::new(NOW));
+    let store =
+        crate::Store::open(&crate::StoreConfig::Sqlite(config.clone()), clock.clone()).unwrap();
+    let create = CreatePromise {
+        id: "p".into(),
+        idempotency_key: None,
+        strict: false,
+        param: Value::default(),
+        timeout: NOW + 10,
+        tags: Default::default(),
     };
-    insert("before");
-    backend.read_scope(&mut || {
-        // The snapshot is taken by the first read, so a commit made after the scope opened but
-        // before that read is seen.
-        insert("early");
-        assert!(read(&backend, "early").is_some());
-        assert!(read(&backend, "before").is_some());
-        insert("during");
-        assert!(read(&backend, "during").is_none(), "the scope reads its first snapshot");
-    });
-    assert!(read(&backend, "during").is_some(), "outside the scope, reads see the commit");
-    backend.read_scope(&mut || assert!(read(&backend, "during").is_some()));
+    store.run(create).await.unwrap().unwrap();
+    let read = || store.run(ReadPromise { id: "p".into() });
+    assert_eq!(read().await.unwrap().unwrap().value.state, PromiseState::Pending);
+    // Due: reading times the promise out, a write the readers cannot make.
+    clock.set(NOW + 10);
+    let timed_out = read().await.unwrap().unwrap().value;
+    assert_eq!(timed_out.state, PromiseState::RejectedTimedout);
+    let stored: i64 = Connection::open(&config.path)
+        .unwrap()
+        .query_row("SELECT state FROM promises WHERE id = 'p'", [], |r| r.get(0))
+        .unwrap();
+    assert_ne!(stored, 1, "the writer stored the timeout (1 is pending)");
 }
 
 #[test]
@@ -266,9 +462,7 @@ fn the_wal_starts_over_under_writes_that_never_pause_while_readers_come_and_go()
         let (backend, stop) = (backend.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                backend.read_scope(&mut || {
-                    read(&backend, "p0");
-                });
+                read(&backend, "p0");
             }
         })
     };
@@ -357,6 +551,35 @@ fn a_held_writer_takes_at_most_max_queued_jobs_and_refuses_the_next_at_once() {
     assert_eq!(done, (0..4).map(|id| (id, Ok(()))).collect::<Vec<_>>());
     // Their places are free again.
     backend.submit(gated(5, None));
+    assert_eq!(outcomes.recv_timeout(Duration::from_secs(10)).unwrap(), (5, Ok(())));
+}
+
+#[test]
+fn held_readers_take_at_most_max_queued_reads_and_refuse_the_next_at_once() {
+    let dir = TempDir::new().unwrap();
+    let config = SqliteConfig { max_queued: 3, readers: 1, ..config(&dir) };
+    let backend = SqliteBackend::open(&config, Arc::new(ManualClock::new(NOW))).unwrap();
+    let (release, hold) = channel();
+    let (delivered, outcomes) = channel();
+    let gated = |id, hold| Box::new(Gated { id, hold, delivered: delivered.clone() });
+    backend.submit_read(gated(0, Some(hold)));
+    backend.submit_read(gated(1, None));
+    backend.submit_read(gated(2, None));
+    backend.submit_read(gated(3, None));
+    let (id, refused) = outcomes.try_recv().expect("the fourth read is answered at once");
+    assert_eq!(id, 3);
+    assert!(refused.unwrap_err().contains("overloaded"));
+    // The writer has places of its own.
+    backend.submit(gated(4, None));
+    assert_eq!(outcomes.recv_timeout(Duration::from_secs(10)).unwrap(), (4, Ok(())));
+    assert!(outcomes.try_recv().is_err(), "no read is answered while the reader is held");
+
+    release.send(()).unwrap();
+    let mut done: Vec<_> =
+        (0..3).map(|_| outcomes.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+    done.sort_by_key(|(id, _)| *id);
+    assert_eq!(done, (0..3).map(|id| (id, Ok(()))).collect::<Vec<_>>());
+    backend.submit_read(gated(5, None));
     assert_eq!(outcomes.recv_timeout(Duration::from_secs(10)).unwrap(), (5, Ok(())));
 }
 
