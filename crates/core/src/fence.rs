@@ -47,6 +47,10 @@ impl<O: Operation> Operation for Fenced<O> {
         }
         self.op.apply(tx, now)
     }
+
+    fn first_promise(&self) -> Option<&str> {
+        self.op.first_promise()
+    }
 }
 
 impl<O: Answer> Answer for Fenced<O> {
@@ -56,5 +60,34 @@ impl<O: Answer> Answer for Fenced<O> {
 
     fn check(success: &Success<O::Output>, budget: &ReplyBudget) -> Result<(), DomainError> {
         O::check(success, budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::Fenced;
+    use crate::Value;
+    use crate::operation::Operation;
+    use crate::promises::{CreatePromise, CreateTraced};
+    use crate::reply::{Budgeted, ReplyBudget};
+
+    /// A create as the transports wrap it still tells a backend which promise it inserts.
+    #[test]
+    fn a_wrapped_create_names_its_promise() {
+        let create = CreatePromise {
+            id: "p".into(),
+            idempotency_key: None,
+            strict: false,
+            param: Value::default(),
+            timeout: 1,
+            tags: BTreeMap::new(),
+        };
+        let op = Budgeted {
+            op: Fenced { fence: None, op: CreateTraced { create, head: BTreeMap::new() } },
+            budget: ReplyBudget::UNLIMITED,
+        };
+        assert_eq!(op.first_promise(), Some("p"));
     }
 }

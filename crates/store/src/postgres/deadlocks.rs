@@ -8,23 +8,28 @@
 //! request in the group.
 //!
 //! So each store runs a watchdog. Every writer's connection is [`Watch`]ed: when a statement has
-//! run longer than [`STALL`], the watchdog asks the server who blocks whom (`pg_blocking_pids`)
-//! and, when the writer is in a cycle, cancels the statement of the cycle's member with the
-//! highest process id, if that member is one of its own writers. Every natsapi instance on the
-//! database picks the same victim, so a cycle between instances loses one member, not all. The
-//! cancelled statement fails as a conflict, and the group runner rolls back and reruns the
-//! group, as it does after a deadlock PostgreSQL detects (which still happens when the victim
-//! belongs to something other than natsapi). A wait that is not a cycle is left alone.
+//! run longer than [`STALL`], the watchdog asks the server who blocks whom in this database
+//! (`pg_blocking_pids`) and, when the writer is in a tangle of waits that leads back to it (a
+//! strongly connected set of the wait graph), cancels the statement of the tangle's member with
+//! the highest process id, if that member is one of its own writers. natsapi instances that see
+//! the same graph pick the same victim, so a cycle between instances loses one member, not all.
+//! The cancelled statement fails as a conflict, and the group runner rolls back and reruns the
+//! group, as it does after a deadlock PostgreSQL detects, which still happens when the victim
+//! belongs to something other than natsapi, or to sessions the watchdog cannot see (a role
+//! without `pg_read_all_stats` sees the wait state of its own role's sessions only). A wait that
+//! is not a cycle is left alone.
 //!
-//! The watchdog's own connection is opened only while a writer is stalled, and closed once none
-//! is.
+//! The watchdog's connection is opened when a writer first stalls and closed after [`IDLE`]
+//! without one. When it cannot look (no connection, no right to read `pg_stat_activity`), it says
+//! so once and tries again after [`BACK_OFF`], leaving the deadlocks to PostgreSQL meanwhile.
 //!
-//! Cancelling is racy by nature: when the victim's statement ends just before the cancel reaches
-//! the server (its cycle broken otherwise meanwhile), the cancel hits the writer's next statement,
-//! which fails as a conflict and reruns too (see [`CANCEL_ECHO`]), or, rarer still, its `COMMIT`,
-//! which fails the group as a lost connection would (503, nothing committed).
+//! Cancelling is racy by nature: a cancel reaches the server after the statement it aims at may
+//! have ended. The watchdog holds the writer's watch while it sends the cancel, so the writer
+//! cannot start its next statement before the cancel is on its way, and PostgreSQL ignores a
+//! cancel that finds the session idle; one that still lands on the next statement makes it fail
+//! as a conflict (see [`CANCEL_ECHO`]), and one that lands on `BEGIN` is retried there.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,10 +43,19 @@ use super::connection::{PgConn, Settings};
 const STALL: Duration = Duration::from_millis(20);
 
 /// How long after the watchdog cancels a statement of a connection a cancelled statement there
-/// still counts as the deadlock's victim. Cancelling is racy (the statement may end just before
-/// the cancel lands, which then hits the next one), and PostgreSQL was seen to report one cancel
-/// on two statements in a row: the lock wait it broke and the first statement of the rerun.
+/// still counts as a deadlock's victim, not as timed out: a cancel may land on the statement
+/// after the one it aimed at.
 const CANCEL_ECHO: Duration = Duration::from_secs(1);
+
+/// How long the watchdog keeps its connection without a stalled writer.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// How long the watchdog waits after it could not look for deadlocks.
+const BACK_OFF: Duration = Duration::from_secs(5);
+
+/// The lock waits in this database: each waiting process with those it waits for.
+const WAITS: &str = "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity \
+     WHERE wait_event_type = 'Lock' AND datname = current_database()";
 
 /// What the watchdog knows of one writer's connection.
 #[derive(Default)]
@@ -100,20 +114,21 @@ impl Watch {
         state.since.filter(|since| since.elapsed() >= stall).map(|_| (*pid, state.statement))
     }
 
-    /// Marks `statement` cancelled and returns how to cancel it, if it is still running and
-    /// was not cancelled before.
-    fn cancel(&self, statement: u64) -> Option<CancelToken> {
+    /// Cancels `statement` if it is still running and was not cancelled before; returns whether
+    /// a cancel was sent. The watch stays held meanwhile, so the writer cannot start another.
+    fn cancel(&self, statement: u64) -> Result<bool, postgres::Error> {
         let mut state = self.state();
         if state.since.is_none()
             || state.statement != statement
             || state.cancelled.is_some_and(|(cancelled, _)| cancelled == statement)
         {
-            return None;
+            return Ok(false);
         }
-        let (_, token) = state.backend.as_ref()?;
-        let token = token.clone();
+        let Some((_, token)) = state.backend.as_ref() else { return Ok(false) };
+        let token: CancelToken = token.clone();
         state.cancelled = Some((statement, Instant::now()));
-        Some(token)
+        token.cancel_query(NoTls)?;
+        Ok(true)
     }
 }
 
@@ -129,22 +144,36 @@ impl Watchdog {
     /// Watches until `stop`'s sender is dropped.
     pub(super) fn run(self, stop: &Receiver<()>) {
         let mut conn: Option<PgConn> = None;
+        let mut last_stall = Instant::now();
+        let mut warned = false;
         while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(STALL) {
             let stalled: Vec<(usize, i32, u64)> = (self.watches.iter().enumerate())
                 .filter_map(|(n, watch)| watch.stalled(STALL).map(|(pid, st)| (n, pid, st)))
                 .collect();
             if stalled.is_empty() {
-                conn = None;
+                if last_stall.elapsed() >= IDLE {
+                    conn = None;
+                }
                 continue;
             }
+            last_stall = Instant::now();
             if let Err(e) = self.break_cycles(&mut conn, &stalled) {
-                tracing::debug!(error = %e, "cannot look for deadlocks");
+                if !std::mem::replace(&mut warned, true) {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot look for deadlocks between store writers; PostgreSQL's own \
+                         detector breaks them meanwhile"
+                    );
+                }
                 conn = None;
+                if let Ok(()) | Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(BACK_OFF) {
+                    break;
+                }
             }
         }
     }
 
-    /// Cancels the stalled writers that are their cycle's victim.
+    /// Cancels the stalled writers that are their tangle's victim.
     fn break_cycles(
         &self,
         conn: &mut Option<PgConn>,
@@ -154,77 +183,81 @@ impl Watchdog {
             *conn = Some(self.settings.connect()?);
         }
         let Some(conn) = conn.as_mut() else { return Ok(()) };
-        let rows = conn.client().query(
-            "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-            &[],
-        )?;
         let mut blocked_by: HashMap<i32, Vec<i32>> = HashMap::new();
-        for row in rows {
+        for row in conn.client().query(WAITS, &[])? {
             blocked_by.insert(row.try_get(0)?, row.try_get(1)?);
         }
         for &(writer, pid, statement) in stalled {
-            let Some(cycle) = cycle_through(&blocked_by, pid) else { continue };
-            if cycle.iter().max() != Some(&pid) {
+            let tangle = tangle_of(&blocked_by, pid);
+            if tangle.len() < 2 || tangle.iter().max() != Some(&pid) {
                 continue;
             }
-            if let Some(token) = self.watches[writer].cancel(statement) {
-                tracing::info!(pid, ?cycle, "breaking a deadlock between store writers");
-                token.cancel_query(NoTls)?;
+            if self.watches[writer].cancel(statement)? {
+                tracing::info!(pid, ?tangle, "broke a deadlock between store writers");
             }
         }
         Ok(())
     }
 }
 
-/// The processes of a wait cycle through `start` in `blocked_by` (each process with those it
-/// waits for), `start` first; `None` when `start` is in none.
-fn cycle_through(blocked_by: &HashMap<i32, Vec<i32>>, start: i32) -> Option<Vec<i32>> {
-    fn walk(
-        blocked_by: &HashMap<i32, Vec<i32>>,
-        start: i32,
-        path: &mut Vec<i32>,
-        seen: &mut HashSet<i32>,
-    ) -> bool {
-        let at = *path.last().expect("the path holds the start");
-        for &next in blocked_by.get(&at).into_iter().flatten() {
-            if next == start {
-                return true;
-            }
-            if seen.insert(next) {
-                path.push(next);
-                if walk(blocked_by, start, path, seen) {
-                    return true;
-                }
-                path.pop();
+/// The processes that `start` waits for, directly or not, and that wait for `start` in turn:
+/// its strongly connected set in the wait graph `blocked_by` (each process with those it waits
+/// for). Just `start` when it is in no cycle.
+fn tangle_of(blocked_by: &HashMap<i32, Vec<i32>>, start: i32) -> BTreeSet<i32> {
+    let mut waited_on_by: HashMap<i32, Vec<i32>> = HashMap::new();
+    for (&waiter, blockers) in blocked_by {
+        for &blocker in blockers {
+            waited_on_by.entry(blocker).or_default().push(waiter);
+        }
+    }
+    let ahead = reachable(blocked_by, start);
+    let behind = reachable(&waited_on_by, start);
+    ahead.intersection(&behind).copied().chain([start]).collect()
+}
+
+/// The processes reachable from `start` along `edges` (`start` itself only through a cycle).
+fn reachable(edges: &HashMap<i32, Vec<i32>>, start: i32) -> BTreeSet<i32> {
+    let mut seen = BTreeSet::new();
+    let mut next = vec![start];
+    while let Some(at) = next.pop() {
+        for &to in edges.get(&at).into_iter().flatten() {
+            if seen.insert(to) {
+                next.push(to);
             }
         }
-        false
     }
-    let mut path = vec![start];
-    let mut seen = HashSet::from([start]);
-    walk(blocked_by, start, &mut path, &mut seen).then_some(path)
+    seen
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{BTreeSet, HashMap};
 
-    use super::cycle_through;
+    use super::tangle_of;
+
+    fn set(pids: &[i32]) -> BTreeSet<i32> {
+        pids.iter().copied().collect()
+    }
 
     #[test]
     fn finds_the_cycle_a_process_is_in_and_only_that() {
         // 1 → 2 → 3 → 1 is a cycle; 4 waits on it; 5 waits on 6, which waits on nobody.
         let blocked_by =
             HashMap::from([(1, vec![2]), (2, vec![3]), (3, vec![1]), (4, vec![1]), (5, vec![6])]);
-        assert_eq!(cycle_through(&blocked_by, 2), Some(vec![2, 3, 1]));
-        assert_eq!(cycle_through(&blocked_by, 4), None, "waiting on a cycle is not being in it");
-        assert_eq!(cycle_through(&blocked_by, 5), None);
-        assert_eq!(cycle_through(&blocked_by, 7), None);
+        assert_eq!(tangle_of(&blocked_by, 2), set(&[1, 2, 3]));
+        assert_eq!(tangle_of(&blocked_by, 4), set(&[4]), "waiting on a cycle is not being in it");
+        assert_eq!(tangle_of(&blocked_by, 5), set(&[5]));
+        assert_eq!(tangle_of(&blocked_by, 7), set(&[7]));
     }
 
+    /// Overlapping cycles are one tangle, so exactly one of its members is the highest.
     #[test]
-    fn a_process_blocked_by_several_is_found_through_any() {
-        let blocked_by = HashMap::from([(1, vec![9, 2]), (2, vec![1]), (9, vec![8])]);
-        assert_eq!(cycle_through(&blocked_by, 1), Some(vec![1, 2]));
+    fn overlapping_cycles_are_one_tangle() {
+        // 1 ⇄ 2 and 2 ⇄ 3: every member sees {1, 2, 3}; 9 is only waited on.
+        let blocked_by = HashMap::from([(1, vec![9, 2]), (2, vec![1, 3]), (3, vec![2])]);
+        for pid in [1, 2, 3] {
+            assert_eq!(tangle_of(&blocked_by, pid), set(&[1, 2, 3]), "from {pid}");
+        }
+        assert_eq!(tangle_of(&blocked_by, 9), set(&[9]));
     }
 }

@@ -98,10 +98,11 @@ pub struct PostgresBackend {
     /// The bound on read attempts waiting for the readers (one refused goes to the writers,
     /// which refuse it in turn when they are full).
     read_places: queue::Places,
-    /// The writer and reader threads, and the deadlock watchdog.
+    /// The writer and reader threads.
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Dropped to stop the deadlock watchdog.
-    stop_watchdog: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// The deadlock watchdog's thread, and the sender whose drop stops it (after the writers, so
+    /// that it can still untangle them while they finish).
+    watchdog: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl PostgresBackend {
@@ -157,9 +158,9 @@ impl PostgresBackend {
         }
         let (stop_watchdog, stop) = std::sync::mpsc::channel();
         let watchdog = deadlocks::Watchdog { watches, settings: settings.clone() };
-        threads.push(spawn("natsapi-pg-deadlocks".into(), Box::new(move || watchdog.run(&stop)))?);
+        let watchdog = spawn("natsapi-pg-deadlocks".into(), Box::new(move || watchdog.run(&stop)))?;
         Ok(PostgresBackend {
-            stop_watchdog: Mutex::new(Some(stop_watchdog)),
+            watchdog: Mutex::new(Some((stop_watchdog, watchdog))),
             sender: Mutex::new(Some(sender)),
             reads: Mutex::new(Some(reads)),
             places: queue::Places::new(config.max_queued),
@@ -200,10 +201,14 @@ impl Drop for PostgresBackend {
     fn drop(&mut self) {
         self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.reads.lock().unwrap_or_else(PoisonError::into_inner).take();
-        self.stop_watchdog.lock().unwrap_or_else(PoisonError::into_inner).take();
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for thread in threads {
+            let _ = thread.join();
+        }
+        let watchdog = self.watchdog.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some((stop, thread)) = watchdog {
+            drop(stop);
             let _ = thread.join();
         }
     }

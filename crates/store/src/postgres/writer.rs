@@ -4,6 +4,7 @@
 //! the next group.
 
 use natsapi_core::{Clock, TxError};
+use postgres::error::SqlState;
 
 use super::connection::{PgConn, Settings};
 use super::deadlocks::Watch;
@@ -61,11 +62,6 @@ impl Writer {
         }
         tracing::debug!("postgres writer stopped");
     }
-
-    /// The connection, opened again if it was lost.
-    fn connection(&mut self) -> Result<&mut PgConn, Cause> {
-        connection(&self.settings, &mut self.conn, &self.watch)
-    }
 }
 
 /// The connection in `slot`, opened again with `settings` if it was lost, and watched.
@@ -83,7 +79,15 @@ impl GroupConnection for Writer {
     fn begin(&mut self) -> Result<(), Cause> {
         // A failure may have left a transaction open: end it first.
         self.rollback()?;
-        self.connection()?.client().batch_execute("BEGIN").map_err(cause)?;
+        let conn = connection(&self.settings, &mut self.conn, &self.watch)?;
+        let begun = match conn.client().batch_execute("BEGIN") {
+            // A deadlock watchdog's cancel that came late (see `super::deadlocks`).
+            Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
+                conn.client().batch_execute("BEGIN")
+            }
+            begun => begun,
+        };
+        begun.map_err(cause)?;
         self.open = true;
         Ok(())
     }
@@ -91,7 +95,8 @@ impl GroupConnection for Writer {
     fn commit(&mut self) -> Result<(), Cause> {
         // Whatever COMMIT answers, the transaction is over.
         self.open = false;
-        self.connection()?.client().batch_execute("COMMIT").map_err(cause)
+        let conn = connection(&self.settings, &mut self.conn, &self.watch)?;
+        conn.client().batch_execute("COMMIT").map_err(cause)
     }
 
     fn rollback(&mut self) -> Result<(), Cause> {

@@ -137,11 +137,11 @@ async fn writers_locking_rows_in_opposite_orders_are_untangled_at_once() {
     let took = started.elapsed();
 
     let runs: Vec<u32> = runs.iter().map(|r| *r.lock().unwrap()).collect();
-    // The winner ran once; the loser again (PostgreSQL may report the cancel on the rerun's
-    // first statement too, which makes it run a third time).
+    // The winner ran once; the loser again, or twice when its rerun took its first row before
+    // the winner (still waiting for it) and the two crossed once more.
     let mut sorted = runs.clone();
     sorted.sort_unstable();
-    assert!(sorted[0] == 1 && sorted[1] >= 2, "one of the two ran again: {runs:?}");
+    assert!(sorted[0] == 1 && (2..=3).contains(&sorted[1]), "one of the two ran again: {runs:?}");
     let rows = tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         let rows = client.query("SELECT k, v FROM t ORDER BY k", &[]).expect("read t");
@@ -150,10 +150,10 @@ async fn writers_locking_rows_in_opposite_orders_are_untangled_at_once() {
     .await
     .expect("read panicked");
     assert_eq!(rows, [("a".to_owned(), 2), ("b".to_owned(), 2)], "both landed once");
-    if superuser {
-        // The store's lock timeout (5 s) would have ended the wait too; the watchdog looks
-        // every 20 ms.
-        assert!(took < Duration::from_secs(4), "the deadlock lasted {took:?}");
-    }
+    // The watchdog looks every 20 ms. Where PostgreSQL's own detector is out of the way, only
+    // the store's lock timeout (5 s) would end the wait otherwise; elsewhere the detector would
+    // after 1 s.
+    let bound = if superuser { Duration::from_secs(4) } else { Duration::from_millis(900) };
+    assert!(took < bound, "the deadlock lasted {took:?}");
     drop(store);
 }

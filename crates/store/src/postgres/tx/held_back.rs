@@ -30,8 +30,9 @@ const INSERT_MANY: &str = "INSERT INTO promises (sort_id, id, state, param_heade
      $6::jsonb[], $7::bytea[], $8::int8[], $9::text[], $10::text[], $11::jsonb[], $12::int8[], \
      $13::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id";
 
-/// Which ids of a list are absent, each with the `sort_id` its promise will have (drawn from
-/// the column's sequence, in the order of the list, as one-by-one inserts would draw them).
+/// Which ids of a list are absent, each with the `sort_id` its promise will have, drawn from the
+/// column's sequence in the order of the list. An id that ends up not inserted (a read, a refused
+/// create, a repeat) leaves a gap, as sequences do.
 const ABSENT: &str = "SELECT planned.id, nextval(pg_get_serial_sequence('promises', 'sort_id')) \
      FROM UNNEST($1::text[]) WITH ORDINALITY AS planned(id, n) \
      WHERE NOT EXISTS (SELECT 1 FROM promises WHERE promises.id = planned.id) ORDER BY planned.n";

@@ -163,6 +163,17 @@ impl<'c> PgTx<'c> {
     /// The row `sql` returns, if any.
     fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>, TxError> {
         self.send_held()?;
+        self.query_opt_beside_held(sql, params)
+    }
+
+    /// The row `sql` returns, if any, sent before the held-back promises: only for a statement
+    /// that reads no promise (inserting a task), so a group of creates with tasks still inserts
+    /// its promises together.
+    fn query_opt_beside_held(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, TxError> {
         let result = self
             .conn
             .statement(sql)
