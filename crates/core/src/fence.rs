@@ -65,27 +65,16 @@ impl<O: Answer> Answer for Fenced<O> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::Fenced;
-    use crate::Value;
     use crate::operation::Operation;
-    use crate::promises::{CreatePromise, CreateTraced};
+    use crate::promises::ReadPromise;
     use crate::reply::{Budgeted, ReplyBudget};
 
-    /// A create as the transports wrap it still tells a backend which promise it inserts.
+    /// An operation as the transports wrap it still names the promise it reads first.
     #[test]
-    fn a_wrapped_create_names_its_promise() {
-        let create = CreatePromise {
-            id: "p".into(),
-            idempotency_key: None,
-            strict: false,
-            param: Value::default(),
-            timeout: 1,
-            tags: BTreeMap::new(),
-        };
+    fn a_wrapped_operation_names_its_promise() {
         let op = Budgeted {
-            op: Fenced { fence: None, op: CreateTraced { create, head: BTreeMap::new() } },
+            op: Fenced { fence: None, op: ReadPromise { id: "p".into() } },
             budget: ReplyBudget::UNLIMITED,
         };
         assert_eq!(op.first_promise(), Some("p"));

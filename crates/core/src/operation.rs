@@ -32,11 +32,9 @@ pub trait Operation: Clone + Send + 'static {
         false
     }
 
-    /// The promise the operation reads (or, for a create, inserts) first, if it does so by id: a
-    /// backend that works over the network may fetch the promises of many waiting read attempts
-    /// in one statement before running them, or find which of a group's creates are new in one
-    /// statement and insert those together. (A hint: the operation reads and writes through its
-    /// `Tx` as always.)
+    /// The promise the operation reads first, if it reads one by id: a backend that reads over
+    /// the network may fetch the promises of many waiting read attempts in one statement before
+    /// running them. (A hint: the operation reads through its `Tx` as always.)
     fn first_promise(&self) -> Option<&str> {
         None
     }

@@ -193,10 +193,6 @@ impl Operation for CreatePromise {
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
         Ok(self.create(tx, now, None, BTreeMap::new())?.0)
     }
-
-    fn first_promise(&self) -> Option<&str> {
-        Some(&self.id)
-    }
 }
 
 impl Answer for CreatePromise {
@@ -225,10 +221,6 @@ impl Operation for CreateTraced {
 
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<Reply<Promise>, TxError> {
         Ok(self.create.create(tx, now, None, self.head)?.0)
-    }
-
-    fn first_promise(&self) -> Option<&str> {
-        self.create.first_promise()
     }
 }
 
@@ -284,10 +276,6 @@ impl Operation for CreatePromiseAndTask {
             code: done.code,
             value: PromiseAndTask { promise: done.value, task },
         }))
-    }
-
-    fn first_promise(&self) -> Option<&str> {
-        self.promise.first_promise()
     }
 }
 

@@ -44,12 +44,6 @@ pub trait GroupConnection {
     fn rollback(&mut self) -> Result<(), Cause>;
     /// Runs `job` at `now` (epoch ms) in the open transaction.
     fn run(&mut self, job: &mut BoxJob, now: i64) -> Ran;
-
-    /// Sends the writes the group's jobs left held back (a backend that batches them), before
-    /// the commit. Anything but [`Ran::Kept`] or [`Ran::Aborted`] replays the group.
-    fn before_commit(&mut self) -> Ran {
-        Ran::Kept
-    }
 }
 
 /// The jobs of one group: those whose writes stand, with the time they ran at, and those that
@@ -118,13 +112,6 @@ pub fn run_group(
             pending = next().map(|job| (job, 1));
             taken += usize::from(pending.is_some());
         }
-    }
-    if broken.is_none() {
-        broken = match conn.before_commit() {
-            Ran::Kept => None,
-            Ran::Aborted(e) => Some(e),
-            Ran::FailedClean | Ran::FailedDirty | Ran::Conflict => replay(conn, &mut group).err(),
-        };
     }
     let committed = match broken {
         Some(e) => Err(e),

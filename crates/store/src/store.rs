@@ -147,10 +147,6 @@ impl<O: Operation> Job for OpJob<O> {
         self.result = Some(Err(error));
     }
 
-    fn first_promise(&self) -> Option<&str> {
-        self.op.first_promise()
-    }
-
     fn deliver(self: Box<Self>, committed: Result<(), StoreError>) {
         let reply = match self.result {
             Some(Err(failure)) => Err(failure),

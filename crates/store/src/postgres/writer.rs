@@ -8,7 +8,7 @@ use postgres::error::SqlState;
 
 use super::connection::{PgConn, Settings};
 use super::deadlocks::Watch;
-use super::tx::{HeldBack, Outcome, PgTx};
+use super::tx::{Outcome, PgTx};
 use crate::delivery::Delivery;
 use crate::error::{Cause, StoreError, cause};
 use crate::group::{self, GroupConnection, Ran, rolled_back};
@@ -23,15 +23,13 @@ pub(super) struct Writer {
     open: bool,
     /// What the deadlock watchdog sees of the connection's statements.
     watch: std::sync::Arc<Watch>,
-    /// The group's new promises, inserted together.
-    held: HeldBack,
 }
 
 impl Writer {
     /// A writer on `conn`, which it opens again with `settings` when it breaks, its statements
     /// watched through `watch`.
     pub(super) fn new(conn: PgConn, settings: Settings, watch: std::sync::Arc<Watch>) -> Self {
-        Writer { conn: Some(conn), settings, open: false, watch, held: HeldBack::default() }
+        Writer { conn: Some(conn), settings, open: false, watch }
     }
 
     /// Runs until every sender of `jobs` is gone.
@@ -47,11 +45,6 @@ impl Writer {
             // A group that breaks (or cannot begin) stops taking jobs: the rest of this writer's
             // share runs in the groups after it, never dropped.
             while let Some(first) = next.take() {
-                let planned = std::iter::once(&first)
-                    .chain(waiting.iter().take(max_batch.saturating_sub(1)))
-                    .filter_map(|job| job.first_promise().map(str::to_owned))
-                    .collect();
-                self.held.plan(planned);
                 if let Some(group) =
                     group::run_group(&mut self, first, || waiting.pop_front(), clock, max_batch)
                 {
@@ -103,7 +96,6 @@ impl GroupConnection for Writer {
         if !std::mem::take(&mut self.open) {
             return Ok(());
         }
-        self.held.stop();
         match self.conn.as_mut() {
             Some(conn) if !conn.is_closed() => {
                 conn.client().batch_execute("ROLLBACK").map_err(cause)
@@ -113,28 +105,12 @@ impl GroupConnection for Writer {
         }
     }
 
-    fn before_commit(&mut self) -> Ran {
-        let conn = match connection(&self.settings, &mut self.conn, &self.watch) {
-            Ok(conn) => conn,
-            Err(e) => return Ran::Aborted(e),
-        };
-        let mut tx = PgTx::writer(conn, &mut self.held);
-        let sent = tx.send_held();
-        if conn.is_closed() {
-            return Ran::Aborted(rolled_back("the connection to PostgreSQL was lost"));
-        }
-        match sent {
-            Ok(()) => Ran::Kept,
-            Err(_) => Ran::Conflict,
-        }
-    }
-
     fn run(&mut self, job: &mut BoxJob, now: i64) -> Ran {
         let conn = match connection(&self.settings, &mut self.conn, &self.watch) {
             Ok(conn) => conn,
             Err(e) => return Ran::Aborted(e),
         };
-        let mut tx = PgTx::writer(conn, &mut self.held);
+        let mut tx = PgTx::writer(conn);
         let failed = job.run(&mut tx, now);
         let outcome = tx.outcome();
         if conn.is_closed() {

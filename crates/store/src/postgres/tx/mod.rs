@@ -13,11 +13,8 @@
 //! An error ends a PostgreSQL transaction: after one, every statement fails until a rollback.
 //! [`PgTx::outcome`] tells the writer whether the operation errored, conflicted or wrote.
 
-mod held_back;
 mod locks;
 mod promises;
-
-pub(super) use held_back::HeldBack;
 
 pub(super) use promises::fetch_promises;
 mod schedules;
@@ -58,8 +55,6 @@ pub(super) struct PgTx<'c> {
     absent_locks: Vec<String>,
     /// Promises a reader fetched ahead for a batch of reads (`None`: asked for, absent).
     fetched: Option<&'c Fetched>,
-    /// A writer's held-back promise inserts (see [`held_back`]).
-    held: Option<&'c mut HeldBack>,
 }
 
 /// Promises fetched ahead by id, in one statement for a batch of reads.
@@ -72,29 +67,21 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 type FromRow<T> = fn(&Row) -> Result<T, TxError>;
 
 impl<'c> PgTx<'c> {
-    /// An operation in the writer's open transaction, which holds new promises back in `held`.
-    pub(super) fn writer(conn: &'c mut PgConn, held: &'c mut HeldBack) -> Self {
+    /// An operation in the writer's open transaction.
+    pub(super) fn writer(conn: &'c mut PgConn) -> Self {
         PgTx {
             conn,
             writable: true,
             outcome: Outcome::Clean,
             absent_locks: Vec::new(),
             fetched: None,
-            held: Some(held),
         }
     }
 
     /// An operation on a read connection, which finds the promises of `fetched` there instead
     /// of reading them again.
     pub(super) fn reader(conn: &'c mut PgConn, fetched: Option<&'c Fetched>) -> Self {
-        PgTx {
-            conn,
-            writable: false,
-            outcome: Outcome::Clean,
-            absent_locks: Vec::new(),
-            fetched,
-            held: None,
-        }
+        PgTx { conn, writable: false, outcome: Outcome::Clean, absent_locks: Vec::new(), fetched }
     }
 
     /// What the operation did.
@@ -133,26 +120,8 @@ impl<'c> PgTx<'c> {
         TxError::new(e)
     }
 
-    /// Inserts the held-back promises, so that the next statement sees them. Whatever goes
-    /// wrong counts as a conflict: the group is replayed without holding back, and each insert
-    /// then meets its own fate.
-    pub(in crate::postgres) fn send_held(&mut self) -> Result<(), TxError> {
-        let Some(held) = self.held.as_deref_mut().filter(|held| !held.is_empty()) else {
-            return Ok(());
-        };
-        let sent = held.send(self.conn);
-        if matches!(sent, Ok(true)) {
-            return Ok(());
-        }
-        self.outcome = Outcome::Conflict;
-        Err(sent.err().unwrap_or_else(|| {
-            TxError::msg("a promise inserted with others was inserted meanwhile elsewhere")
-        }))
-    }
-
     /// The rows `sql` returns.
     fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, TxError> {
-        self.send_held()?;
         let result = self
             .conn
             .statement(sql)
@@ -162,18 +131,6 @@ impl<'c> PgTx<'c> {
 
     /// The row `sql` returns, if any.
     fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>, TxError> {
-        self.send_held()?;
-        self.query_opt_beside_held(sql, params)
-    }
-
-    /// The row `sql` returns, if any, sent before the held-back promises: only for a statement
-    /// that reads no promise (inserting a task), so a group of creates with tasks still inserts
-    /// its promises together.
-    fn query_opt_beside_held(
-        &mut self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Option<Row>, TxError> {
         let result = self
             .conn
             .statement(sql)
@@ -184,7 +141,6 @@ impl<'c> PgTx<'c> {
     /// Runs a writing statement; returns how many rows it changed.
     fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, TxError> {
         self.before_write()?;
-        self.send_held()?;
         let result = self
             .conn
             .statement(sql)

@@ -94,13 +94,6 @@ impl PromiseTx for PgTx<'_> {
 
     fn insert_promise(&mut self, p: &mut Promise) -> Result<bool, TxError> {
         self.before_write()?;
-        if let Some(held) = self.held.as_deref_mut() {
-            match held.hold(self.conn, p) {
-                Ok(true) => return Ok(true),
-                Ok(false) => {}
-                Err(e) => return Err(self.failed(e)),
-            }
-        }
         let state = i16::from(p.state.bit());
         let row = self.query_opt(
             INSERT,

@@ -30,7 +30,6 @@ impl SqlTx for PgTx<'_> {
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, TxError> {
         self.before_write()?;
-        self.send_held()?;
         let statement = self.conn.statement(sql).map_err(|e| self.failed(e))?;
         let bound = convert(statement.params(), params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
@@ -44,7 +43,6 @@ impl SqlTx for PgTx<'_> {
         if self.writable || !reads_only(sql) {
             self.before_write()?;
         }
-        self.send_held()?;
         let statement = self.conn.statement(sql).map_err(|e| self.failed(e))?;
         let bound = convert(statement.params(), params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();

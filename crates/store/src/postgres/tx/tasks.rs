@@ -173,7 +173,7 @@ impl TaskTx for PgTx<'_> {
         self.before_write()?;
         let state = i16::from(t.state.bit());
         let mesg = mesg_json(&t.mesg)?;
-        let row = self.query_opt_beside_held(
+        let row = self.query_opt(
             INSERT_TASK,
             &[
                 &t.id,
