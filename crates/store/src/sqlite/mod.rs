@@ -151,7 +151,7 @@ impl Backend for SqliteBackend {
         let Some(job) = self.read_places.admit(job) else { return };
         let reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
         match reads.as_ref() {
-            Some(reads) => reads.send(job),
+            Some(reads) => reads.send_soon(job),
             None => job.deliver(Err(StoreError::Closed)),
         }
     }
