@@ -26,8 +26,9 @@ pub trait Operation: Clone + Send + 'static {
         None
     }
 
-    /// Whether the read may scan many rows (a search): the backend then reads on a blocking
-    /// thread, so a long scan never stalls the requests served beside it.
+    /// Whether the read may scan many rows (a search): a backend that reads on the caller's
+    /// thread (memory) then reads on a blocking thread, so a long scan never stalls the requests
+    /// served beside it. (The database backends read on threads of their own anyway.)
     fn scans(&self) -> bool {
         false
     }

@@ -1632,8 +1632,8 @@ struct ReadAll {
 impl Operation for ReadAll {
     type Output = Snapshot;
 
-    // No read attempt: SQLite's read path runs each statement on its own (it serves reads of
-    // one query), and this read must see one state; the writer runs it as one transaction.
+    // No read attempt: PostgreSQL's read path runs each statement on its own (it serves reads
+    // of one query), and this read must see one state; the writer runs it as one transaction.
     fn apply(self, tx: &mut dyn Tx, now: i64) -> Result<DomainReply<Snapshot>, TxError> {
         let mut parts = BTreeMap::new();
         let mut busy = Vec::new();

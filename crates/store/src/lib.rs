@@ -3,7 +3,8 @@
 //! A [`Store`] runs [`natsapi_core::Operation`]s atomically: the operation reads and writes through
 //! a backend's [`natsapi_core::Tx`], and its reply is released only once its writes are committed.
 //! Backends: [`memory`] (for `natsapi dev` and tests), [`sqlite`] (one writer thread, WAL, group
-//! commit) and [`postgres`] (several writer threads, group commit, row locks). The three are laid
+//! commit, reader threads) and [`postgres`] (several writer threads, group commit, row locks,
+//! reader threads). The three are laid
 //! out alike: a module per backend with its connection opener, schema migrations, writer and one
 //! `tx` file per resource family; `group` (the group commit both database backends use),
 //! `jobs` (the fair-share queue their reader and writer threads take from), `delivery` and
@@ -47,8 +48,13 @@
 //!
 //! **Isolation.** SQLite: serializable (one writer; reads see the last commit). PostgreSQL: read
 //! committed plus the row locks above. Reads outside the writer (`Operation::read_attempt`) see
-//! committed state only, one statement at a time, and cannot write: a write there fails with
-//! `TxError::needs_write` and the operation is run again on the write path.
+//! committed state only, and cannot write: a write there fails with `TxError::needs_write` and the
+//! operation is run again on the write path. They run on the backend's reader threads, which take
+//! the waiting reads in batches: SQLite reads a batch in one read transaction (one snapshot, taken
+//! once every read of the batch has arrived), PostgreSQL one statement at a time. Either way a read
+//! sees every write committed before it was submitted; an operation that needs one state across
+//! several statements has no read attempt and runs on the write path. The memory backend reads on
+//! the caller's thread.
 //!
 //! **Conflicts.** A PostgreSQL deadlock, serialization failure, lock timeout or unique-key
 //! violation rolls the group back; the other operations are replayed and the conflicting one runs

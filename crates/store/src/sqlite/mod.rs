@@ -9,7 +9,7 @@
 //! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run on
 //! reader threads, each with a read-only connection of its own, in batches: each reader takes its
 //! fair share of the waiting read attempts (`crate::jobs`), runs them in one read transaction and
-//! hands their answers back to the runtime a batch at a time ([`readers`]). If one turns out to
+//! hands their answers back to the runtime a batch at a time (`readers`). If one turns out to
 //! need a write (a promise that is due), it is run again on the writer.
 
 mod checkpointer;
