@@ -4,11 +4,10 @@
 //! a backend's [`natsapi_core::Tx`], and its reply is released only once its writes are committed.
 //! Backends: [`memory`] (for `natsapi dev` and tests), [`sqlite`] (one writer thread, WAL, group
 //! commit, reader threads) and [`postgres`] (several writer threads, group commit, row locks,
-//! reader threads). The three are laid
-//! out alike: a module per backend with its connection opener, schema migrations, writer and one
-//! `tx` file per resource family; `group` (the group commit both database backends use),
-//! `jobs` (the fair-share queue their reader and writer threads take from), `delivery` and
-//! `queue` are shared.
+//! reader threads). The three are laid out alike: a module per backend with its connection
+//! opener, schema migrations, writer and one `tx` file per resource family; `group` (the group
+//! commit both database backends use), `jobs` (the fair-share queue their reader and writer
+//! threads take from), `delivery` and `queue` are shared.
 //!
 //! # The store contract
 //!
