@@ -2,7 +2,7 @@
 //! atomic; read attempts share the read lock.
 //!
 //! Each resource family keeps its table in a file of its own and implements its part of [`Tx`]
-//! there, for the read-only view ([`ReadOnly`]) and for the write path ([`UndoTx`]), which logs
+//! there, for the read-only view (`ReadOnly`) and for the write path (`UndoTx`), which logs
 //! how to take back each write so a failed operation leaves nothing behind. There are no SQL
 //! tables in memory: plain SQL ([`natsapi_core::SqlTx`]) fails with [`NoSqlTables`].
 

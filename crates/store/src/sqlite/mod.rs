@@ -1,10 +1,10 @@
 //! The SQLite backend (WAL mode).
 //!
-//! Writes: one writer thread owns a connection and commits jobs in groups (see [`writer`]); no
+//! Writes: one writer thread owns a connection and commits jobs in groups (see `writer`); no
 //! reply is released before its transaction is committed, and a committed group's replies are
 //! handed back to the runtime in one wake-up (`crate::delivery`). The writer takes a bounded
 //! number of jobs at once and refuses more (`crate::queue`). Checkpoints run on a thread of their own
-//! ([`checkpointer`]), not inside a commit.
+//! (`checkpointer`), not inside a commit.
 //!
 //! Reads: operations that usually only read ([`natsapi_core::Operation::read_attempt`]) run on
 //! reader threads, each with a read-only connection of its own, in batches: each reader takes its
