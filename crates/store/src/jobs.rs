@@ -14,7 +14,10 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use crate::delivery::{Delivery, Settled};
+use crate::error::StoreError;
 use crate::job::BoxJob;
+use crate::queue::Places;
 
 /// The sending side, for the store. Dropping it closes the queue: the threads finish the jobs
 /// queued and stop.
@@ -149,6 +152,35 @@ impl JobQueue {
             self.ready.notify_one();
         }
         Some((first, group))
+    }
+}
+
+/// The loop of a reader thread: takes its share of the waiting read attempts from `jobs` until
+/// every sender is gone, runs each batch with `run`, and hands the batch's answers back through
+/// `delivery` in one wake-up.
+pub(crate) fn serve_reads(
+    jobs: &JobQueue,
+    delivery: &Delivery,
+    max_batch: usize,
+    mut run: impl FnMut(&mut Vec<BoxJob>),
+) {
+    while let Some((first, waiting)) = jobs.take_group(max_batch) {
+        let mut batch = Vec::with_capacity(waiting.len() + 1);
+        batch.push(first);
+        batch.extend(waiting);
+        run(&mut batch);
+        delivery.release(Settled::new(batch, Ok(())));
+    }
+}
+
+/// Queues a read attempt for the reader threads behind `reads` when `places` admits it (a read
+/// refused there is answered at once); once the readers are gone it is answered as closed.
+pub(crate) fn submit_read(places: &Places, reads: &Mutex<Option<JobSender>>, job: BoxJob) {
+    let Some(job) = places.admit(job) else { return };
+    let reads = reads.lock().unwrap_or_else(PoisonError::into_inner);
+    match reads.as_ref() {
+        Some(reads) => reads.send_soon(job),
+        None => job.deliver(Err(StoreError::Closed)),
     }
 }
 

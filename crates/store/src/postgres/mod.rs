@@ -184,12 +184,7 @@ impl Backend for PostgresBackend {
     }
 
     fn submit_read(&self, job: BoxJob) {
-        let Some(job) = self.read_places.admit(job) else { return };
-        let reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
-        match reads.as_ref() {
-            Some(reads) => reads.send_soon(job),
-            None => job.deliver(Err(StoreError::Closed)),
-        }
+        jobs::submit_read(&self.read_places, &self.reads, job);
     }
 
     fn kind(&self) -> &'static str {

@@ -10,9 +10,9 @@ use natsapi_core::Clock;
 
 use super::connection::{PgConn, Settings};
 use super::tx::{Fetched, PgTx, fetch_promises};
-use crate::delivery::{Delivery, Settled};
+use crate::delivery::Delivery;
 use crate::job::BoxJob;
-use crate::jobs::JobQueue;
+use crate::jobs::{self, JobQueue};
 
 /// The promises the batch's reads look up first, in one statement instead of one each; `None`
 /// when fewer than two do, or the statement failed (each read then asks for its own).
@@ -46,19 +46,15 @@ impl Reader {
         clock: &dyn Clock,
         max_batch: usize,
     ) {
-        while let Some((first, waiting)) = jobs.take_group(max_batch) {
-            let mut batch = Vec::with_capacity(waiting.len() + 1);
-            batch.push(first);
-            batch.extend(waiting);
+        jobs::serve_reads(jobs, delivery, max_batch, |batch| {
             if let Some(conn) = self.connection() {
                 let now = clock.now_ms();
-                let fetched = fetch_ahead(conn, &batch);
-                for job in &mut batch {
+                let fetched = fetch_ahead(conn, batch);
+                for job in batch.iter_mut() {
                     job.run(&mut PgTx::reader(conn, fetched.as_ref()), now);
                 }
             }
-            delivery.release(Settled::new(batch, Ok(())));
-        }
+        });
         tracing::debug!("postgres reader stopped");
     }
 

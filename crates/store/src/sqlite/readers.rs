@@ -16,9 +16,9 @@ use rusqlite::Connection;
 use super::SqliteConfig;
 use super::connection;
 use super::tx::{SqliteTx, run_statement};
-use crate::delivery::{Delivery, Settled};
+use crate::delivery::Delivery;
 use crate::job::BoxJob;
-use crate::jobs::JobQueue;
+use crate::jobs::{self, JobQueue};
 
 /// One reader thread's state.
 pub(super) struct Reader {
@@ -40,13 +40,7 @@ impl Reader {
         clock: &dyn Clock,
         max_batch: usize,
     ) {
-        while let Some((first, waiting)) = jobs.take_group(max_batch) {
-            let mut batch = Vec::with_capacity(waiting.len() + 1);
-            batch.push(first);
-            batch.extend(waiting);
-            self.run_batch(&mut batch, clock);
-            delivery.release(Settled::new(batch, Ok(())));
-        }
+        jobs::serve_reads(jobs, delivery, max_batch, |batch| self.run_batch(batch, clock));
         tracing::debug!("sqlite reader stopped");
     }
 
