@@ -118,16 +118,17 @@ impl Watch {
     /// a cancel was sent. The watch stays held meanwhile, so the writer cannot start another.
     fn cancel(&self, statement: u64) -> Result<bool, postgres::Error> {
         let mut state = self.state();
-        if state.since.is_none()
+        if state.backend.is_none()
+            || state.since.is_none()
             || state.statement != statement
             || state.cancelled.is_some_and(|(cancelled, _)| cancelled == statement)
         {
             return Ok(false);
         }
-        let Some((_, token)) = state.backend.as_ref() else { return Ok(false) };
-        let token: CancelToken = token.clone();
         state.cancelled = Some((statement, Instant::now()));
-        token.cancel_query(NoTls)?;
+        if let Some((_, token)) = &state.backend {
+            token.cancel_query(NoTls)?;
+        }
         Ok(true)
     }
 }

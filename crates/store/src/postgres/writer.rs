@@ -1,7 +1,6 @@
 //! A writer thread: one connection, group commit ([`crate::group`]). The store runs several side
 //! by side on one queue (`crate::jobs`), so groups overlap instead of queueing behind one
-//! connection's round trips. A lost connection is opened again at
-//! the next group.
+//! connection's round trips. A lost connection is opened again at the next group.
 
 use natsapi_core::{Clock, TxError};
 use postgres::error::SqlState;
