@@ -37,6 +37,14 @@ enum Command {
     Worker(natsapi_config::WorkerArgs),
     /// Send one request to a natsapi server and print the reply.
     Req(commands::req::ReqArgs),
+    /// Make a wallet key for signed RPC calls; prints its wallet.
+    Keygen(commands::sign::KeygenArgs),
+    /// Sign an RPC call `{id, method, params}` for POST /op or /query (curl or any client).
+    Sign(commands::sign::SignArgs),
+    /// Sign an RPC call and send it to an ingest gateway's POST /op; prints the answer.
+    Op(commands::sign::SendArgs),
+    /// Sign a query and send it to POST /query; checks the node's signature, prints the answer.
+    Query(commands::sign::SendArgs),
     /// Measure promises.create and promises.read against a NATS echo responder.
     Bench(commands::bench::BenchArgs),
     /// A trivial NATS echo responder (the benchmark's baseline).
@@ -55,6 +63,10 @@ fn main() -> ExitCode {
         Command::Ingest(args) => commands::ingest::run(commands::ingest::Role::Gateway, args.0),
         Command::Worker(args) => commands::ingest::run(commands::ingest::Role::Worker, args.0),
         Command::Req(args) => commands::req::run(args),
+        Command::Keygen(args) => commands::sign::keygen(args),
+        Command::Sign(args) => commands::sign::sign(args),
+        Command::Op(args) => commands::sign::op(args),
+        Command::Query(args) => commands::sign::query(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Echo(args) => commands::echo::run(args),
         Command::Forward(args) => commands::forward::run(args),

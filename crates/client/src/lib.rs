@@ -17,6 +17,10 @@
 pub mod connection;
 pub mod stopping;
 
+/// Signed RPC calls: keys, wallets, signing and verifying (the `natsapi-rpc` codec), for clients
+/// of an ingest gateway's `POST /op` and `POST /query`.
+pub use natsapi_rpc as rpc;
+
 use std::time::Duration;
 
 use async_nats::HeaderMap;

@@ -190,4 +190,20 @@ pub struct ServerArgs {
         hide_env_values = true
     )]
     pub ingest_db: Option<IngestDatabase>,
+
+    /// How far a signed call's `ts` may be from the gateway's clock, either way (e.g. 5m) [default: 5m]
+    #[arg(long, env = "NATSAPI_RPC_FRESHNESS", value_name = "DURATION", value_parser = parse::duration)]
+    pub rpc_freshness: Option<std::time::Duration>,
+
+    /// Refuse signed calls without a signed `ts` [default: false]
+    #[arg(
+        long,
+        env = "NATSAPI_RPC_REQUIRE_TS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub rpc_require_ts: Option<bool>,
 }

@@ -46,6 +46,41 @@ pub struct IngestSettings {
     pub ack_wait: Duration,
     /// Entity type → table mapping (YAML only).
     pub entities: BTreeMap<String, EntitySettings>,
+    /// Signed RPC calls (`POST /op`, `POST /query`).
+    pub rpc: RpcSettings,
+}
+
+/// Signed RPC calls: their streams and limits (YAML `ingest.rpc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcSettings {
+    /// The call stream. Default `RPC`.
+    pub stream: String,
+    /// Calls go to `<subject_prefix>.<method>`. Default `rpc.op`.
+    pub subject_prefix: String,
+    /// The calls' dead-letter stream. Default `RPC_DLQ`.
+    pub dead_letter_stream: String,
+    /// Dead calls go to `<dead_letter_prefix>.<method>`. Default `rpc.dlq`.
+    pub dead_letter_prefix: String,
+    /// How far a call's signed `ts` may be from the gateway's clock. Default 5 min.
+    pub freshness: Duration,
+    /// Whether every call must carry a signed `ts`. Default false.
+    pub require_ts: bool,
+    /// Largest body of `POST /op` and `POST /query`. Default 256 KiB.
+    pub max_call_bytes: usize,
+}
+
+impl Default for RpcSettings {
+    fn default() -> Self {
+        RpcSettings {
+            stream: "RPC".into(),
+            subject_prefix: "rpc.op".into(),
+            dead_letter_stream: "RPC_DLQ".into(),
+            dead_letter_prefix: "rpc.dlq".into(),
+            freshness: Duration::from_secs(300),
+            require_ts: false,
+            max_call_bytes: 256 << 10,
+        }
+    }
 }
 
 /// The table of one entity type.
@@ -99,6 +134,7 @@ impl IngestSettings {
             max_attempts: 5,
             ack_wait: Duration::from_secs(30),
             entities: BTreeMap::new(),
+            rpc: RpcSettings::default(),
         }
     }
 }
@@ -112,6 +148,19 @@ pub(crate) struct FileIngest {
     stream: Option<FileStream>,
     database: Option<String>,
     entities: Option<BTreeMap<String, EntitySettings>>,
+    rpc: Option<FileRpc>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileRpc {
+    stream: Option<String>,
+    subject_prefix: Option<String>,
+    dead_letter_name: Option<String>,
+    dead_letter_prefix: Option<String>,
+    freshness: Option<String>,
+    require_ts: Option<bool>,
+    max_call_bytes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -251,6 +300,23 @@ impl FileIngest {
         if let Some(entities) = self.entities {
             s.entities = entities;
         }
+        let rpc = self.rpc.unwrap_or_default();
+        let r = &mut s.rpc;
+        put(&mut r.stream, rpc.stream, stream_name, at("rpc.stream"))?;
+        put(&mut r.subject_prefix, rpc.subject_prefix, parse::subject, at("rpc.subjectPrefix"))?;
+        put(
+            &mut r.dead_letter_stream,
+            rpc.dead_letter_name,
+            stream_name,
+            at("rpc.deadLetterName"),
+        )?;
+        let prefix = at("rpc.deadLetterPrefix");
+        put(&mut r.dead_letter_prefix, rpc.dead_letter_prefix, parse::subject, prefix)?;
+        put(&mut r.freshness, rpc.freshness, parse::duration, at("rpc.freshness"))?;
+        if let Some(require) = rpc.require_ts {
+            r.require_ts = require;
+        }
+        put(&mut r.max_call_bytes, rpc.max_call_bytes, parse::byte_size, at("rpc.maxCallBytes"))?;
         Ok(())
     }
 }

@@ -45,7 +45,7 @@ pub use error::ConfigError;
 pub use file::example_yaml;
 pub use ingest::{
     ColumnSettings, DEFAULT_INGEST_ADDR, DEFAULT_INGEST_DB, EntitySettings, IngestSettings,
-    stream_name,
+    RpcSettings, stream_name,
 };
 pub use ingest_database::IngestDatabase;
 pub use load::{load, load_from};

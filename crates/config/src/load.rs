@@ -216,6 +216,8 @@ fn apply_args(s: &mut Settings, a: &ServerArgs) -> Result<(), ConfigError> {
         i.temp_database = false;
     }
     set(&mut i.database, a.ingest_db.clone());
+    set(&mut i.rpc.freshness, a.rpc_freshness);
+    set(&mut i.rpc.require_ts, a.rpc_require_ts);
     Ok(())
 }
 

@@ -36,7 +36,7 @@ pub struct WorkerArgs(pub ServerArgs);
 
 impl GatewayArgs {
     /// The fields of `natsapi ingest` beyond [`SHARED`].
-    const OWN: &'static [&'static str] = &["ingest_addr"];
+    const OWN: &'static [&'static str] = &["ingest_addr", "rpc_freshness", "rpc_require_ts"];
 }
 
 impl WorkerArgs {

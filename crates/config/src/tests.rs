@@ -655,7 +655,7 @@ fn every_flag_declares_its_env_var_and_default() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
         assert!(help.contains("[default: "), "--{long} help does not state its default: {help}");
     }
-    assert_eq!(n, 34, "flag count");
+    assert_eq!(n, 36, "flag count");
 
     let help = Cli::command().render_long_help().to_string();
     for needle in [

@@ -16,6 +16,7 @@ pub mod fingerprint;
 pub mod gateway;
 pub mod handler;
 pub mod mapping;
+pub mod rpc;
 pub mod status;
 pub mod stream;
 pub mod time;

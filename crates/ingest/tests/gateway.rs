@@ -265,6 +265,7 @@ async fn an_existing_stream_with_another_configuration_is_reported() {
         store,
         Default::default(),
         Default::default(),
+        Default::default(),
         std::sync::Arc::new(natsapi_core::SystemClock),
     )
     .await

@@ -67,6 +67,7 @@ mod recover;
 mod signed_call;
 #[cfg(test)]
 mod test_support;
+mod value;
 mod wallet;
 
 pub use call::{Call, CallError, MAX_DEPTH, MAX_ID_CHARS, MAX_METHOD_CHARS};
@@ -78,4 +79,5 @@ pub use json_sig::{SIGNATURE_HEADER, open_json, sign_json};
 pub use key::{KeyError, SecretKey};
 pub use msgpack::MsgPackError;
 pub use signed_call::{SignedCall, open, sign_call};
+pub use value::{value_from_msgpack, value_to_msgpack};
 pub use wallet::{Wallet, WalletParseError};

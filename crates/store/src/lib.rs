@@ -89,6 +89,9 @@ pub const TABLES: &[&str] = &[
     "schedules",
     "locks",
     "messages",
+    "rpclog",
+    "rpc_node_key",
+    "track_comments",
     "natsapi_schema_migrations",
     "natsapi_ingest_schema",
 ];
@@ -106,8 +109,10 @@ mod tests {
             include_str!("../migrations/sqlite/0002_tasks.sql"),
             include_str!("../migrations/sqlite/0003_schedules_locks.sql"),
             include_str!("../migrations/sqlite/0004_messages.sql"),
+            include_str!("../migrations/sqlite/0005_rpclog.sql"),
             include_str!("../migrations/postgres/0001_store.sql"),
             include_str!("../migrations/postgres/0002_messages.sql"),
+            include_str!("../migrations/postgres/0003_rpclog.sql"),
         ];
         for sql in migrations {
             for part in sql.split("CREATE TABLE ").skip(1) {

@@ -11,6 +11,7 @@ use natsapi_core::SystemClock;
 use natsapi_ingest::gateway::{Gateway, GatewaySettings};
 use natsapi_ingest::handler::MessageHandler;
 use natsapi_ingest::mapping::{Column, ColumnType, EntityMappings, EntityTable};
+use natsapi_ingest::rpc::{Freshness, Methods, RpcSettings};
 use natsapi_ingest::stream::StreamSettings;
 use natsapi_ingest::worker::{Worker, WorkerSettings};
 use natsapi_server::listen::HttpServer;
@@ -150,6 +151,23 @@ fn handlers(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn MessageHandler>>>
     Ok(if mappings.is_empty() { Vec::new() } else { vec![Arc::new(mappings)] })
 }
 
+/// The signed calls' settings: the shipped methods, the call streams (with the message streams'
+/// size limit and duplicate window) and the limits the settings give.
+fn rpc_settings(rpc: &natsapi_config::RpcSettings, streams: &StreamSettings) -> RpcSettings {
+    RpcSettings {
+        methods: Methods::shipped(),
+        streams: StreamSettings {
+            name: rpc.stream.clone(),
+            subject_prefix: rpc.subject_prefix.clone(),
+            dead_letter_name: rpc.dead_letter_stream.clone(),
+            dead_letter_prefix: rpc.dead_letter_prefix.clone(),
+            ..streams.clone()
+        },
+        freshness: Freshness { window: rpc.freshness, require_ts: rpc.require_ts },
+        max_call_bytes: rpc.max_call_bytes,
+    }
+}
+
 async fn connect(settings: &Settings, name: &str) -> anyhow::Result<async_nats::Client> {
     let nats = &settings.api.nats;
     Ok(natsapi_server::nats::connect(&nats.addr, &nats.connection, name).await?)
@@ -190,6 +208,7 @@ pub async fn start(
         max_bytes: i64::try_from(ingest.max_bytes).unwrap_or(i64::MAX),
         duplicate_window: ingest.duplicate_window,
     };
+    let rpc = rpc_settings(&ingest.rpc, &streams);
     let (stop, stopped) = watch::channel(false);
     let mut running =
         Running { gateway: None, stop, worker: None, gateway_addr: None, worker_database: None };
@@ -207,6 +226,7 @@ pub async fn start(
             streams.clone(),
             settings_for_worker,
             handlers(settings)?,
+            rpc.clone(),
         )
         .await
         .context("cannot start the worker")?;
@@ -222,6 +242,7 @@ pub async fn start(
             store,
             streams,
             GatewaySettings::default(),
+            rpc,
             Arc::new(SystemClock),
         )
         .await

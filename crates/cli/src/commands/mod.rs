@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod ready;
 pub mod req;
 pub mod serve;
+pub mod sign;
 pub mod signals;
 
 /// A Tokio runtime with `worker_threads` worker threads, I/O and timers enabled, for the server

@@ -295,14 +295,14 @@ fn mark_sql(size: usize) -> &'static str {
     &all[size]
 }
 
-/// Marks each of `messages` (with its body, JSON text) processed, unless it is already final.
+/// Marks each of `messages` (with its body, JSON text, if it keeps one) processed, unless it is already final.
 /// Answers, for each, whether this call applied it: false means an earlier delivery already did
 /// (or the same message came twice in `messages`). The rows are updated by key a chunk at a time
 /// (the gateway created them before publishing); only a message without a row (one that did not
 /// come through a gateway, or whose row was tidied away) is inserted.
 pub fn mark_processed(
     tx: &mut dyn SqlTx,
-    messages: &[(&Delivered, &str)],
+    messages: &[(&Delivered, Option<&str>)],
     now: i64,
 ) -> Result<Vec<bool>, TxError> {
     let mut updated: HashMap<String, usize> = HashMap::new();
@@ -316,7 +316,7 @@ pub fn mark_processed(
             params.extend([
                 SqlValue::Text(id_text(&message.message_id)),
                 SqlValue::Int(message.attempts),
-                SqlValue::from(*body),
+                (*body).into(),
                 message.seq(),
                 message.fingerprint.clone().into(),
             ]);
@@ -336,7 +336,7 @@ pub fn mark_processed(
                 *count -= 1;
                 return Ok(true);
             }
-            insert_processed(tx, message, id, body, now)
+            insert_processed(tx, message, id, *body, now)
         })
         .collect()
 }
@@ -346,7 +346,7 @@ fn insert_processed(
     tx: &mut dyn SqlTx,
     message: &Delivered,
     id: String,
-    body: &str,
+    body: Option<&str>,
     now: i64,
 ) -> Result<bool, TxError> {
     let inserted = tx.execute(
@@ -359,7 +359,7 @@ fn insert_processed(
             SqlValue::Text(message.entity_type.clone()),
             message.source.clone().into(),
             SqlValue::Int(message.attempts),
-            SqlValue::from(body),
+            body.into(),
             SqlValue::Int(message.received_at),
             SqlValue::Int(now),
             message.seq(),

@@ -114,13 +114,14 @@ async fn run(
                 let source = meta.source.clone();
                 numbers.push(number);
                 ready.push(Ready::new(
+                    shared,
                     message_id,
                     line,
                     entity_type,
                     source,
                     received_at,
                     fingerprint,
-                ));
+                )?);
             }
         }
     }
@@ -143,7 +144,7 @@ async fn run(
         match outcome {
             Ok(publish) => {
                 duplicates += usize::from(publish.duplicate);
-                stored.push(LineStored { line: *line, message_id: item.envelope.message_id });
+                stored.push(LineStored { line: *line, message_id: item.row.message_id });
                 all_unavailable = false;
                 all_conflicts = false;
             }

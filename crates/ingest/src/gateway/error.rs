@@ -34,6 +34,18 @@ impl GatewayError {
         }
     }
 
+    /// A 409: wallet `wallet` sent a call with id `id` before, with another method or other
+    /// params. Nothing is stored.
+    pub fn call_conflict(id: &str, wallet: &str) -> Self {
+        GatewayError {
+            status: StatusCode::CONFLICT,
+            message: format!(
+                "id {id:?} of wallet {wallet} was used for another call (another method or other \
+                 params); a retry must send the same method and params, a new call a new id"
+            ),
+        }
+    }
+
     /// A 503: try again later (the response carries `Retry-After`).
     pub fn unavailable(message: impl Into<String>) -> Self {
         GatewayError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }

@@ -191,7 +191,8 @@ async fn accept(
         .fingerprint(&entity_type, text)
         .map_err(|e| GatewayError::bad_request(format!("body: {e}")))?;
     let message_id = envelope::message_id(meta.key.as_deref(), None);
-    let ready = Ready::new(message_id, text, entity_type, meta.source, received_at, fingerprint);
+    let ready =
+        Ready::new(shared, message_id, text, entity_type, meta.source, received_at, fingerprint)?;
     let stored = gateway.singles.store(ready).await?;
     let body = json!({
         "message_id": message_id,

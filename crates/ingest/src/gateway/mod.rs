@@ -7,8 +7,13 @@ mod batch;
 mod error;
 mod health;
 mod message;
+mod node;
+mod op;
+mod op_status;
 mod ops;
 mod publish;
+mod query;
+mod signed;
 mod status;
 mod store;
 
@@ -23,6 +28,7 @@ use natsapi_core::Clock;
 use natsapi_store::Store;
 
 use crate::error::IngestError;
+use crate::rpc::RpcSettings;
 use crate::stream::{StreamSettings, ensure_streams};
 
 pub use error::GatewayError;
@@ -63,6 +69,10 @@ struct Shared {
     streams: StreamSettings,
     settings: GatewaySettings,
     clock: Arc<dyn Clock>,
+    /// Signed calls: their methods, stream and limits.
+    rpc: RpcSettings,
+    /// Signs the answers of `POST /query`.
+    node_key: natsapi_rpc::SecretKey,
 }
 
 /// A running gateway's state; [`Gateway::router`] serves it.
@@ -73,7 +83,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Creates (or checks) the streams and returns the gateway, which records the messages it
+    /// Creates (or checks) the streams (the message streams and the call streams), loads (or
+    /// makes) the node key, and returns the gateway, which records the messages and calls it
     /// accepts in `store` (shared with a worker of the same process, if any). `nats` should be a
     /// connection of its own: heavy publishing starves a consumer on the same connection.
     pub async fn start(
@@ -81,6 +92,7 @@ impl Gateway {
         store: Store,
         streams: StreamSettings,
         settings: GatewaySettings,
+        rpc: RpcSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, IngestError> {
         let js = jetstream::ContextBuilder::new()
@@ -88,16 +100,28 @@ impl Gateway {
             .max_ack_inflight(settings.publish_window.max(1) * 16)
             .build(nats.clone());
         ensure_streams(&js, &streams).await?;
-        let shared = Arc::new(Shared { nats, js, store, streams, settings, clock });
+        ensure_streams(&js, &rpc.streams).await?;
+        let node_key = crate::rpc::node_key::load(&store).await?;
+        let shared = Arc::new(Shared { nats, js, store, streams, settings, clock, rpc, node_key });
         let singles = store::Coalescer::start(Arc::clone(&shared));
         Ok(Gateway { shared, singles })
     }
 
     /// The routes: `POST /ingest/message`, `POST /ingest/batch`, `GET /ingest/status/{id}`,
+    /// the signed calls' `POST /op` (also `/clusterizer/op`), `GET /op/status/{wallet}/{id}`,
+    /// `GET /op/methods`, `POST /query` (also `/clusterizer/query`) and `GET /clusterizer`, and
     /// `GET /health` and `GET /ready` (the same answer).
     pub fn router(&self) -> Router {
         let settings = &self.shared.settings;
+        let calls = DefaultBodyLimit::max(self.shared.rpc.max_call_bytes);
         Router::new()
+            .route("/op", post(op::accept).layer(calls))
+            .route("/clusterizer/op", post(op::accept).layer(calls))
+            .route("/op/status/{wallet}/{*id}", get(op_status::show))
+            .route("/op/methods", get(node::methods))
+            .route("/query", post(query::answer).layer(calls))
+            .route("/clusterizer/query", post(query::answer).layer(calls))
+            .route("/clusterizer", get(node::identity))
             .route(
                 "/ingest/message",
                 post(message::ingest).layer(DefaultBodyLimit::max(settings.max_message_bytes)),

@@ -4,8 +4,8 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use axum::http::StatusCode;
 
+use super::store::Publication;
 use super::{GatewayError, Shared};
-use crate::envelope::{MessageEnvelope, subject};
 
 /// What JetStream said about a stored message.
 #[derive(Debug, Clone, Copy)]
@@ -25,34 +25,19 @@ impl Shared {
         natsapi_client::stopping::is_connected(&self.nats)
     }
 
-    /// Publishes `envelope` to `<prefix>.<entity_type>` with `Nats-Msg-Id` set to its id (and its
-    /// `fingerprint`, when it has one, in [`crate::fingerprint::HEADER`] for the worker), and
-    /// waits for the acknowledgement. A failure is a 503 (or 413 when the message is too large).
-    pub(super) async fn publish(
-        &self,
-        envelope: &MessageEnvelope,
-        fingerprint: Option<&str>,
-    ) -> Result<Stored, GatewayError> {
+    /// Publishes `publication` and waits for the acknowledgement. A failure is a 503 (or 413
+    /// when the message is too large).
+    pub(super) async fn publish(&self, publication: &Publication) -> Result<Stored, GatewayError> {
         if !self.connected() {
             return Err(GatewayError::unavailable(
                 "NATS is not connected; the message was not stored",
             ));
         }
-        let entity =
-            envelope.entity_type.as_deref().unwrap_or(crate::envelope::DEFAULT_ENTITY_TYPE);
-        let payload = serde_json::to_vec(envelope)
-            .map_err(|e| GatewayError::unavailable(format!("cannot encode the envelope: {e}")))?;
-        let mut message = PublishMessage::build()
-            .payload(payload.into())
-            .message_id(envelope.message_id.to_string());
-        if let Some(fingerprint) = fingerprint {
-            message = message.header(crate::fingerprint::HEADER, fingerprint);
-        }
-        let pending = self
-            .js
-            .send_publish(subject(&self.streams.subject_prefix, entity), message)
-            .await
-            .map_err(refused)?;
+        let message = PublishMessage::build()
+            .payload(publication.payload.clone())
+            .headers(publication.headers.clone());
+        let pending =
+            self.js.send_publish(publication.subject.clone(), message).await.map_err(refused)?;
         let ack = pending.await.map_err(refused)?;
         Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate, recorded: false })
     }

@@ -18,28 +18,67 @@ use super::ops::{RecordAccepted, Tidy};
 use super::publish::Stored;
 use super::{GatewayError, Shared};
 use crate::db::messages::{Accepted, Insertion};
-use crate::envelope::MessageEnvelope;
+use crate::envelope::{MessageEnvelope, subject};
 
-/// A message ready to store: its envelope and its status row.
+/// What is published for a message: the subject, the payload and the headers (`Nats-Msg-Id`
+/// among them).
+#[derive(Debug, Clone)]
+pub(super) struct Publication {
+    /// Where it goes.
+    pub subject: String,
+    /// What JetStream keeps.
+    pub payload: bytes::Bytes,
+    /// Its headers.
+    pub headers: async_nats::HeaderMap,
+}
+
+/// A message ready to store: what is published and its status row.
 #[derive(Debug, Clone)]
 pub(super) struct Ready {
     /// What is published.
-    pub envelope: MessageEnvelope,
+    pub publication: Publication,
     /// What the gateway records before publishing.
     pub row: Accepted,
+    /// What took the row's id when another message has it (its fingerprint differs).
+    pub taken_by: Taker,
+}
+
+/// What makes a message's id, for the answer when the id belongs to another message.
+#[derive(Debug, Clone)]
+pub(super) enum Taker {
+    /// An `Idempotency-Key`.
+    Key,
+    /// A signed call's `(wallet, id)`.
+    Call {
+        /// The call's id.
+        id: String,
+    },
+}
+
+impl Ready {
+    /// The refusal of this message when its id belongs to another message.
+    fn conflict(&self) -> GatewayError {
+        match &self.taken_by {
+            Taker::Key => GatewayError::key_conflict(self.row.message_id),
+            Taker::Call { id } => {
+                GatewayError::call_conflict(id, self.row.source.as_deref().unwrap_or_default())
+            }
+        }
+    }
 }
 
 impl Ready {
     /// The envelope and row of message `message_id` with `body`, received at `received_at`;
     /// `fingerprint` when it was sent with an `Idempotency-Key`.
     pub(super) fn new(
+        shared: &Shared,
         message_id: Uuid,
         body: &str,
         entity_type: String,
         source: Option<String>,
         received_at: i64,
         fingerprint: Option<String>,
-    ) -> Self {
+    ) -> Result<Self, GatewayError> {
         let envelope = MessageEnvelope {
             message_id,
             body: body.to_owned(),
@@ -48,8 +87,20 @@ impl Ready {
             retry_count: 0,
             source: source.clone(),
         };
+        let payload = serde_json::to_vec(&envelope)
+            .map_err(|e| GatewayError::unavailable(format!("cannot encode the envelope: {e}")))?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id.to_string().as_str());
+        if let Some(fingerprint) = &fingerprint {
+            headers.insert(crate::fingerprint::HEADER, fingerprint.as_str());
+        }
+        let publication = Publication {
+            subject: subject(&shared.streams.subject_prefix, &entity_type),
+            payload: payload.into(),
+            headers,
+        };
         let row = Accepted { message_id, entity_type, source, received_at, fingerprint };
-        Ready { envelope, row }
+        Ok(Ready { publication, row, taken_by: Taker::Key })
     }
 }
 
@@ -73,7 +124,7 @@ pub(super) async fn store_all(
         .iter()
         .zip(&settled)
         .filter(|(_, settled)| settled.is_none())
-        .map(|(item, _)| shared.publish(&item.envelope, item.row.fingerprint.as_deref()))
+        .map(|(item, _)| shared.publish(&item.publication))
         .collect();
     let mut published =
         futures::stream::iter(publishes).buffered(window.max(1)).collect::<Vec<_>>().await;
@@ -93,7 +144,7 @@ pub(super) async fn store_all(
         match (outcome, found) {
             // The row this request made belongs to a message JetStream does not have from this
             // request (a failed publish, a conflict).
-            (Err(_), Insertion::Created) => forget.push(item.envelope.message_id),
+            (Err(_), Insertion::Created) => forget.push(item.row.message_id),
             // A concurrent attempt with the same key may have failed and removed the row.
             (Ok(stored), Insertion::Exists { .. }) if !stored.recorded => {
                 rewrite.push(item.row.clone());
@@ -118,7 +169,7 @@ fn settle(item: &Ready, found: &Insertion) -> Option<Result<Stored, GatewayError
     if let Some(sent) = item.row.fingerprint.as_deref()
         && !crate::fingerprint::matches(fingerprint.as_deref(), sent)
     {
-        return Some(Err(GatewayError::key_conflict(item.envelope.message_id)));
+        return Some(Err(item.conflict()));
     }
     let sequence = (*stream_seq)?;
     Some(Ok(Stored { sequence, duplicate: true, recorded: true }))

@@ -12,21 +12,24 @@ use std::sync::Arc;
 
 use natsapi_store::StoreError;
 
-use super::Shared;
 use super::ops::{ApplyBatch, Failures, MarkProcessing};
+use super::{Lane, Shared};
 use crate::db::messages::Delivered;
 use crate::error::IngestError;
 use crate::handler::ApplyError;
+use crate::rpc::Verified;
 
-/// A readable message: its row data, parsed body and body text.
+/// A readable message: its row data, parsed body and body text, or the signed call it carries.
 #[derive(Debug, Clone)]
 pub(super) struct Parsed {
     /// Row data.
     pub delivered: Delivered,
     /// The body, parsed when some handler needs it.
     pub body: Option<serde_json::Value>,
-    /// The body as sent.
-    pub text: String,
+    /// The body as sent (kept in the message's row); none for a call, which `rpclog` keeps.
+    pub text: Option<String>,
+    /// The signed call, on the call lane.
+    pub call: Option<Arc<Verified>>,
 }
 
 /// What became of one message.
@@ -44,12 +47,14 @@ pub(super) enum Outcome {
 /// outcome per message, in order. An error means the apply transaction did not commit.
 pub(super) async fn run(
     shared: &Shared,
+    lane: Lane,
     batch: Vec<Arc<Parsed>>,
 ) -> Result<Vec<Outcome>, IngestError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let brief = shared.handlers.iter().all(|h| h.brief());
+    // Call methods only write to the database they are given.
+    let brief = lane == Lane::Calls || shared.handlers.iter().all(|h| h.brief());
     let rows: Arc<[Delivered]> =
         batch.iter().filter(|p| marked(brief, &p.delivered)).map(|p| p.delivered.clone()).collect();
     if !rows.is_empty() {
@@ -65,6 +70,7 @@ pub(super) async fn run(
             skipped: skipped.clone().into(),
             failed: failed.clone().into(),
             handlers: Arc::clone(&shared.handlers),
+            methods: shared.rpc.methods.clone(),
         };
         let failures = match crate::db::run(&shared.store, op).await {
             Ok(()) => return Ok(outcomes),

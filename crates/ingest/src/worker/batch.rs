@@ -1,4 +1,4 @@
-//! One batch: parse, mark `processing` (see [`super::apply`]), apply in one transaction, then
+//! One batch of one lane (messages or signed calls): parse, mark `processing` (see [`super::apply`]), apply in one transaction, then
 //! ack, retry or dead-letter each message according to its outcome.
 
 use std::sync::Arc;
@@ -6,13 +6,17 @@ use std::sync::Arc;
 use async_nats::jetstream::{self, AckKind};
 use uuid::Uuid;
 
-use super::Shared;
 use super::apply::{self, Outcome, Parsed};
+use super::{Lane, Shared};
 use crate::db::messages::Delivered;
 use crate::envelope::MessageEnvelope;
+use crate::rpc::{FORMAT_HEADER, RECEIVED_HEADER, SIGNATURE_HEADER, Verified};
+use natsapi_rpc::Format;
 
 /// A delivered message and what the worker made of it.
 pub(super) struct Incoming {
+    /// The stream it came from.
+    pub lane: Lane,
     /// The JetStream message (for ack, nak and its payload).
     pub message: jetstream::Message,
     /// Delivery count and stream sequence.
@@ -65,7 +69,9 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
                 serde_json::from_str::<serde::de::IgnoredAny>(&envelope.body).map(|_| None)
             };
             match body {
-                Ok(body) => Ok(Arc::new(Parsed { delivered, body, text: envelope.body })),
+                Ok(body) => {
+                    Ok(Arc::new(Parsed { delivered, body, text: Some(envelope.body), call: None }))
+                }
                 Err(e) => Err(Unreadable {
                     delivered: Some(delivered),
                     error: format!("the body is not JSON: {e}"),
@@ -73,7 +79,60 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
             }
         }
     };
-    Incoming { message, attempts, stream_seq, parsed }
+    Incoming { lane: Lane::Messages, message, attempts, stream_seq, parsed }
+}
+
+/// Reads a signed call as the gateway did: the signature verified again (the worker does not
+/// trust the gateway), the call decoded and checked against its method. A call that fails can
+/// never succeed and is dead-lettered at once.
+fn parse_call(shared: &Shared, message: jetstream::Message) -> Incoming {
+    let (attempts, stream_seq, published) = message
+        .info()
+        .map(|i| (i.delivered, i.stream_sequence, i.published.unix_timestamp_nanos() / 1_000_000))
+        .unwrap_or((1, 0, 0));
+    let header = |name: &str| {
+        message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
+    };
+    let format = header(FORMAT_HEADER).and_then(|f| Format::parse(&f).ok());
+    let parsed = match format {
+        None => Err(Unreadable {
+            delivered: None,
+            error: format!("no {FORMAT_HEADER} header naming msgpack or json"),
+        }),
+        Some(format) => {
+            let signature = header(SIGNATURE_HEADER);
+            match Verified::open(format, message.payload.clone(), signature.as_deref()) {
+                Err(e) => Err(Unreadable { delivered: None, error: e.to_string() }),
+                Ok(verified) => {
+                    let received_at = header(RECEIVED_HEADER)
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(i64::try_from(published).unwrap_or_default());
+                    let delivered = Delivered {
+                        message_id: verified.message_id(),
+                        entity_type: verified.call.method.clone(),
+                        source: Some(verified.wallet.to_string()),
+                        received_at,
+                        attempts,
+                        stream_seq,
+                        fingerprint: Some(verified.fingerprint()),
+                    };
+                    let call = &verified.call;
+                    match shared.rpc.methods.check(&call.method, &call.params) {
+                        Err(e) => {
+                            Err(Unreadable { delivered: Some(delivered), error: e.to_string() })
+                        }
+                        Ok(()) => Ok(Arc::new(Parsed {
+                            delivered,
+                            body: None,
+                            text: None,
+                            call: Some(Arc::new(verified)),
+                        })),
+                    }
+                }
+            }
+        }
+    };
+    Incoming { lane: Lane::Calls, message, attempts, stream_seq, parsed }
 }
 
 /// What a gateway would have refused in a message published to the stream some other way: an
@@ -89,16 +148,22 @@ fn check_envelope(envelope: &MessageEnvelope) -> Result<(), String> {
     Ok(())
 }
 
-/// Processes one batch of delivered messages.
-pub(super) async fn process(shared: &Shared, messages: Vec<jetstream::Message>) {
+/// Processes one batch of messages delivered on `lane`.
+pub(super) async fn process(shared: &Shared, lane: Lane, messages: Vec<jetstream::Message>) {
     if messages.is_empty() {
         return;
     }
     let needs_body = !shared.handlers.is_empty();
-    let incoming: Vec<Incoming> = messages.into_iter().map(|m| parse(m, needs_body)).collect();
+    let incoming: Vec<Incoming> = messages
+        .into_iter()
+        .map(|m| match lane {
+            Lane::Messages => parse(m, needs_body),
+            Lane::Calls => parse_call(shared, m),
+        })
+        .collect();
     let readable: Vec<Arc<Parsed>> =
         incoming.iter().filter_map(|i| i.parsed.as_ref().ok().map(Arc::clone)).collect();
-    let outcomes = match apply::run(shared, readable).await {
+    let outcomes = match apply::run(shared, lane, readable).await {
         Ok(outcomes) => outcomes,
         Err(e) => {
             // Nothing was committed: every message comes back after the back-off.

@@ -28,7 +28,7 @@ pub(super) async fn send(shared: &Shared, item: &Incoming, error: &str) -> Resul
     headers.insert("Natsapi-Attempts", item.attempts.to_string().as_str());
     headers.insert("Natsapi-Stream-Sequence", item.stream_seq.to_string().as_str());
     headers.insert("Natsapi-Subject", item.message.subject.as_str());
-    let target = subject(&shared.streams.dead_letter_prefix, entity);
+    let target = subject(&shared.streams(item.lane).dead_letter_prefix, entity);
     let ack = shared
         .js
         .publish_with_headers(target, headers, item.message.payload.clone())

@@ -25,6 +25,7 @@ use natsapi_store::{Store, StoreError};
 
 use crate::error::IngestError;
 use crate::handler::MessageHandler;
+use crate::rpc::RpcSettings;
 use crate::stream::{StreamSettings, ensure_streams};
 
 /// How the worker consumes.
@@ -80,117 +81,154 @@ pub(crate) struct Shared {
     pub streams: StreamSettings,
     pub settings: WorkerSettings,
     pub handlers: Arc<[Arc<dyn MessageHandler>]>,
+    /// Signed calls: their methods and streams.
+    pub rpc: RpcSettings,
+}
+
+/// Which stream a message came from, which says how it is read and applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// The message stream: a [`crate::MessageEnvelope`], applied by the handlers.
+    Messages,
+    /// The call stream: a signed call, recorded in `rpclog` and applied by its method.
+    Calls,
+}
+
+impl Shared {
+    /// The streams of `lane`.
+    pub(crate) fn streams(&self, lane: Lane) -> &StreamSettings {
+        match lane {
+            Lane::Messages => &self.streams,
+            Lane::Calls => &self.rpc.streams,
+        }
+    }
 }
 
 /// A worker, ready to run.
 pub struct Worker {
     shared: Arc<Shared>,
-    consumer: consumer::PullConsumer,
+    /// The consumer of each lane.
+    consumers: Vec<(Lane, consumer::PullConsumer)>,
 }
 
 impl Worker {
-    /// Creates (or checks) the streams and the durable consumer, and prepares the handlers'
-    /// tables in `store` (shared with a gateway of the same process, if any). `nats` should be a
-    /// connection of its own.
+    /// Creates (or checks) the streams (messages and calls) and the durable consumer on each, and
+    /// prepares the handlers' tables in `store` (shared with a gateway of the same process, if
+    /// any). `nats` should be a connection of its own.
     pub async fn start(
         nats: async_nats::Client,
         store: Store,
         streams: StreamSettings,
         settings: WorkerSettings,
         handlers: Vec<Arc<dyn MessageHandler>>,
+        rpc: RpcSettings,
     ) -> Result<Self, IngestError> {
         let js = jetstream::new(nats);
         ensure_streams(&js, &streams).await?;
+        ensure_streams(&js, &rpc.streams).await?;
         let handlers: Arc<[Arc<dyn MessageHandler>]> = handlers.into();
         prepare(&store, &handlers).await?;
-        let consumer = open_consumer(&js, &streams, &settings).await?;
-        Ok(Worker { shared: Arc::new(Shared { js, store, streams, settings, handlers }), consumer })
+        let consumers = vec![
+            (Lane::Messages, open_consumer(&js, &streams, &settings).await?),
+            (Lane::Calls, open_consumer(&js, &rpc.streams, &settings).await?),
+        ];
+        let shared = Arc::new(Shared { js, store, streams, settings, handlers, rpc });
+        Ok(Worker { shared, consumers })
     }
 
-    /// Consumes until `shutdown` resolves; a batch in progress is finished first.
+    /// Consumes every lane until `shutdown` resolves; the batches in progress are finished
+    /// first.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut shutdown = std::pin::pin!(shutdown);
-        let batch = self.shared.settings.batch_size.max(1);
-        loop {
-            let messages = self
-                .consumer
-                .stream()
-                .max_messages_per_batch(batch * BATCHES_IN_FLIGHT)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
-                .messages()
-                .await;
-            let messages = match messages {
-                Ok(messages) => messages,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot pull messages; retrying in 1 s");
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            };
-            let mut chunks = messages.ready_chunks(batch);
-            // Several batches in flight: while one waits for its commit, the next is marked
-            // `processing` or applied, and the writer commits their work together.
-            let mut inflight = FuturesUnordered::new();
-            loop {
-                tokio::select! {
-                    () = &mut shutdown => {
-                        // The batches in flight first: meanwhile, what the server had sent on
-                        // its way arrives, and is given back with the rest.
-                        while inflight.next().await.is_some() {}
-                        self.hand_back(chunks).await;
-                        return;
-                    }
-                    Some(()) = inflight.next(), if !inflight.is_empty() => {}
-                    chunk = chunks.next(), if inflight.len() < BATCHES_IN_FLIGHT => {
-                        let Some(chunk) = chunk else { break };
-                        let mut ok = Vec::with_capacity(chunk.len());
-                        let mut failed = None;
-                        for item in chunk {
-                            match item {
-                                Ok(message) => ok.push(message),
-                                Err(e) => failed = Some(e),
-                            }
-                        }
-                        inflight.push(batch::process(&self.shared, ok));
-                        if let Some(e) = failed {
-                            tracing::warn!(error = %e, "the message stream failed; pulling again");
-                            break;
-                        }
-                    }
-                }
-            }
-            while inflight.next().await.is_some() {}
-        }
+        let shutdown = shutdown.shared();
+        let lanes = self
+            .consumers
+            .iter()
+            .map(|(lane, consumer)| consume(&self.shared, *lane, consumer, shutdown.clone()));
+        futures::future::join_all(lanes).await;
     }
 }
 
-impl Worker {
-    /// On shutdown: ends the pull and gives back the messages pulled but not yet started (a nak,
-    /// so that another worker gets them now rather than after `ack_wait`; it counts as a
-    /// delivery), then flushes. Best effort: a message the server sends while the pull ends
-    /// still waits for `ack_wait`.
-    async fn hand_back(&self, mut chunks: ReadyChunks<consumer::pull::Stream>) {
-        let mut pulled = Vec::new();
-        while let Some(Some(chunk)) = chunks.next().now_or_never() {
-            pulled.extend(chunk.into_iter().flatten());
-        }
-        drop(chunks);
-        for message in pulled {
-            if let Err(e) = message.ack_with(jetstream::AckKind::Nak(None)).await {
-                tracing::warn!(error = %e, "cannot give a pulled message back");
+/// Consumes one lane's stream until `shutdown` resolves.
+async fn consume(
+    shared: &Arc<Shared>,
+    lane: Lane,
+    consumer: &consumer::PullConsumer,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let batch = shared.settings.batch_size.max(1);
+    loop {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(batch * BATCHES_IN_FLIGHT)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pull messages; retrying in 1 s");
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut chunks = messages.ready_chunks(batch);
+        // Several batches in flight: while one waits for its commit, the next is marked
+        // `processing` or applied, and the writer commits their work together.
+        let mut inflight = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                () = &mut shutdown => {
+                    // The batches in flight first: meanwhile, what the server had sent on
+                    // its way arrives, and is given back with the rest.
+                    while inflight.next().await.is_some() {}
+                    hand_back(shared, chunks).await;
+                    return;
+                }
+                Some(()) = inflight.next(), if !inflight.is_empty() => {}
+                chunk = chunks.next(), if inflight.len() < BATCHES_IN_FLIGHT => {
+                    let Some(chunk) = chunk else { break };
+                    let mut ok = Vec::with_capacity(chunk.len());
+                    let mut failed = None;
+                    for item in chunk {
+                        match item {
+                            Ok(message) => ok.push(message),
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                    inflight.push(batch::process(shared, lane, ok));
+                    if let Some(e) = failed {
+                        tracing::warn!(error = %e, "the message stream failed; pulling again");
+                        break;
+                    }
+                }
             }
         }
-        // When the server cannot be reached the naks stay unsent: those messages come back
-        // after `ack_wait` instead, rather than the stop waiting for the server.
-        natsapi_client::stopping::flush_if_connected(
-            &self.shared.js.client(),
-            "given-back messages",
-        )
-        .await;
+        while inflight.next().await.is_some() {}
     }
+}
+
+/// On shutdown: ends the pull and gives back the messages pulled but not yet started (a nak,
+/// so that another worker gets them now rather than after `ack_wait`; it counts as a
+/// delivery), then flushes. Best effort: a message the server sends while the pull ends
+/// still waits for `ack_wait`.
+async fn hand_back(shared: &Shared, mut chunks: ReadyChunks<consumer::pull::Stream>) {
+    let mut pulled = Vec::new();
+    while let Some(Some(chunk)) = chunks.next().now_or_never() {
+        pulled.extend(chunk.into_iter().flatten());
+    }
+    drop(chunks);
+    for message in pulled {
+        if let Err(e) = message.ack_with(jetstream::AckKind::Nak(None)).await {
+            tracing::warn!(error = %e, "cannot give a pulled message back");
+        }
+    }
+    // When the server cannot be reached the naks stay unsent: those messages come back
+    // after `ack_wait` instead, rather than the stop waiting for the server.
+    natsapi_client::stopping::flush_if_connected(&shared.js.client(), "given-back messages").await;
 }
 
 /// Runs every handler's [`MessageHandler::prepare`] in one transaction. A handler's own error

@@ -13,6 +13,7 @@ use super::apply::Parsed;
 use crate::db::done;
 use crate::db::messages::{self, Delivered};
 use crate::handler::{ApplyError, Message, MessageHandler};
+use crate::rpc::{CallContext, Methods, Verified, rpclog};
 use crate::status::MessageStatus;
 
 /// The handlers of a worker.
@@ -93,6 +94,8 @@ pub(super) struct ApplyBatch {
     pub failed: Arc<[(Delivered, String)]>,
     /// The worker's handlers.
     pub handlers: Handlers,
+    /// The methods of signed calls.
+    pub methods: Methods,
 }
 
 impl Operation for ApplyBatch {
@@ -109,8 +112,8 @@ impl Operation for ApplyBatch {
             .filter(|(i, _)| !self.skipped[*i])
             .map(|(i, parsed)| (i, parsed.as_ref()))
             .collect();
-        let rows: Vec<(&Delivered, &str)> =
-            pending.iter().map(|(_, p)| (&p.delivered, p.text.as_str())).collect();
+        let rows: Vec<(&Delivered, Option<&str>)> =
+            pending.iter().map(|(_, p)| (&p.delivered, p.text.as_deref())).collect();
         let first = messages::mark_processed(tx, &rows, now)?;
         let mut failures = Vec::new();
         for ((index, parsed), first) in pending.into_iter().zip(first) {
@@ -118,7 +121,11 @@ impl Operation for ApplyBatch {
             if !first {
                 continue;
             }
-            match apply_handlers(tx, &self.handlers, parsed) {
+            let applied = match &parsed.call {
+                Some(call) => apply_call(tx, &self.methods, parsed, call, now),
+                None => apply_handlers(tx, &self.handlers, parsed),
+            };
+            match applied {
                 Ok(()) => {}
                 Err(e @ ApplyError::Database(_)) => {
                     // PostgreSQL ends a transaction at a failed statement: nothing after it
@@ -131,6 +138,30 @@ impl Operation for ApplyBatch {
         }
         if failures.is_empty() { done(()) } else { Err(TxError::new(Failures(failures))) }
     }
+}
+
+/// Records a signed call in `rpclog` and runs its method, unless `rpclog` has the call already
+/// (its `(wallet, id)` was applied before).
+fn apply_call(
+    tx: &mut dyn SqlTx,
+    methods: &Methods,
+    parsed: &Parsed,
+    call: &Verified,
+    now: i64,
+) -> Result<(), ApplyError> {
+    let row = &parsed.delivered;
+    if !rpclog::insert(tx, call, row.stream_seq, row.received_at, now)? {
+        return Ok(());
+    }
+    let context = CallContext {
+        wallet: &call.wallet,
+        id: &call.call.id,
+        ts: call.call.ts,
+        stream_sequence: row.stream_seq,
+        received_at: row.received_at,
+        now,
+    };
+    methods.apply(tx, &call.call.method, &context, &call.call.params)
 }
 
 /// Runs the handlers on a message applied for the first time.

@@ -10,6 +10,7 @@ use natsapi_core::sql::SqlValue;
 use natsapi_core::{Operation, Reply, Success, SystemClock, Tx, TxError};
 use natsapi_ingest::gateway::{Gateway, GatewaySettings};
 use natsapi_ingest::handler::MessageHandler;
+use natsapi_ingest::rpc::{Freshness, RpcSettings};
 use natsapi_ingest::stream::StreamSettings;
 use natsapi_ingest::worker::{Worker, WorkerSettings};
 use natsapi_store::postgres::PostgresConfig;
@@ -84,6 +85,8 @@ pub struct Harness {
     pub base: String,
     pub http: reqwest::Client,
     pub streams: StreamSettings,
+    /// Signed calls: the shipped methods, and a freshness window of 1 minute.
+    pub rpc: RpcSettings,
     pub gateway: Gateway,
     stop_http: Option<oneshot::Sender<()>>,
     /// Last: the database outlives the store.
@@ -113,12 +116,14 @@ async fn serve_gateway(
     nats: &NatsServer,
     store: Store,
     streams: &StreamSettings,
+    rpc: &RpcSettings,
 ) -> (Gateway, String, oneshot::Sender<()>) {
     let gateway = Gateway::start(
         connect(nats).await,
         store,
         streams.clone(),
         GatewaySettings { publish_timeout: Duration::from_secs(2), ..Default::default() },
+        rpc.clone(),
         Arc::new(SystemClock),
     )
     .await
@@ -170,7 +175,11 @@ impl Harness {
         let place = Place::new(db);
         let store = place.open();
         let streams = StreamSettings::default();
-        let (gateway, base, stop_http) = serve_gateway(&nats, store.clone(), &streams).await;
+        let rpc = RpcSettings {
+            freshness: Freshness { window: Duration::from_secs(60), require_ts: false },
+            ..RpcSettings::default()
+        };
+        let (gateway, base, stop_http) = serve_gateway(&nats, store.clone(), &streams, &rpc).await;
         Harness {
             db,
             nats,
@@ -178,6 +187,7 @@ impl Harness {
             base,
             http: reqwest::Client::new(),
             streams,
+            rpc,
             gateway,
             stop_http: Some(stop_http),
             place,
@@ -191,7 +201,7 @@ impl Harness {
             let _ = stop.send(());
         }
         let (gateway, base, stop_http) =
-            serve_gateway(&self.nats, self.place.open(), &self.streams).await;
+            serve_gateway(&self.nats, self.place.open(), &self.streams, &self.rpc).await;
         self.gateway = gateway;
         self.base = base;
         self.stop_http = Some(stop_http);
@@ -219,6 +229,7 @@ impl Harness {
             self.streams.clone(),
             settings,
             handlers,
+            self.rpc.clone(),
         )
         .await
         .expect("worker starts");

@@ -4,7 +4,7 @@
 mod error;
 mod fields;
 mod json;
-mod msgpack;
+pub(crate) mod msgpack;
 
 use serde_json::{Map, Value};
 

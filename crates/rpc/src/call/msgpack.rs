@@ -40,6 +40,17 @@ pub(super) fn entries(payload: &[u8]) -> Result<Vec<(String, Value)>, CallError>
     Ok(entries)
 }
 
+/// A whole MessagePack document as a JSON value (the answer of a signed query), with the same
+/// rules as a call's values.
+pub(crate) fn document(bytes: &[u8]) -> Result<Value, CallError> {
+    let mut reader = Reader::new(bytes);
+    let value = value(&mut reader, &mut Vec::new(), 0)?;
+    if reader.remaining() > 0 {
+        return Err(CallError::TrailingBytes { count: reader.remaining() });
+    }
+    Ok(value)
+}
+
 /// The value at `path`, whose containers nest `depth` deep.
 fn value<'a>(
     reader: &mut Reader<'a>,

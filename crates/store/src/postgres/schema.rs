@@ -9,6 +9,7 @@ use crate::error::{StoreError, cause};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_store", include_str!("../../migrations/postgres/0001_store.sql")),
     ("0002_messages", include_str!("../../migrations/postgres/0002_messages.sql")),
+    ("0003_rpclog", include_str!("../../migrations/postgres/0003_rpclog.sql")),
 ];
 
 /// The advisory lock key held while migrating: "natsapi" in ASCII.

@@ -135,7 +135,7 @@ mod tests {
                 1
             );
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-            assert_eq!(version, 4);
+            assert_eq!(version, 5);
             drop(conn);
             // Opening it again changes nothing.
             let conn = connection::open_writer(&config).unwrap();

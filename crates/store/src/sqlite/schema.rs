@@ -22,6 +22,7 @@ const MIGRATIONS: &[(&str, Step)] = &[
         Step::Sql(include_str!("../../migrations/sqlite/0003_schedules_locks.sql")),
     ),
     ("0004_messages", Step::Code(legacy::messages)),
+    ("0005_rpclog", Step::Sql(include_str!("../../migrations/sqlite/0005_rpclog.sql"))),
 ];
 
 /// Applies every migration the database does not have yet. Each runs in an immediate

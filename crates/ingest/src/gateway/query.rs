@@ -1,0 +1,92 @@
+//! `POST /query` (also `/clusterizer/query`): a signed read method (see
+//! [`crate::rpc::queries`]), answered signed by the node's key: the MessagePack envelope
+//! `[11, payload, signature, recovery_id]` when the client accepts `application/x-audius-msg`,
+//! else JSON with the `x-sig` header. Every answer, refusals included, is signed, so a client can
+//! tell the node's answers from anything else.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use natsapi_rpc::{MSGPACK_CONTENT_TYPE, SIGNATURE_HEADER, SecretKey};
+use serde_json::{Value, json};
+
+use super::signed::{body_of, read_signed};
+use super::{Gateway, GatewayError};
+use crate::rpc::methods::CheckError;
+use crate::rpc::queries::{Query, RunQuery};
+
+/// `POST /query`.
+pub(super) async fn answer(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let msgpack = accepts_msgpack(&headers);
+    let (status, value) = match run(&gateway, &headers, body).await {
+        Ok(value) => (StatusCode::OK, value),
+        Err(e) => {
+            let code = u32::from(e.status.as_u16()) * 100;
+            (e.status, json!({"error": {"code": code, "message": e.message}}))
+        }
+    };
+    signed(&gateway.shared.node_key, msgpack, status, &value)
+}
+
+async fn run(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Value, GatewayError> {
+    let shared = &gateway.shared;
+    let body = body_of(body, shared.rpc.max_call_bytes)?;
+    let verified = read_signed(shared, headers, body, shared.clock.now_ms())?;
+    let call = &verified.call;
+    let query = Query::parse(&call.method, &call.params).map_err(|e| match e {
+        CheckError::UnknownMethod { .. } => GatewayError::bad_request(e.to_string()),
+        CheckError::BadParams { .. } => {
+            GatewayError { status: StatusCode::UNPROCESSABLE_ENTITY, message: e.to_string() }
+        }
+    })?;
+    let op = RunQuery { wallet: verified.wallet.to_string(), query };
+    let result = crate::db::run(&shared.store, op)
+        .await
+        .map_err(|e| GatewayError::unavailable(format!("cannot run the query: {e}")))?;
+    Ok(json!({"id": call.id, "result": result}))
+}
+
+/// Whether the request's `Accept` names the MessagePack content type.
+fn accepts_msgpack(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').any(|part| {
+            part.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case(MSGPACK_CONTENT_TYPE)
+        })
+    })
+}
+
+/// `value` with `status`, signed by `key`: as the MessagePack envelope, or as JSON with `x-sig`.
+fn signed(key: &SecretKey, msgpack: bool, status: StatusCode, value: &Value) -> Response {
+    if msgpack {
+        let payload = natsapi_rpc::value_to_msgpack(value);
+        let envelope = natsapi_rpc::sign_msgpack(key, &payload, false);
+        let mut response = (status, envelope).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(MSGPACK_CONTENT_TYPE));
+        return response;
+    }
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+    let signature = natsapi_rpc::sign_json(key, &body);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(&signature) {
+        headers.insert(SIGNATURE_HEADER, value);
+    }
+    response
+}
