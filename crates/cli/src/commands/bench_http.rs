@@ -27,24 +27,40 @@ impl HttpPool {
         HttpPool { addr: addr.to_owned(), idle: RefCell::new(Vec::new()) }
     }
 
-    /// Sends one request and answers the status and the whole body.
+    /// Sends one request with a JSON body and answers the status and the whole body.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Bytes,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.send_typed(method, path, body, "application/json", None).await
+    }
+
+    /// Sends one request with a body of `content_type` (and the header `extra`, when given)
+    /// and answers the status and the whole body.
+    pub async fn send_typed(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+        extra: Option<(&str, &str)>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let idle = self.idle.borrow_mut().pop();
         let mut sender = match idle {
             Some(sender) => sender,
             None => self.connect().await?,
         };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, self.addr.as_str())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))?;
+            .header(hyper::header::CONTENT_TYPE, content_type);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(body))?;
         sender.ready().await?;
         let response = sender.send_request(request).await?;
         let status = response.status();

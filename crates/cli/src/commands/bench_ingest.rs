@@ -1,7 +1,8 @@
 //! `natsapi bench --suite ingest`: the ingest gateway (`POST /ingest/message` at a fixed number
 //! of requests in flight, and `POST /ingest/batch`) beside raw JetStream publishing with the
 //! same number of acknowledgements in flight, measured in the same run on the same nats-server;
-//! and how fast a worker applies what the gateway took. The gateway and the worker run as
+//! and how fast a worker applies what the gateway took; and signed calls (`POST /op`, signed
+//! before the run, as clients sign their own) beside `POST /ingest/message`. The gateway and the worker run as
 //! separate `natsapi ingest` and `natsapi worker` processes, as in production.
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use hyper::{Method, StatusCode};
 
 use super::bench::{cpu_us, nats_for_bench, path_str, rss_mib, spawn_self};
 use super::bench_http::HttpPool;
+use natsapi_client::rpc::{Call, Format, MSGPACK_CONTENT_TYPE, SecretKey, sign_call};
 
 /// What `natsapi bench --suite ingest` was asked for.
 pub struct IngestBench {
@@ -188,6 +190,33 @@ async fn singles(
     .await
 }
 
+/// `total` signed `track_comment.add` calls of one wallet, MessagePack envelopes with compact
+/// signatures, with ids unique to `run`.
+fn signed_calls(run: &str, total: usize) -> Vec<Bytes> {
+    let key = SecretKey::generate();
+    (0..total)
+        .map(|i| {
+            let params = serde_json::json!({"comment_id": format!("{run}-{i}"),
+                "track_id": i % 977, "position_ms": i, "comment": "sick drop"});
+            let call =
+                Call::new(format!("track_comment.add.{run}-{i}"), "track_comment.add", params);
+            Bytes::from(sign_call(&key, &call, Format::MsgPack, false).body)
+        })
+        .collect()
+}
+
+/// POSTs `calls` to `/op`, `concurrency` in flight.
+async fn ops(http: &HttpPool, calls: &[Bytes], concurrency: usize) -> anyhow::Result<Run> {
+    pipelined(calls.len(), calls.len(), concurrency, |i| {
+        let body = calls[i].clone();
+        async move {
+            let sent = http.send_typed(Method::POST, "/op", body, MSGPACK_CONTENT_TYPE, None).await;
+            usize::from(!matches!(sent, Ok((StatusCode::ACCEPTED, _))))
+        }
+    })
+    .await
+}
+
 /// Waits until `GET path` answers 200.
 async fn wait_ready(http: &HttpPool, path: &str, what: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -222,18 +251,22 @@ async fn batches(http: &HttpPool, total: usize, lines: usize) -> anyhow::Result<
     .await
 }
 
-/// Messages not applied yet: the message stream is a work queue, so a message leaves it when the
-/// worker acknowledges it, after its transaction committed.
-async fn backlog(js: &jetstream::Context) -> anyhow::Result<u64> {
-    let mut stream = js.get_stream("MESSAGES").await?;
+/// The message stream and the stream of signed calls.
+const MESSAGES: &str = "MESSAGES";
+const CALLS: &str = "RPC";
+
+/// Messages of `stream` not applied yet: the streams are work queues, so a message leaves when
+/// the worker acknowledges it, after its transaction committed.
+async fn backlog(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+    let mut stream = js.get_stream(stream).await?;
     Ok(stream.info().await?.state.messages)
 }
 
-/// Waits until the worker has applied everything; returns when that happened.
-async fn drained(js: &jetstream::Context) -> anyhow::Result<Instant> {
+/// Waits until the worker has applied everything in `stream`; returns when that happened.
+async fn drained(js: &jetstream::Context, stream: &str) -> anyhow::Result<Instant> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        if backlog(js).await? == 0 {
+        if backlog(js, stream).await? == 0 {
             return Ok(Instant::now());
         }
         if Instant::now() > deadline {
@@ -269,9 +302,11 @@ async fn charged(
     Ok(run)
 }
 
-/// Runs `ingest` and then waits for the worker, filling in the backlog and the worker's rate.
+/// Runs `ingest` into `stream` and then waits for the worker, filling in the backlog and the
+/// worker's rate.
 async fn with_worker(
     js: &jetstream::Context,
+    stream: &str,
     processes: Processes,
     worker_pid: u32,
     total: usize,
@@ -283,7 +318,7 @@ async fn with_worker(
     let sample = async {
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Ok(waiting) = backlog(js).await {
+            if let Ok(waiting) = backlog(js, stream).await {
                 highest.set(highest.get().max(waiting));
             }
         }
@@ -296,9 +331,9 @@ async fn with_worker(
         }
     };
     let mut run = charged(processes, total, sampled).await?;
-    if let Ok(backlog) = backlog(js).await {
+    if let Ok(backlog) = backlog(js, stream).await {
         run.backlog = Some((backlog, highest.get().max(backlog)));
-        let done = drained(js).await?;
+        let done = drained(js, stream).await?;
         run.worker_per_sec = Some(total as f64 / (done - started).as_secs_f64());
         if let (Some(before), Some(after)) = (worker_before, cpu_us(worker_pid)) {
             run.worker_cpu_us = Some((after - before) / total as f64);
@@ -484,7 +519,9 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
                 charged(forwarding, n, singles(&forward_http, Single::Forward, n, c)).await?;
             let single = charged(processes, n, singles(&http, Single::Ingest, n, c)).await?;
             let batch = charged(processes, n, batches(&http, n, b.batch_lines)).await?;
-            rounds.push(vec![raw, floor, forward, single, batch]);
+            let calls = signed_calls(&format!("{invocation}-op{round}"), n);
+            let op = charged(processes, n, ops(&http, &calls, c)).await?;
+            rounds.push(vec![raw, floor, forward, single, batch, op]);
         }
         let loaded_rss = rss_mib(gateway_pid);
         let names = [
@@ -493,6 +530,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             "HTTP->JS forwarder",
             "POST /ingest/message",
             "POST /ingest/batch",
+            "POST /op (signed)",
         ];
         let mut rows: Vec<Row> =
             names.iter().enumerate().map(|(i, name)| median_round(name, &rounds, i)).collect();
@@ -500,21 +538,32 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
 
         // 2. The worker alone, on everything the gateway took; 3. both at once.
         let mut worker_alone = None;
+        let mut calls_alone = None;
         if !b.gateway_only {
-            let waiting = backlog(&js).await?;
+            let waiting = backlog(&js, MESSAGES).await?;
+            let calls_waiting = backlog(&js, CALLS).await?;
             let mut worker_args = vec!["worker"];
             worker_args.extend(common);
             let worker = spawn_self(&worker_args, &connection)?;
             let worker_pid = worker.0.id();
             let (started, cpu_before) = (Instant::now(), cpu_us(worker_pid));
-            let done = drained(&js).await?;
+            // The worker applies both streams at once, in one store.
+            let (done, calls_done) =
+                futures::try_join!(drained(&js, MESSAGES), drained(&js, CALLS))?;
             let per_sec = waiting as f64 / (done - started).as_secs_f64();
             let cpu = cpu_before.zip(cpu_us(worker_pid)).map(|(b, a)| (a - b) / waiting as f64);
             worker_alone = Some((waiting, per_sec, cpu));
-            let both = with_worker(&js, processes, worker_pid, n, batches(&http, n, b.batch_lines))
-                .await?;
+            calls_alone =
+                Some((calls_waiting, calls_waiting as f64 / (calls_done - started).as_secs_f64()));
+            let ingest = batches(&http, n, b.batch_lines);
+            let both = with_worker(&js, MESSAGES, processes, worker_pid, n, ingest).await?;
             let share = Share::single(both.messages_per_sec / rows[0].run.messages_per_sec);
             rows.push(Row { name: "batch + worker running", run: both, share });
+            let calls = signed_calls(&format!("{invocation}-op-worker"), n);
+            let ingest = ops(&http, &calls, c);
+            let both = with_worker(&js, CALLS, processes, worker_pid, n, ingest).await?;
+            let share = Share::single(both.messages_per_sec / rows[0].run.messages_per_sec);
+            rows.push(Row { name: "op + worker running", run: both, share });
         }
 
         println!(
@@ -551,12 +600,29 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
                 100.0 * per_sec / batch_rate
             );
         }
+        if let Some((waiting, per_sec)) = calls_alone {
+            println!(
+                "natsapi worker alone: applied the {waiting} signed calls waiting at {per_sec:.0} \
+                 calls/s (verified again, rpclog and track_comments; while it also applied the \
+                 messages above)"
+            );
+        }
+        let (single, signed) = (&rows[3].run, &rows[5].run);
+        println!(
+            "signed calls: POST /op took {:.0} calls/s, {:.0}% of POST /ingest/message's {:.0} \
+             msgs/s (median rounds); p50 {} µs vs {} µs",
+            signed.messages_per_sec,
+            100.0 * signed.messages_per_sec / single.messages_per_sec,
+            single.messages_per_sec,
+            signed.p50_us,
+            single.p50_us
+        );
         print_cpu_split(&rows);
         let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"));
         println!(
             "natsapi ingest RSS: idle {}; after {} messages {}",
             mib(idle_rss),
-            2 * n * rounds.len() + b.warmup,
+            3 * n * rounds.len() + b.warmup,
             mib(loaded_rss)
         );
         println!(
@@ -568,7 +634,7 @@ pub fn run(b: &IngestBench) -> anyhow::Result<ExitCode> {
             b.batch_lines
         );
         let errors: usize = rounds.iter().flatten().map(|run| run.errors).sum::<usize>()
-            + rows.get(5).map_or(0, |row| row.run.errors);
+            + rows.iter().skip(names.len()).map(|row| row.run.errors).sum::<usize>();
         if errors > 0 {
             bail!("{errors} messages failed");
         }
