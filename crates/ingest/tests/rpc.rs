@@ -98,7 +98,62 @@ on_both!(
     edits_that_arrive_before_their_add_are_not_lost,
     a_failing_method_is_dead_lettered_with_its_reason,
     queries_are_answered_signed_by_the_node,
+    while_nats_is_down_calls_get_503_with_retry_after_and_a_202_is_never_lost,
+    the_status_of_a_call_never_accepted_is_404_and_a_bad_wallet_400,
 );
+
+async fn while_nats_is_down_calls_get_503_with_retry_after_and_a_202_is_never_lost(db: Db) {
+    let mut h = Harness::start(db).await;
+    let alice = SecretKey::generate();
+    assert_eq!(
+        h.signed("/op", &alice, &add("c0", "before"), Format::MsgPack, false).await.status,
+        202
+    );
+    h.nats.stop();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 1..20 {
+        let answer =
+            h.signed("/op", &alice, &add(&format!("c{i}"), "hi"), Format::MsgPack, false).await;
+        match answer.status {
+            202 => accepted.push(format!("track_comment.add.c{i}")),
+            503 => {
+                refused += 1;
+                assert_eq!(answer.headers["retry-after"], "1");
+            }
+            other => panic!("unexpected {other}: {:?}", answer.json()),
+        }
+    }
+    assert!(refused > 0, "NATS is down, yet every call was accepted");
+    h.nats.restart().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while h.signed("/op", &alice, &add("c99", "after"), Format::MsgPack, false).await.status != 202
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every call given a 202 is applied.
+    let (_stop, _task) = h.worker(fast_worker(), Vec::new()).await;
+    for id in
+        accepted.iter().map(String::as_str).chain(["track_comment.add.c0", "track_comment.add.c99"])
+    {
+        h.wait_call(&alice, id, "applied").await;
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM rpclog").await, accepted.len() as i64 + 2);
+}
+
+async fn the_status_of_a_call_never_accepted_is_404_and_a_bad_wallet_400(db: Db) {
+    let h = Harness::start(db).await;
+    let alice = SecretKey::generate();
+    let (code, body) = h.get(&format!("/op/status/{}/nope", alice.wallet())).await;
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = h.get("/op/status/0x12/nope").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("wallet"), "{body}");
+    let (code, body) = h.get("/op/methods").await;
+    assert_eq!(code, 200);
+    assert!(body["methods"]["track_comment.add"]["properties"]["track_id"].is_object(), "{body}");
+}
 
 async fn a_call_in_each_format_lands_once_in_rpclog_and_its_method_runs(db: Db) {
     let h = Harness::start(db).await;
@@ -217,6 +272,10 @@ async fn bad_calls_get_a_named_4xx_and_nothing_is_stored(db: Db) {
         .await;
     assert_eq!(refused.status, 400, "{:?}", refused.json());
     assert!(refused.json()["error"]["message"].as_str().unwrap().contains("id"));
+    let control = add("c1", "hi").with_id("a\u{0}b");
+    let refused = h.signed("/op", &key, &control, Format::Json, false).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.json());
+    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("control"));
     let unknown = call("u1", "track_comment.rename", json!({}));
     let refused = h.signed("/op", &key, &unknown, Format::MsgPack, false).await;
     assert_eq!(refused.status, 400);
