@@ -87,7 +87,8 @@ function addCall(commentId, trackId, comment, positionMs = 3125) {
 
 async function post(base, path, body, headers) {
   const response = await fetch(base + path, { method: 'POST', body, headers });
-  return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
+  const bytes = Buffer.from(await response.arrayBuffer());
+  return { status: response.status, headers: response.headers, body: bytes };
 }
 
 async function getJson(base, path) {
@@ -103,7 +104,8 @@ function assertAccepted(answer, call, wallet) {
   assert.equal(json.method, call.method);
   assert.equal(json.status, 'accepted');
   assert.equal(json.duplicate, false);
-  assert.ok(Number.isInteger(json.stream_sequence) && json.stream_sequence > 0, JSON.stringify(json));
+  assert.ok(Number.isInteger(json.stream_sequence) && json.stream_sequence > 0,
+    JSON.stringify(json));
 }
 
 async function waitApplied(base, wallet, id) {
@@ -183,7 +185,7 @@ describe('signed RPC calls through @noble/secp256k1 v1 and @msgpack/msgpack', ()
     await waitApplied(ingest, key.wallet, call.id);
   });
 
-  it("answers a signed query in MessagePack that noble verifies against GET /clusterizer's key", async () => {
+  it("answers a query in MessagePack signed by the node's key, as noble verifies", async () => {
     const { status, json: node } = await getJson(ingest, '/clusterizer');
     assert.equal(status, 200);
     assert.equal(Buffer.from(node.publicKey, 'base64').toString('hex'), node.publicKeyHex);
@@ -191,14 +193,23 @@ describe('signed RPC calls through @noble/secp256k1 v1 and @msgpack/msgpack', ()
 
     const key = newKey();
     const track = newTrack();
-    const made = [addCall(newId('q'), track, 'later', 9000), addCall(newId('q'), track, 'earlier', 10)];
+    const made = [
+      addCall(newId('q'), track, 'later', 9000),
+      addCall(newId('q'), track, 'earlier', 10),
+    ];
     for (const call of made) {
       const { body } = await signedEnvelope(call, key);
-      assertAccepted(await post(ingest, '/op', body, { 'content-type': MSGPACK_TYPE }), call, key.wallet);
+      const answer = await post(ingest, '/op', body, { 'content-type': MSGPACK_TYPE });
+      assertAccepted(answer, call, key.wallet);
     }
     for (const call of made) await waitApplied(ingest, key.wallet, call.id);
 
-    const query = { id: newId('query'), method: 'track_comment.list', params: { track_id: track }, ts: now() };
+    const query = {
+      id: newId('query'),
+      method: 'track_comment.list',
+      params: { track_id: track },
+      ts: now(),
+    };
     const { body } = await signedEnvelope(query, key);
     const answer = await post(ingest, '/query', body, {
       'content-type': MSGPACK_TYPE,
@@ -209,7 +220,8 @@ describe('signed RPC calls through @noble/secp256k1 v1 and @msgpack/msgpack', ()
     const opened = openEnvelope(answer.body);
     assert.equal(hex(opened.publicKey), node.publicKeyHex, 'recovered: the node key');
     assert.equal(opened.wallet, node.wallet);
-    assert.ok(secp.verify(opened.signature, opened.hash, node.publicKeyHex), "verifies with the node's key");
+    assert.ok(secp.verify(opened.signature, opened.hash, node.publicKeyHex),
+      "verifies with the node's key");
     // The same signature over other bytes does not.
     const other = sha256(Buffer.concat([opened.payload, Buffer.from(' ')]));
     assert.equal(secp.verify(opened.signature, other, node.publicKeyHex), false);
@@ -219,7 +231,9 @@ describe('signed RPC calls through @noble/secp256k1 v1 and @msgpack/msgpack', ()
     const comments = result.result.comments;
     assert.deepEqual(
       comments.map((c) => [c.comment_id, c.comment, c.position_ms, c.track_id]),
-      [made[1], made[0]].map((c) => [c.params.comment_id, c.params.comment, c.params.position_ms, track]),
+      [made[1], made[0]].map((c) => [
+        c.params.comment_id, c.params.comment, c.params.position_ms, track,
+      ]),
     );
   });
 

@@ -61,7 +61,8 @@ def new_track() -> int:
     return random.randrange(2**33, 2**53)
 
 
-def add_call(comment_id: str, track_id: int, comment: str, position_ms: int = 3125) -> Dict[str, Any]:
+def add_call(comment_id: str, track_id: int, comment: str,
+             position_ms: int = 3125) -> Dict[str, Any]:
     params = {"comment_id": comment_id, "track_id": track_id, "position_ms": position_ms,
               "comment": comment}
     return rpc_wire.call(f"track_comment.add.{comment_id}", "track_comment.add", params, now_ms())
@@ -148,6 +149,40 @@ def test_an_envelope_signed_by_libsecp256k1_is_applied_under_the_wallet_python_c
     assert again["wallet"] == key.wallet, again
 
 
+def call_whose_signature(key: Key, shape) -> Dict[str, Any]:
+    """A fresh call whose SHA-256 signature by `key` has (r, s) of the given shape (found by
+    trying new ids; each shape below turns up once in 2 to 256 signatures)."""
+    for _ in range(20000):
+        the_call = add_call(new_id("shape"), new_track(), "shaped")
+        compact, _ = key.sign_recoverable(rpc_wire.sha256(msgpack.packb(the_call)))
+        if shape(*rpc_wire.split_compact(compact)):
+            return the_call
+    raise AssertionError("no signature of that shape in 20000 tries")
+
+
+SHAPES = {
+    # r or s below 2**248: a leading zero byte in the compact form, a shorter INTEGER in DER.
+    "short-r": lambda r, s: r < 2**248,
+    "short-s": lambda r, s: s < 2**248,
+    # The top bit of r set: DER needs a 0x00 before it (33-byte INTEGER).
+    "padded-r": lambda r, s: r >= 2**255,
+}
+
+
+@pytest.mark.parametrize("der", [False, True], ids=["compact", "der"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_signatures_of_every_encoded_length_are_accepted(
+        ingest: str, shape: str, der: bool) -> None:
+    key = Key.generate()
+    the_call = call_whose_signature(key, SHAPES[shape])
+    body = key.signed_msgpack(the_call, der=der)
+    signature = msgpack.unpackb(body)[2]
+    compact = rpc_wire.der_to_compact(signature) if der else signature
+    assert SHAPES[shape](*rpc_wire.split_compact(compact)), signature.hex()
+    code, answer = post_msgpack(ingest, body, extra={"x-wallet": key.wallet})
+    accepted(code, answer, the_call, key.wallet)
+
+
 # (b) ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("v_offset", [0, 27], ids=["v=0/1", "v=27/28"])
@@ -183,7 +218,8 @@ def test_a_high_s_twin_made_in_python_is_refused_naming_high_s(ingest: str) -> N
     low, recovery_id = key.sign_recoverable(digest)
     high = rpc_wire.high_s(low)
     # Still a signature of the same payload by the same key, as far as recovery goes.
-    assert rpc_wire.recover(digest, high, recovery_id ^ 1).format() == key.private.public_key.format()
+    twin_key = rpc_wire.recover(digest, high, recovery_id ^ 1)
+    assert twin_key.format() == key.private.public_key.format()
     envelope = msgpack.packb([11, payload, high, recovery_id ^ 1])
     code, answer = post_msgpack(ingest, envelope)
     assert code == 401, answer
@@ -292,6 +328,39 @@ def test_signed_query_answers_verify_in_python_against_the_node_key(
     assert opened.wallet == node["wallet"]
     entries = msgpack.unpackb(opened.payload, raw=False)["result"]["entries"]
     assert sorted(e["id"] for e in entries) == sorted(c["id"] for c in made.values()), entries
+
+
+def test_a_large_answer_decodes_in_python(ingest: str, node: Dict[str, Any]) -> None:
+    """Comments of 10,000 four-byte characters (the most a comment may have; str16 in
+    MessagePack) on the largest track id: the node's answer payload needs bin32 and decodes
+    with Python's msgpack; one character more is refused."""
+    key = Key.generate()
+    track = 2**63 - 1
+    longest = "🎧" * 10_000
+    made = {}
+    for n in range(3):
+        the_call = add_call(new_id("long"), track, longest, position_ms=n)
+        code, answer = post_msgpack(ingest, key.signed_msgpack(the_call))
+        accepted(code, answer, the_call, key.wallet)
+        made[the_call["params"]["comment_id"]] = the_call
+    too_long = add_call(new_id("long"), track, longest + "!")
+    code, answer = post_msgpack(ingest, key.signed_msgpack(too_long))
+    assert code == 422 and "params.comment" in answer["error"]["message"], answer
+    for the_call in made.values():
+        wait_call(ingest, key.wallet, the_call["id"])
+
+    query = rpc_wire.call(new_id("q"), "track_comment.list", {"track_id": track, "limit": 1000},
+                          now_ms())
+    code, _, raw = http(ingest, "/query", key.signed_msgpack(query),
+                        {"content-type": MSGPACK_TYPE, "accept": MSGPACK_TYPE})
+    assert code == 200, raw[:300]
+    assert raw[:3] == bytes([0x94, 11, 0xC6]), "[11, bin32 payload, ...]: " + raw[:8].hex()
+    opened = rpc_wire.open_envelope(raw)
+    assert opened.wallet == node["wallet"]
+    mine = [c for c in msgpack.unpackb(opened.payload, raw=False)["result"]["comments"]
+            if c["comment_id"] in made]
+    assert [c["comment_id"] for c in mine] == list(made), mine
+    assert all(c["comment"] == longest and c["track_id"] == track for c in mine)
 
 
 def test_refused_queries_are_signed_by_the_node_too(ingest: str, node: Dict[str, Any]) -> None:
