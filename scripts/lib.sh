@@ -20,9 +20,9 @@
 #                 first on PATH. A second run makes no pip install.
 #   ensure_python_test_deps
 #                 pip-installs tests/python/requirements.txt (nats-py, pytest, openapi-core,
-#                 openapi-spec-validator, resonate-sdk) into .venv when a
-#                 pinned package is missing or at another version (needs ensure_venv first). A
-#                 second run makes no pip call.
+#                 openapi-spec-validator, resonate-sdk, coincurve, msgpack, pycryptodome) into
+#                 .venv when a pinned package is missing or at another version (needs
+#                 ensure_venv first). A second run makes no pip call.
 #   ensure_node_test_deps
 #                 `npm ci --prefix tests/node` when tests/node/node_modules is missing or older
 #                 than package-lock.json. Sets NODE_TESTS_READY=1 only when the Node tests can
