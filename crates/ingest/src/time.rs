@@ -12,6 +12,11 @@ pub fn rfc3339(ms: i64) -> String {
     datetime(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Serializes epoch milliseconds as an RFC 3339 timestamp (for `#[serde(serialize_with)]`).
+pub fn serialize_rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*ms))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -57,8 +57,12 @@ pub struct Entry {
     /// The JetStream stream sequence.
     pub stream_sequence: i64,
     /// When the gateway received it (epoch ms).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub received_at: i64,
     /// When a worker applied it (epoch ms).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub applied_at: i64,
 }
 

@@ -323,8 +323,12 @@ pub struct Comment {
     /// The text.
     pub comment: String,
     /// When it was added (epoch ms).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// When it last changed (epoch ms).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 
