@@ -225,6 +225,41 @@ async fn natsapi_ingests_and_delivers_tasks_within_its_permissions() {
     for (id, expected) in ids.iter().zip(["processed", "dead_lettered"]) {
         crate::common::gateway::wait_for_status(&base, id, expected, deadline).await;
     }
+
+    // A signed call is applied; another wallet's edit of it is dead-lettered.
+    use natsapi_client::rpc::{Call, Format, SecretKey, sign_call};
+    let (alice, mallory) = (SecretKey::generate(), SecretKey::generate());
+    let add = Call::new(
+        "add-1",
+        "track_comment.add",
+        serde_json::json!({"comment_id": "c1", "track_id": 1, "position_ms": 0, "comment": "hi"}),
+    );
+    let edit = Call::new(
+        "edit-1",
+        "track_comment.update",
+        serde_json::json!({"comment_id": "c1", "comment": "mine"}),
+    );
+    for (key, call, expected) in [(&alice, add, "applied"), (&mallory, edit, "dead_lettered")] {
+        let signed = sign_call(key, &call, Format::MsgPack, false);
+        let sent = http
+            .post(format!("{base}/op"))
+            .header("content-type", signed.content_type)
+            .body(signed.body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 202, "{}", sent.text().await.unwrap());
+        let status = format!("{base}/op/status/{}/{}", key.wallet(), call.id);
+        loop {
+            let body: serde_json::Value =
+                http.get(&status).send().await.unwrap().json().await.unwrap();
+            if body["status"] == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never became {expected}: {body}", call.id);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let log = std::fs::read_to_string(nats.log_path()).unwrap();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("Violation")).collect();
     assert!(refused.is_empty(), "natsapi needed more permissions: {refused:#?}");
