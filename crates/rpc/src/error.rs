@@ -106,7 +106,4 @@ pub enum SignatureError {
         "no public key can be recovered from this signature and recovery id (a wrong recovery id, or not a signature): {0}"
     )]
     Recovery(#[source] k256::ecdsa::Error),
-    /// The signature does not verify against the public key recovered from it.
-    #[error("the signature does not verify against the public key recovered from it: {0}")]
-    Verify(#[source] k256::ecdsa::Error),
 }

@@ -33,13 +33,12 @@
 //!
 //! # What is verified, and why
 //!
-//! * **Recovery, then verification.** The public key is recovered from the hash, the signature
-//!   and its recovery id, the signature is verified against it, and [`Opened::wallet`] is that
-//!   key's wallet. Recovery yields *some* key for nearly any well-formed signature, and that key
-//!   verifies by construction: the original's check (recover, then verify against the recovered
-//!   key, then accept) was a tautology that authenticated nothing. Here the verification is a
-//!   consistency check only; what authenticates a call is the caller comparing
-//!   [`Opened::wallet`] with the wallets it trusts. A tampered payload recovers another wallet
+//! * **Recovery.** The public key is recovered from the hash, the signature and its recovery
+//!   id, and [`Opened::wallet`] is that key's wallet. Recovery yields *some* key for nearly any
+//!   well-formed signature, and that key verifies the signature by construction: the original's
+//!   check (recover, then verify against the recovered key, then accept) was a tautology that
+//!   authenticated nothing, so it is not repeated here (it would double the cost). What
+//!   authenticates a call is the caller comparing [`Opened::wallet`] with the wallets it trusts. A tampered payload recovers another wallet
 //!   (or none), never the signer's.
 //! * **Low-s only.** For every valid signature (r, s), (r, n − s) with the recovery id's parity
 //!   flipped is valid too, for the same message and key: each call would have two signed forms,

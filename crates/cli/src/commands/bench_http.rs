@@ -47,11 +47,20 @@ impl HttpPool {
         content_type: &str,
         extra: Option<(&str, &str)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let idle = self.idle.borrow_mut().pop();
-        let mut sender = match idle {
-            Some(sender) => sender,
-            None => self.connect().await?,
+        // A kept-alive connection the gateway has closed meanwhile (it closes those idle for
+        // longer than its header read timeout) is dropped, not used.
+        let mut sender = loop {
+            let idle = self.idle.borrow_mut().pop();
+            match idle {
+                Some(sender) if sender.is_closed() => {}
+                Some(sender) => break sender,
+                None => break self.connect().await?,
+            }
         };
+        if sender.ready().await.is_err() {
+            sender = self.connect().await?;
+            sender.ready().await?;
+        }
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -61,7 +70,6 @@ impl HttpPool {
             request = request.header(name, value);
         }
         let request = request.body(Full::new(body))?;
-        sender.ready().await?;
         let response = sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();

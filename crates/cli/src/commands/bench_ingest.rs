@@ -211,10 +211,26 @@ async fn ops(http: &HttpPool, calls: &[Bytes], concurrency: usize) -> anyhow::Re
         let body = calls[i].clone();
         async move {
             let sent = http.send_typed(Method::POST, "/op", body, MSGPACK_CONTENT_TYPE, None).await;
-            usize::from(!matches!(sent, Ok((StatusCode::ACCEPTED, _))))
+            let failed = !matches!(sent, Ok((StatusCode::ACCEPTED, _)));
+            if failed {
+                report_failure("POST /op", &sent);
+            }
+            usize::from(failed)
         }
     })
     .await
+}
+
+/// Prints the first failed request of the bench (status and body, or the error), so that a run
+/// with errors says why.
+fn report_failure(what: &str, outcome: &anyhow::Result<(StatusCode, Bytes)>) {
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    REPORTED.call_once(|| match outcome {
+        Ok((status, body)) => {
+            eprintln!("first failure: {what}: {status} {}", String::from_utf8_lossy(body));
+        }
+        Err(e) => eprintln!("first failure: {what}: {e:#}"),
+    });
 }
 
 /// Waits until `GET path` answers 200.
@@ -243,7 +259,10 @@ async fn batches(http: &HttpPool, total: usize, lines: usize) -> anyhow::Result<
                         .and_then(|v| v["inserted"].as_u64())
                         .unwrap_or(0)
                 }
-                _ => 0,
+                other => {
+                    report_failure("POST /ingest/batch", &other);
+                    0
+                }
             };
             (to - from).saturating_sub(stored as usize)
         }

@@ -186,13 +186,15 @@ async fn post(
 /// The node wallet `GET /clusterizer` names.
 async fn node_wallet(base: &str) -> anyhow::Result<Wallet> {
     let url = format!("{}/clusterizer", base.trim_end_matches('/'));
-    let answer: serde_json::Value = reqwest::get(&url)
+    let body = reqwest::get(&url)
         .await
         .and_then(reqwest::Response::error_for_status)
         .with_context(|| format!("GET {url}"))?
-        .json()
+        .bytes()
         .await
-        .with_context(|| format!("GET {url}: not JSON"))?;
+        .with_context(|| format!("GET {url}"))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&body).with_context(|| format!("GET {url}: not JSON"))?;
     let wallet = answer.get("wallet").and_then(serde_json::Value::as_str).unwrap_or_default();
     wallet.parse().map_err(|e| anyhow::anyhow!("GET {url}: wallet {wallet:?}: {e}"))
 }

@@ -1,8 +1,10 @@
-//! The worker: a durable pull consumer with explicit ack on the message stream. Each batch of
-//! ready messages is marked `processing` (not first deliveries when every handler is brief),
-//! applied in one store transaction (run again without the messages that failed, when some do),
-//! and acknowledged only after that transaction committed; up to four batches are in flight. A stopping worker gives back what it pulled but had not started. A failed
-//! message is retried with back-off; after `max_attempts` deliveries, or at once when it can never
+//! The worker: a durable pull consumer with explicit ack on each lane's stream, the message
+//! stream and the stream of signed calls (whose calls are verified again and recorded in
+//! `rpclog` with their method's writes). Each batch of ready messages is marked `processing`
+//! (not first deliveries when every handler is brief), applied in one store transaction (run
+//! again without the messages that failed, when some do), and acknowledged only after that
+//! transaction committed; up to four batches a lane are in flight. A stopping worker gives back
+//! what it pulled but had not started. A failed message is retried with back-off; after `max_attempts` deliveries, or at once when it can never
 //! succeed, it is published to the dead-letter stream (and that publish acknowledged) before the
 //! original is acknowledged.
 //!
