@@ -22,10 +22,15 @@ pub const HEADER: &str = "Natsapi-Fingerprint";
 /// names what is wrong with the body.
 pub fn of(entity_type: &str, body: &str) -> Result<String, String> {
     let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    of_value(entity_type, &value)
+}
+
+/// The fingerprint of a message of `entity_type` whose body is `value`, already parsed.
+pub fn of_value(entity_type: &str, value: &Value) -> Result<String, String> {
     let mut hasher = Sha256::new();
     hasher.update(entity_type.as_bytes());
     hasher.update(b"\n");
-    write_canonical(&mut HashWriter(&mut hasher), &value)
+    write_canonical(&mut HashWriter(&mut hasher), value)
         .map_err(|e| format!("cannot encode the body: {e}"))?;
     Ok(format!("{:x}", hasher.finalize()))
 }

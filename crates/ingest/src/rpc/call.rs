@@ -72,11 +72,8 @@ impl Verified {
     /// that a client may sign a retry again). An id sent again with another method or params is
     /// refused.
     pub fn fingerprint(&self) -> String {
-        let params = self.call.params.to_string();
-        crate::fingerprint::of(&self.call.method, &params).unwrap_or_else(|_| {
-            // The params are a JSON value already: reading their text cannot fail.
-            crate::fingerprint::of(&self.call.method, "null").unwrap_or_default()
-        })
+        // Writing a JSON value into a hash cannot fail.
+        crate::fingerprint::of_value(&self.call.method, &self.call.params).unwrap_or_default()
     }
 }
 
