@@ -308,10 +308,10 @@ fn high_s(signature: &str) -> String {
     use base64::Engine;
     let engine = base64::engine::general_purpose::STANDARD;
     let mut bytes = engine.decode(signature).unwrap();
-    let low = k256::ecdsa::Signature::from_slice(&bytes[..64]).unwrap();
-    let (r, s) = low.split_scalars();
-    let high = k256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
-    bytes[..64].copy_from_slice(&high.to_bytes());
+    // n - s: libsecp256k1's negation modulo n, on s read as a scalar (a valid secret key).
+    let s: [u8; 32] = bytes[32..64].try_into().unwrap();
+    let high = secp256k1::SecretKey::from_secret_bytes(s).unwrap().negate();
+    bytes[32..64].copy_from_slice(&high.to_secret_bytes());
     bytes[64] ^= 1;
     engine.encode(bytes)
 }

@@ -1,7 +1,7 @@
 //! The signed MessagePack envelope `[11, payload, signature, recoveryId]`: the payload's SHA-256
 //! signed with secp256k1, the signature compact (r‖s) or DER.
 
-use k256::ecdsa::{RecoveryId, Signature};
+use secp256k1::ecdsa::Signature;
 
 use crate::error::SignatureError;
 use crate::hash::sha256;
@@ -28,20 +28,22 @@ pub struct Opened {
 /// # Panics
 /// If `payload` is 4 GiB or more, which MessagePack cannot hold.
 pub fn sign_msgpack(key: &SecretKey, payload: &[u8], der: bool) -> Vec<u8> {
-    let (signature, recovery_id) = recover::sign(key.signing_key(), &sha256(payload));
+    let (signature, recovery_id) = recover::sign(key.secret(), &sha256(payload));
     let der_form;
+    let compact_form;
     let signature_bytes: &[u8] = if der {
-        der_form = signature.to_der();
-        der_form.as_bytes()
+        der_form = signature.serialize_der();
+        &der_form
     } else {
-        &signature.to_bytes()[..]
+        compact_form = signature.serialize_compact();
+        &compact_form
     };
     let mut writer = Writer::with_capacity(payload.len() + signature_bytes.len() + 16);
     writer.array_len(4);
     writer.uint(SIGNED_MAGIC);
     writer.bin(payload);
     writer.bin(signature_bytes);
-    writer.uint(u64::from(recovery_id.to_byte()));
+    writer.uint(u64::from(recovery_id.to_u8()));
     writer.into_vec()
 }
 
@@ -72,7 +74,7 @@ pub fn open_msgpack(envelope: &[u8]) -> Result<Opened, SignatureError> {
     let recovery_id = match next(&mut reader)? {
         Item::Uint(found) => u8::try_from(found)
             .ok()
-            .and_then(RecoveryId::from_byte)
+            .and_then(recover::recovery_id)
             .ok_or(SignatureError::RecoveryId { found: found.into() })?,
         Item::Neg(found) => {
             return Err(SignatureError::RecoveryId { found: found.into() });
@@ -90,10 +92,9 @@ pub fn open_msgpack(envelope: &[u8]) -> Result<Opened, SignatureError> {
 /// A signature of 64 bytes (r‖s) or, at any other length, ASN.1 DER.
 fn parse_signature(bytes: &[u8]) -> Result<Signature, SignatureError> {
     if bytes.len() == 64 {
-        Signature::from_slice(bytes).map_err(SignatureError::Compact)
+        recover::parse_compact(bytes).map_err(SignatureError::Compact)
     } else {
-        Signature::from_der(bytes)
-            .map_err(|source| SignatureError::Der { len: bytes.len(), source })
+        recover::parse_der(bytes).map_err(|source| SignatureError::Der { len: bytes.len(), source })
     }
 }
 

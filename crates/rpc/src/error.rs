@@ -59,7 +59,7 @@ pub enum SignatureError {
     },
     /// A 64-byte compact signature whose r or s is zero or not below the group order.
     #[error("the 64-byte signature (r‖s) is invalid: r and s must each be between 1 and n-1: {0}")]
-    Compact(#[source] k256::ecdsa::Error),
+    Compact(#[source] secp256k1::Error),
     /// A signature that is not 64 bytes and not valid ASN.1 DER.
     #[error(
         "the {len}-byte signature is neither 64 bytes (r‖s) nor a valid ASN.1 DER ECDSA signature: {source}"
@@ -69,7 +69,7 @@ pub enum SignatureError {
         len: usize,
         /// Why DER parsing failed.
         #[source]
-        source: k256::ecdsa::Error,
+        source: secp256k1::Error,
     },
     /// The envelope's recovery id is not 0 to 3.
     #[error("the recovery id is {found}; it must be 0, 1, 2 or 3")]
@@ -97,7 +97,7 @@ pub enum SignatureError {
     },
     /// The x-sig header's r‖s is invalid (r or s zero or not below the group order).
     #[error("the x-sig signature's r‖s is invalid: r and s must each be between 1 and n-1: {0}")]
-    HeaderSignature(#[source] k256::ecdsa::Error),
+    HeaderSignature(#[source] secp256k1::Error),
     /// s is in the upper half of the group order: the malleable twin of a low-s signature.
     #[error("the signature is high-s (s > n/2); sign with low-s (normalized) signatures")]
     HighS,
@@ -105,5 +105,5 @@ pub enum SignatureError {
     #[error(
         "no public key can be recovered from this signature and recovery id (a wrong recovery id, or not a signature): {0}"
     )]
-    Recovery(#[source] k256::ecdsa::Error),
+    Recovery(#[source] secp256k1::Error),
 }

@@ -3,7 +3,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
-use k256::ecdsa::{RecoveryId, Signature};
 
 use crate::envelope::Opened;
 use crate::error::SignatureError;
@@ -17,10 +16,10 @@ pub const SIGNATURE_HEADER: &str = "x-sig";
 /// The `x-sig` value for `body`: standard base64 (padded) of r‖s‖v over Keccak-256 of the body,
 /// low-s, v the recovery id (0 or 1, rarely 2 or 3).
 pub fn sign_json(key: &SecretKey, body: &[u8]) -> String {
-    let (signature, recovery_id) = recover::sign(key.signing_key(), &keccak256(body));
+    let (signature, recovery_id) = recover::sign(key.secret(), &keccak256(body));
     let mut bytes = [0u8; 65];
-    bytes[..64].copy_from_slice(&signature.to_bytes());
-    bytes[64] = recovery_id.to_byte();
+    bytes[..64].copy_from_slice(&signature.serialize_compact());
+    bytes[64] = recovery_id.to_u8();
     STANDARD.encode(bytes)
 }
 
@@ -37,11 +36,12 @@ pub fn open_json(body: &[u8], x_sig: &str) -> Result<Opened, SignatureError> {
         .map_err(|_| SignatureError::HeaderLength { len: bytes.len() })?;
     let v = bytes[64];
     let recovery_id = match v {
-        27 | 28 => RecoveryId::from_byte(v - 27),
-        _ => RecoveryId::from_byte(v),
+        27 | 28 => recover::recovery_id(v - 27),
+        _ => recover::recovery_id(v),
     }
     .ok_or(SignatureError::HeaderRecoveryId { found: v })?;
-    let signature = Signature::from_slice(&bytes[..64]).map_err(SignatureError::HeaderSignature)?;
+    let signature =
+        recover::parse_compact(&bytes[..64]).map_err(SignatureError::HeaderSignature)?;
     let wallet = recover::signer(&keccak256(body), &signature, recovery_id)?;
     Ok(Opened { wallet, payload: body.to_vec() })
 }

@@ -4,17 +4,20 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use k256::ecdsa::{SigningKey, VerifyingKey};
-use k256::elliptic_curve::Generate as _;
-use k256::elliptic_curve::common::getrandom;
-use k256::elliptic_curve::zeroize::Zeroizing;
+use secp256k1::PublicKey;
+use zeroize::Zeroizing;
 
 use crate::hex::{self, HexProblem};
-use crate::wallet::{self, Wallet};
+use crate::wallet::Wallet;
 
 /// A secp256k1 secret key that signs calls. Its `Debug` shows the wallet, never the secret.
 #[derive(Clone)]
-pub struct SecretKey(SigningKey);
+pub struct SecretKey {
+    /// The secret scalar, erased when the key is dropped.
+    secret: secp256k1::SecretKey,
+    /// Its public key, computed once.
+    public: PublicKey,
+}
 
 /// Why a secret key could not be read, parsed, generated or written.
 #[derive(Debug, thiserror::Error)]
@@ -84,12 +87,24 @@ impl SecretKey {
     /// # Panics
     /// If the operating system's random number generator fails (see [`SecretKey::try_generate`]).
     pub fn generate() -> Self {
-        Self(SigningKey::generate())
+        Self::try_generate().unwrap_or_else(|err| panic!("cannot generate a secret key: {err}"))
     }
 
     /// A new random key from the operating system's generator, or why it failed.
     pub fn try_generate() -> Result<Self, KeyError> {
-        SigningKey::try_generate().map(Self).map_err(KeyError::Random)
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        loop {
+            getrandom::fill(bytes.as_mut()).map_err(KeyError::Random)?;
+            // Out of range (zero, or n or more) with probability below 2^-127: draw again.
+            if let Ok(secret) = secp256k1::SecretKey::from_secret_bytes(*bytes) {
+                return Ok(Self::from_secret(secret));
+            }
+        }
+    }
+
+    /// The key with this secret scalar.
+    fn from_secret(secret: secp256k1::SecretKey) -> Self {
+        Self { secret, public: PublicKey::from_secret_key(&secret) }
     }
 
     /// Reads 64 hex digits (any case), optionally after `0x`; surrounding whitespace is ignored.
@@ -101,12 +116,14 @@ impl SecretKey {
             HexProblem::Length(digits) => KeyError::WrongLength { digits },
             HexProblem::NotHex(index) => KeyError::NotHex { position: index + 1 },
         })?;
-        SigningKey::from_slice(bytes.as_ref()).map(Self).map_err(|_| KeyError::OutOfRange)
+        secp256k1::SecretKey::from_secret_bytes(*bytes)
+            .map(Self::from_secret)
+            .map_err(|_| KeyError::OutOfRange)
     }
 
     /// The key as 64 lowercase hex digits, without `0x`.
     pub fn to_hex(&self) -> String {
-        hex::encode(&Zeroizing::new(<[u8; 32]>::from(self.0.to_bytes()))[..])
+        hex::encode(self.secret.as_secret_bytes())
     }
 
     /// Reads a key file: the key in hex (see [`SecretKey::from_hex`]).
@@ -151,22 +168,28 @@ impl SecretKey {
 
     /// The wallet of this key.
     pub fn wallet(&self) -> Wallet {
-        Wallet::from_public_key(self.0.verifying_key())
+        Wallet::from_public_key(&self.public)
     }
 
     /// The public key in uncompressed SEC1 form: `0x04` ‖ x ‖ y.
     pub fn public_key_uncompressed(&self) -> [u8; 65] {
-        wallet::uncompressed(self.0.verifying_key())
+        self.public.serialize_uncompressed()
     }
 
     /// The public key.
-    pub fn verifying_key(&self) -> &VerifyingKey {
-        self.0.verifying_key()
+    pub fn verifying_key(&self) -> &PublicKey {
+        &self.public
     }
 
-    /// The underlying k256 signing key.
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.0
+    /// The underlying libsecp256k1 secret key.
+    pub(crate) fn secret(&self) -> &secp256k1::SecretKey {
+        &self.secret
+    }
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.secret.non_secure_erase();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers of the unit tests: known keys and hand-made signatures.
 
-use k256::ecdsa::{RecoveryId, Signature};
+use secp256k1::ecdsa::{RecoverableSignature, RecoveryId, Signature};
+use secp256k1::{Message, SecretKey as Scalar};
 
 use crate::key::SecretKey;
 
@@ -15,9 +16,12 @@ pub(crate) fn vector_key() -> SecretKey {
     SecretKey::from_hex(VECTOR_KEY).unwrap()
 }
 
-/// A low-s signature of `prehash` by `key`, made directly with k256.
+/// A low-s signature of `prehash` by `key`, made directly with libsecp256k1.
 pub(crate) fn raw_sign(key: &SecretKey, prehash: &[u8; 32]) -> (Signature, RecoveryId) {
-    key.signing_key().sign_prehash_recoverable(prehash)
+    let recoverable =
+        RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(*prehash), key.secret());
+    let (recovery_id, compact) = recoverable.serialize_compact();
+    (Signature::from_compact(&compact).unwrap(), recovery_id)
 }
 
 /// The malleable twin of a signature: s replaced by n - s, the recovery id's parity flipped.
@@ -26,10 +30,12 @@ pub(crate) fn high_s_twin(
     signature: &Signature,
     recovery_id: RecoveryId,
 ) -> (Signature, RecoveryId) {
-    let (r, s) = signature.split_scalars();
-    let r_bytes = k256::Scalar::from(r).to_bytes();
-    let high_s = (-k256::Scalar::from(s)).to_bytes();
-    let twin = Signature::from_scalars(r_bytes, high_s).unwrap();
-    let flipped = RecoveryId::from_byte(recovery_id.to_byte() ^ 1).unwrap();
-    (twin, flipped)
+    let mut compact = signature.serialize_compact();
+    // n - s: libsecp256k1's negation modulo n, on s read as a scalar (s is 1 to n - 1, so it is
+    // a valid secret key).
+    let s: [u8; 32] = compact[32..].try_into().unwrap();
+    let high_s = Scalar::from_secret_bytes(s).unwrap().negate().to_secret_bytes();
+    compact[32..].copy_from_slice(&high_s);
+    let twin = Signature::from_compact(&compact).unwrap();
+    (twin, RecoveryId::from_u8_masked(recovery_id.to_u8() ^ 1))
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use k256::ecdsa::VerifyingKey;
+use secp256k1::PublicKey;
 
 use crate::hash::keccak256;
 use crate::hex::{self, HexProblem};
@@ -25,8 +25,8 @@ impl Wallet {
     }
 
     /// The wallet of a public key.
-    pub fn from_public_key(key: &VerifyingKey) -> Self {
-        Self::from_uncompressed(&uncompressed(key))
+    pub fn from_public_key(key: &PublicKey) -> Self {
+        Self::from_uncompressed(&key.serialize_uncompressed())
     }
 
     /// The wallet of an uncompressed SEC1 public key (`0x04` ‖ x ‖ y).
@@ -36,15 +36,6 @@ impl Wallet {
         bytes.copy_from_slice(&digest[12..]);
         Self(bytes)
     }
-}
-
-/// The 65-byte uncompressed SEC1 form (`0x04` ‖ x ‖ y) of a public key.
-pub(crate) fn uncompressed(key: &VerifyingKey) -> [u8; 65] {
-    let point = key.to_sec1_point(false);
-    let mut out = [0u8; 65];
-    // A public key is never the identity, so its uncompressed form is always 65 bytes.
-    out.copy_from_slice(point.as_bytes());
-    out
 }
 
 impl fmt::Display for Wallet {
