@@ -31,13 +31,15 @@ const KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_93b7_4d0a_8e55_0b9d_3c7a
 
 /// The id of a message: a fresh UUID v7, or, with an `Idempotency-Key`, always the same id for
 /// the same key (the key itself when it is a UUID, else a UUID v5 of it). `line` tells the
-/// messages of one batch apart.
+/// messages of one batch apart. A key that is a version 8 UUID is hashed too: version 8 ids are
+/// those of signed calls ([`crate::rpc::call::message_id`]), which no message may take.
 pub fn message_id(key: Option<&str>, line: Option<usize>) -> Uuid {
     match (key, line) {
         (None, _) => Uuid::now_v7(),
-        (Some(key), None) => {
-            Uuid::parse_str(key).unwrap_or_else(|_| Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes()))
-        }
+        (Some(key), None) => Uuid::parse_str(key)
+            .ok()
+            .filter(|uuid| uuid.get_version_num() != 8)
+            .unwrap_or_else(|| Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())),
         (Some(key), Some(line)) => {
             Uuid::new_v5(&KEY_NAMESPACE, format!("{key}\nline {line}").as_bytes())
         }
@@ -75,6 +77,9 @@ mod tests {
         assert_ne!(message_id(Some("k1"), Some(1)), message_id(Some("k1"), Some(2)));
         let given = Uuid::now_v7();
         assert_eq!(message_id(Some(&given.to_string()), None), given);
+        // A signed call's id (version 8) cannot be taken as a key.
+        let call = Uuid::new_v8([7; 16]);
+        assert_ne!(message_id(Some(&call.to_string()), None), call);
         assert_ne!(message_id(None, None), message_id(None, None));
         assert_eq!(message_id(None, None).get_version_num(), 7);
     }

@@ -16,9 +16,9 @@ pub enum IngestError {
     /// A JetStream stream or consumer could not be created, or exists with another configuration.
     #[error("jetstream: {0}")]
     Stream(String),
-    /// The node key kept in the store cannot be read.
+    /// The node key kept in the store cannot be read, or no key could be made.
     #[error("node key in rpc_node_key: {0}")]
-    NodeKey(String),
+    NodeKey(#[source] natsapi_rpc::KeyError),
     /// The entity mapping is invalid or does not match an existing table.
     #[error("entity mapping: {0}")]
     Mapping(String),

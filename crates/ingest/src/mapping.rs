@@ -85,8 +85,9 @@ impl ColumnType {
     }
 }
 
-/// Whether a string in `value` (a key included) holds the NUL character.
-fn has_nul(value: &Value) -> bool {
+/// Whether a string in `value` (a key included) holds the NUL character, which PostgreSQL text
+/// cannot hold.
+pub(crate) fn has_nul(value: &Value) -> bool {
     match value {
         Value::String(s) => s.contains('\0'),
         Value::Array(items) => items.iter().any(has_nul),

@@ -97,6 +97,7 @@ on_both!(
     an_id_used_again_for_another_call_is_refused_with_409,
     edits_that_arrive_before_their_add_are_not_lost,
     a_failing_method_is_dead_lettered_with_its_reason,
+    queries_need_a_signed_time,
     queries_are_answered_signed_by_the_node,
     while_nats_is_down_calls_get_503_with_retry_after_and_a_202_is_never_lost,
     the_status_of_a_call_never_accepted_is_404_and_a_bad_wallet_400,
@@ -429,24 +430,58 @@ async fn a_failing_method_is_dead_lettered_with_its_reason(db: Db) {
     let h = Harness::start(db).await;
     let alice = SecretKey::generate();
     let mallory = SecretKey::generate();
-    assert_eq!(
-        h.signed("/op", &alice, &add("c1", "mine"), Format::MsgPack, false).await.status,
-        202
-    );
+    assert_eq!(h.signed("/op", &alice, &add("c1", "mine"), Format::Json, false).await.status, 202);
     let (_stop, _task) = h.worker(fast_worker(), Vec::new()).await;
     h.wait_call(&alice, "track_comment.add.c1", "applied").await;
-    let steal =
-        call("s1", "track_comment.update", json!({"comment_id": "c1", "comment": "mine now"}));
-    assert_eq!(h.signed("/op", &mallory, &steal, Format::MsgPack, false).await.status, 202);
-    let dead = h.wait_call(&mallory, "s1", "dead_lettered").await;
-    assert!(dead["error"].as_str().unwrap().contains("only its author"), "{dead}");
+    // The same comment id added again (another call): it can never succeed.
+    let again = add("c1", "twice").with_id("add-again");
+    assert_eq!(h.signed("/op", &alice, &again, Format::Json, false).await.status, 202);
+    let dead = h.wait_call(&alice, "add-again", "dead_lettered").await;
+    assert!(dead["error"].as_str().unwrap().contains("added before"), "{dead}");
     assert_eq!(h.stream_messages("RPC_DLQ").await, 1);
     assert_eq!(
         h.count("SELECT COUNT(*) FROM rpclog").await,
         1,
         "the failed call's row rolled back"
     );
-    assert_eq!(h.count("SELECT COUNT(*) FROM track_comments WHERE comment = 'mine'").await, 1);
+    // The dead letter keeps what checking it again takes: the signature and the format.
+    let js = async_nats::jetstream::new(common::connect(&h.nats).await);
+    let dlq = js.get_stream("RPC_DLQ").await.unwrap();
+    let letter = dlq.get_raw_message(1).await.unwrap();
+    assert_eq!(letter.headers.get("Natsapi-Rpc-Format").map(|v| v.as_str()), Some("json"));
+    let signature = letter.headers.get("Natsapi-Rpc-Signature").unwrap().as_str();
+    let opened = natsapi_rpc::open_json(&letter.payload, signature).unwrap();
+    assert_eq!(opened.wallet, alice.wallet());
+
+    // Another wallet's edit of "c1" is about a comment of its own: Alice's stays hers.
+    let steal =
+        call("s1", "track_comment.update", json!({"comment_id": "c1", "comment": "mine now"}));
+    assert_eq!(h.signed("/op", &mallory, &steal, Format::MsgPack, false).await.status, 202);
+    h.wait_call(&mallory, "s1", "applied").await;
+    let hers = format!(
+        "SELECT COUNT(*) FROM track_comments WHERE wallet = '{}' AND comment_id = 'c1' \
+         AND comment = 'mine' AND track_id = 123",
+        alice.wallet()
+    );
+    assert_eq!(h.count(&hers).await, 1);
+}
+
+async fn queries_need_a_signed_time(db: Db) {
+    let h = Harness::start(db).await;
+    let alice = SecretKey::generate();
+    let mut list = call("q1", "track_comment.list", json!({"track_id": 1}));
+    list.ts = None;
+    let answer = h.signed("/query", &alice, &list, Format::Json, false).await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.json()["error"]["message"].as_str().unwrap().contains("ts"),
+        "{:?}",
+        answer.json()
+    );
+    list.ts = Some(now_ms() - 120_000);
+    let answer = h.signed("/query", &alice, &list, Format::Json, false).await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.json()["error"]["message"].as_str().unwrap().contains("stale"));
 }
 
 async fn queries_are_answered_signed_by_the_node(db: Db) {

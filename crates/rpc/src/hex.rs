@@ -10,7 +10,7 @@ pub(crate) enum HexProblem {
 }
 
 /// Lowercase hex of `bytes`, two digits a byte.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

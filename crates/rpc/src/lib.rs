@@ -74,6 +74,7 @@ pub use envelope::{Opened, SIGNED_MAGIC, open_msgpack, sign_msgpack};
 pub use error::SignatureError;
 pub use format::{Format, JSON_CONTENT_TYPE, MSGPACK_CONTENT_TYPE, UnknownFormat};
 pub use hash::{keccak256, sha256};
+pub use hex::encode as to_hex;
 pub use json_sig::{SIGNATURE_HEADER, open_json, sign_json};
 pub use key::{KeyError, SecretKey};
 pub use msgpack::MsgPackError;

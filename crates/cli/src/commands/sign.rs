@@ -79,8 +79,8 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
 }
 
 impl CallArgs {
-    /// The key and the signed call.
-    fn sign(&self) -> anyhow::Result<(SecretKey, SignedCall)> {
+    /// The key, the call and the signed call.
+    fn sign(&self) -> anyhow::Result<(SecretKey, Call, SignedCall)> {
         let key = SecretKey::read_file(&self.key)
             .with_context(|| format!("key file {}", self.key.display()))?;
         let text = match self.call.as_str() {
@@ -100,13 +100,13 @@ impl CallArgs {
             call.ts = Some(natsapi_core::SystemClock.now_ms());
         }
         let signed = sign_call(&key, &call, self.format, self.der);
-        Ok((key, signed))
+        Ok((key, call, signed))
     }
 }
 
 /// `natsapi sign`.
 pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
-    let (_, signed) = args.call.sign()?;
+    let (_, _, signed) = args.call.sign()?;
     match &args.out {
         Some(path) => std::fs::write(path, &signed.body)
             .with_context(|| format!("cannot write {}", path.display()))?,
@@ -123,7 +123,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
 
 /// `natsapi op`: prints the gateway's answer; exits 1 when it is not a 2xx.
 pub fn op(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let (key, signed) = args.call.sign()?;
+    let (key, _, signed) = args.call.sign()?;
     let runtime = super::runtime(1)?;
     runtime.block_on(async {
         let response = post(&args.url, "/op", &key, &signed, false).await?;
@@ -137,7 +137,7 @@ pub fn op(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// `natsapi query`: checks the node's signature and prints the answer; exits 1 when it is not a
 /// 2xx.
 pub fn query(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let (key, signed) = args.call.sign()?;
+    let (key, call, signed) = args.call.sign()?;
     let runtime = super::runtime(1)?;
     runtime.block_on(async {
         let node = match args.node_wallet {
@@ -154,6 +154,12 @@ pub fn query(args: SendArgs) -> anyhow::Result<ExitCode> {
         }
         let value = natsapi_client::rpc::value_from_msgpack(&opened.payload)
             .context("the answer's payload")?;
+        // A signed answer to another query (an old one, served again) is not this one's.
+        if status.is_success()
+            && value.get("id").and_then(serde_json::Value::as_str) != Some(&call.id)
+        {
+            bail!("the answer is for query {}, not {:?}", value["id"], call.id);
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
         Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     })

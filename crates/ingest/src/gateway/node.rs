@@ -16,7 +16,7 @@ pub(super) async fn identity(State(gateway): State<Gateway>) -> Json<Value> {
     Json(json!({
         "wallet": key.wallet().to_string(),
         "publicKey": base64::engine::general_purpose::STANDARD.encode(public),
-        "publicKeyHex": public.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "publicKeyHex": natsapi_rpc::to_hex(&public),
     }))
 }
 

@@ -17,7 +17,6 @@ use super::store::{Publication, Ready, Taker};
 use super::{Gateway, GatewayError, Shared};
 use crate::db::messages::Accepted;
 use crate::envelope::subject;
-use crate::rpc::methods::CheckError;
 use crate::rpc::{FORMAT_HEADER, RECEIVED_HEADER, SIGNATURE_HEADER, Verified};
 
 /// `POST /op`.
@@ -42,12 +41,7 @@ async fn store_call(
     let received_at = shared.clock.now_ms();
     let verified = read_signed(shared, headers, body, received_at)?;
     let call = &verified.call;
-    shared.rpc.methods.check(&call.method, &call.params).map_err(|e| match e {
-        CheckError::UnknownMethod { .. } => GatewayError::bad_request(e.to_string()),
-        CheckError::BadParams { .. } => {
-            GatewayError { status: StatusCode::UNPROCESSABLE_ENTITY, message: e.to_string() }
-        }
-    })?;
+    shared.rpc.methods.check(&call.method, &call.params)?;
     if !shared.connected() {
         return Err(GatewayError::unavailable("NATS is not connected; the call was not stored"));
     }

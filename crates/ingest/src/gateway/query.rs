@@ -2,7 +2,8 @@
 //! [`crate::rpc::queries`]), answered signed by the node's key: the MessagePack envelope
 //! `[11, payload, signature, recovery_id]` when the client accepts `application/x-audius-msg`,
 //! else JSON with the `x-sig` header. Every answer, refusals included, is signed, so a client can
-//! tell the node's answers from anything else.
+//! tell the node's answers from anything else; an answer names the query's `id`, so that it
+//! cannot be passed off as the answer to another query. A query must carry a signed `ts`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,7 +15,6 @@ use serde_json::{Value, json};
 
 use super::signed::{body_of, read_signed};
 use super::{Gateway, GatewayError};
-use crate::rpc::methods::CheckError;
 use crate::rpc::queries::{Query, RunQuery};
 
 /// `POST /query`.
@@ -43,12 +43,15 @@ async fn run(
     let body = body_of(body, shared.rpc.max_call_bytes)?;
     let verified = read_signed(shared, headers, body, shared.clock.now_ms())?;
     let call = &verified.call;
-    let query = Query::parse(&call.method, &call.params).map_err(|e| match e {
-        CheckError::UnknownMethod { .. } => GatewayError::bad_request(e.to_string()),
-        CheckError::BadParams { .. } => {
-            GatewayError { status: StatusCode::UNPROCESSABLE_ENTITY, message: e.to_string() }
-        }
-    })?;
+    // Without a timestamp, a captured query could be sent again forever and read the signer's
+    // data: queries must carry one, within the freshness window.
+    if call.ts.is_none() {
+        return Err(GatewayError::bad_request(
+            "ts: a query must carry its signed time (epoch milliseconds), within the gateway's \
+             freshness window",
+        ));
+    }
+    let query = Query::parse(&call.method, &call.params)?;
     let op = RunQuery { wallet: verified.wallet.to_string(), query };
     let result = crate::db::run(&shared.store, op)
         .await
@@ -75,15 +78,26 @@ fn signed(key: &SecretKey, msgpack: bool, status: StatusCode, value: &Value) -> 
         let payload = natsapi_rpc::value_to_msgpack(value);
         let envelope = natsapi_rpc::sign_msgpack(key, &payload, false);
         let mut response = (status, envelope).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(MSGPACK_CONTENT_TYPE));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(MSGPACK_CONTENT_TYPE));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(super::error::RETRY_AFTER_SECONDS),
+            );
+        }
         return response;
     }
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
     let signature = natsapi_rpc::sign_json(key, &body);
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(super::error::RETRY_AFTER_SECONDS),
+        );
+    }
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(value) = HeaderValue::from_str(&signature) {
         headers.insert(SIGNATURE_HEADER, value);

@@ -14,6 +14,7 @@ use natsapi_rpc::{Format, MSGPACK_CONTENT_TYPE, SIGNATURE_HEADER, Wallet};
 
 use super::{GatewayError, Shared};
 use crate::rpc::call::OpenError;
+use crate::rpc::methods::CheckError;
 use crate::rpc::{Verified, WALLET_HEADER};
 
 /// The format of a request with `headers`: `application/x-audius-msg` or `application/json`
@@ -73,7 +74,7 @@ pub(super) fn read_signed(
         })?),
     };
     let verified = Verified::open(format, body, signature).map_err(|e| match e {
-        OpenError::Signature(_) | OpenError::MissingSignature => {
+        OpenError::Signature(_) => {
             GatewayError { status: StatusCode::UNAUTHORIZED, message: e.to_string() }
         }
         OpenError::Call(_) => GatewayError::bad_request(e.to_string()),
@@ -104,4 +105,16 @@ pub(super) fn read_signed(
     }
     shared.rpc.freshness.check(verified.call.ts, now).map_err(GatewayError::bad_request)?;
     Ok(verified)
+}
+
+impl From<CheckError> for GatewayError {
+    /// An unknown method is a 400, params that do not fit it a 422.
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::UnknownMethod { .. } => GatewayError::bad_request(e.to_string()),
+            CheckError::BadParams { .. } => {
+                GatewayError { status: StatusCode::UNPROCESSABLE_ENTITY, message: e.to_string() }
+            }
+        }
+    }
 }

@@ -17,49 +17,30 @@ pub struct Verified {
     pub format: Format,
     /// The bytes as sent: the MessagePack envelope, or the JSON body.
     pub raw: Bytes,
-    /// The `x-sig` header of a JSON call.
+    /// The `x-sig` header of a JSON call (none for MessagePack, whose envelope holds it).
     pub signature: Option<String>,
 }
 
 /// Why a call cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The signature does not hold or cannot be read.
+    /// The signature does not hold, cannot be read, or (JSON) is missing.
     #[error("signature: {0}")]
     Signature(#[from] SignatureError),
-    /// A JSON call came without its `x-sig` header.
-    #[error(
-        "signature: a JSON call needs the header x-sig (base64 of r||s||v over the Keccak-256 of \
-         the body)"
-    )]
-    MissingSignature,
     /// The RPC object is not `{id, method, params}`.
     #[error("call: {0}")]
     Call(#[from] CallError),
 }
 
-/// The namespace of the message ids derived from `(wallet, id)`.
-const CALL_NAMESPACE: Uuid = Uuid::from_u128(0x3b0e_94d1_7a52_4c8f_9d26_e1f0_5a7b_c483);
-
 impl Verified {
     /// Verifies `raw` sent as `format` (with the `x-sig` header `signature` for JSON) and decodes
     /// the call.
     pub fn open(format: Format, raw: Bytes, signature: Option<&str>) -> Result<Self, OpenError> {
-        let opened = match format {
-            Format::MsgPack => natsapi_rpc::open_msgpack(&raw)?,
-            Format::Json => {
-                let signature = signature.ok_or(OpenError::MissingSignature)?;
-                natsapi_rpc::open_json(&raw, signature)?
-            }
-        };
+        let opened = natsapi_rpc::open(format, &raw, signature)?;
         let call = Call::decode(format, &opened.payload)?;
-        Ok(Verified {
-            wallet: opened.wallet,
-            call,
-            format,
-            raw,
-            signature: signature.map(str::to_owned),
-        })
+        // An x-sig sent with a MessagePack call is not its signature: not kept.
+        let signature = signature.filter(|_| format == Format::Json).map(str::to_owned);
+        Ok(Verified { wallet: opened.wallet, call, format, raw, signature })
     }
 
     /// The id of the call's status row and of its JetStream message (`Nats-Msg-Id`): the same for
@@ -77,7 +58,13 @@ impl Verified {
     }
 }
 
-/// The message id of call `id` of `wallet`.
+/// The message id of call `id` of `wallet`: a UUID version 8 made of the SHA-256 of both. The
+/// version is the calls' own: no other message id of the `messages` table is a version 8 UUID
+/// (an `Idempotency-Key` that is one is hashed like any other key, see
+/// [`crate::envelope::message_id`]), so no request to `/ingest` can take a call's id.
 pub fn message_id(wallet: &Wallet, id: &str) -> Uuid {
-    Uuid::new_v5(&CALL_NAMESPACE, format!("{wallet}\n{id}").as_bytes())
+    let digest = natsapi_rpc::sha256(format!("natsapi call\n{wallet}\n{id}").as_bytes());
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
 }

@@ -76,31 +76,16 @@ struct Typed<M>(M);
 
 /// Reads `params` as `P`, naming the field at fault.
 pub(crate) fn read_params<P: DeserializeOwned>(params: &Value) -> Result<P, String> {
-    if let Some(path) = nul_in(params, String::from("params")) {
-        return Err(format!("{path} contains the NUL character, which no database stores"));
+    if crate::mapping::has_nul(params) {
+        return Err(
+            "params: a string contains the NUL character, which PostgreSQL cannot store".into()
+        );
     }
     serde_path_to_error::deserialize(params).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { "params".to_owned() } else { format!("params.{path}") };
         format!("{at}: {}", e.into_inner())
     })
-}
-
-/// The path of the first string (or key) in `value` holding the NUL character.
-fn nul_in(value: &Value, path: String) -> Option<String> {
-    match value {
-        Value::String(s) => s.contains('\0').then_some(path),
-        Value::Array(items) => {
-            items.iter().enumerate().find_map(|(i, item)| nul_in(item, format!("{path}[{i}]")))
-        }
-        Value::Object(map) => map.iter().find_map(|(key, item)| {
-            if key.contains('\0') {
-                return Some(format!("{path} (a key)"));
-            }
-            nul_in(item, format!("{path}.{key}"))
-        }),
-        _ => None,
-    }
 }
 
 impl<M: RpcMethod> Registered for Typed<M> {
@@ -287,7 +272,7 @@ mod tests {
         assert!(err.to_string().contains("params.track_id"), "{err}");
         let params = serde_json::json!({"comment_id": "c\u{0}1", "comment": "hi"});
         let err = methods.check("track_comment.update", &params).unwrap_err();
-        assert!(err.to_string().contains("params.comment_id contains the NUL"), "{err}");
+        assert!(err.to_string().contains("params: a string contains the NUL"), "{err}");
         let mut twice = Methods::shipped();
         assert_eq!(
             twice.register(super::super::track_comments::Add),

@@ -37,7 +37,7 @@ impl Operation for LoadNodeKey {
 
 /// Loads the node key from `store`, making it on the first start.
 pub(crate) async fn load(store: &natsapi_store::Store) -> Result<SecretKey, crate::IngestError> {
-    let candidate = SecretKey::generate().to_hex();
+    let candidate = SecretKey::try_generate().map_err(crate::IngestError::NodeKey)?.to_hex();
     let hex = crate::db::run(store, LoadNodeKey { candidate }).await?;
-    SecretKey::from_hex(&hex).map_err(|e| crate::IngestError::NodeKey(e.to_string()))
+    SecretKey::from_hex(&hex).map_err(crate::IngestError::NodeKey)
 }

@@ -3,7 +3,9 @@
 //!
 //! - `track_comment.list {track_id, limit?}`: the comments of a track, by position.
 //! - `rpclog.list {method?, after?, limit?}`: the signer's own `rpclog` entries, in stream order,
-//!   after the stream sequence `after` (the last one of the page before).
+//!   after the stream sequence `after` (the last one of the page before). Entries appear when
+//!   applied: a call retried after later ones were applied lands behind a cursor that has passed
+//!   it, so a reader that must see everything pages again from the oldest call not yet applied.
 
 use natsapi_core::{Operation, Reply, Tx, TxError};
 use serde::Deserialize;

@@ -1,6 +1,10 @@
 //! The example methods of the NATS guide: comments on a track, added, edited and deleted by
 //! their author through signed calls, and listed by track (the query `track_comment.list`).
 //!
+//! A comment is its author's: rows are keyed by `(wallet, comment_id)`, so another wallet's call
+//! naming the same `comment_id` is about a comment of its own, and cannot take, edit or delete
+//! this one.
+//!
 //! Calls are applied in the order JetStream delivers them, which is not always the order their
 //! author meant: an `add` that failed once comes back after the `update` sent behind it. So no
 //! call is lost to the order it arrives in:
@@ -10,12 +14,10 @@
 //! - edits are ordered by their key, the call's signed `ts` or else the time the gateway received
 //!   it: an older edit applied after a newer one changes nothing;
 //! - a delete is final: edits after it change nothing, and the row stays as a tombstone;
-//! - only the author (the wallet of the `add`) edits or deletes a comment; an edit of another
-//!   wallet's comment is dead-lettered. A placeholder belongs to whoever made it until the `add`
-//!   comes: an `add` by another wallet replaces it, and an edit by another wallet waits (it is
-//!   retried) for the `add` that shows whose comment it is.
+//! - a second `add` of a comment id the wallet has added already can never succeed: it is
+//!   dead-lettered.
 
-use natsapi_core::sql::{Dialect, SqlTx, SqlValue};
+use natsapi_core::sql::{SqlTx, SqlValue};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -109,12 +111,12 @@ impl RpcMethod for Add {
     ) -> Result<(), ApplyError> {
         let wallet = call.wallet.to_string();
         let inserted = tx.execute(
-            "INSERT INTO track_comments (comment_id, wallet, track_id, position_ms, comment, \
+            "INSERT INTO track_comments (wallet, comment_id, track_id, position_ms, comment, \
              version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (comment_id) DO NOTHING",
+             ON CONFLICT (wallet, comment_id) DO NOTHING",
             &[
-                SqlValue::from(p.comment_id.as_str()),
                 SqlValue::from(wallet.as_str()),
+                SqlValue::from(p.comment_id.as_str()),
                 SqlValue::Int(p.track_id),
                 SqlValue::Int(p.position_ms),
                 SqlValue::from(p.comment.as_str()),
@@ -125,37 +127,14 @@ impl RpcMethod for Add {
         if inserted == 1 {
             return Ok(());
         }
-        let row = Existing::lock(tx, &p.comment_id)?;
-        if row.track_id.is_some() {
-            return Err(ApplyError::Permanent(format!(
-                "comment {:?} was added before (by {}); comment ids are unique",
-                p.comment_id, row.wallet
-            )));
-        }
-        if row.wallet != wallet {
-            // A placeholder left by another wallet's edit: the add's author owns the comment.
-            tx.execute(
-                "UPDATE track_comments SET wallet = $2, track_id = $3, position_ms = $4, \
-                 comment = $5, version = $6, created_at = $7, updated_at = $7, deleted_at = NULL \
-                 WHERE comment_id = $1",
-                &[
-                    SqlValue::from(p.comment_id.as_str()),
-                    SqlValue::from(wallet.as_str()),
-                    SqlValue::Int(p.track_id),
-                    SqlValue::Int(p.position_ms),
-                    SqlValue::from(p.comment.as_str()),
-                    SqlValue::Int(edit_key(call)),
-                    SqlValue::Int(call.now),
-                ],
-            )?;
-            return Ok(());
-        }
-        // The author's own placeholder: its edit (or tombstone) stays; the add brings the rest.
-        tx.execute(
-            "UPDATE track_comments SET track_id = $2, position_ms = $3, \
-             comment = COALESCE(comment, $4), created_at = $5, updated_at = $5 \
-             WHERE comment_id = $1",
+        // A placeholder of the wallet's own: its edit (or tombstone) stays, the add brings the
+        // rest.
+        let completed = tx.execute(
+            "UPDATE track_comments SET track_id = $3, position_ms = $4, \
+             comment = COALESCE(comment, $5), created_at = $6, updated_at = $6 \
+             WHERE wallet = $1 AND comment_id = $2 AND track_id IS NULL",
             &[
+                SqlValue::from(wallet.as_str()),
                 SqlValue::from(p.comment_id.as_str()),
                 SqlValue::Int(p.track_id),
                 SqlValue::Int(p.position_ms),
@@ -163,7 +142,13 @@ impl RpcMethod for Add {
                 SqlValue::Int(call.now),
             ],
         )?;
-        Ok(())
+        if completed == 1 {
+            return Ok(());
+        }
+        Err(ApplyError::Permanent(format!(
+            "comment {:?} of {wallet} was added before; comment ids are unique per wallet",
+            p.comment_id
+        )))
     }
 }
 
@@ -188,13 +173,12 @@ impl RpcMethod for Update {
         if placeholder(tx, call, &p.comment_id, Some(&p.comment), None)? {
             return Ok(());
         }
-        let row = Existing::lock(tx, &p.comment_id)?;
-        row.check_author(call, &p.comment_id)?;
         // An older edit than the one shown, or an edit of a deleted comment, changes nothing.
         tx.execute(
-            "UPDATE track_comments SET comment = $2, version = $3, updated_at = $4 \
-             WHERE comment_id = $1 AND version <= $3 AND deleted_at IS NULL",
+            "UPDATE track_comments SET comment = $3, version = $4, updated_at = $5 \
+             WHERE wallet = $1 AND comment_id = $2 AND version <= $4 AND deleted_at IS NULL",
             &[
+                SqlValue::Text(call.wallet.to_string()),
                 SqlValue::from(p.comment_id.as_str()),
                 SqlValue::from(p.comment.as_str()),
                 SqlValue::Int(edit_key(call)),
@@ -225,12 +209,14 @@ impl RpcMethod for Delete {
         if placeholder(tx, call, &p.comment_id, None, Some(call.now))? {
             return Ok(());
         }
-        let row = Existing::lock(tx, &p.comment_id)?;
-        row.check_author(call, &p.comment_id)?;
         tx.execute(
-            "UPDATE track_comments SET deleted_at = $2, updated_at = $2 \
-             WHERE comment_id = $1 AND deleted_at IS NULL",
-            &[SqlValue::from(p.comment_id.as_str()), SqlValue::Int(call.now)],
+            "UPDATE track_comments SET deleted_at = $3, updated_at = $3 \
+             WHERE wallet = $1 AND comment_id = $2 AND deleted_at IS NULL",
+            &[
+                SqlValue::Text(call.wallet.to_string()),
+                SqlValue::from(p.comment_id.as_str()),
+                SqlValue::Int(call.now),
+            ],
         )?;
         Ok(())
     }
@@ -251,11 +237,11 @@ fn placeholder(
     deleted_at: Option<i64>,
 ) -> Result<bool, ApplyError> {
     let made = tx.execute(
-        "INSERT INTO track_comments (comment_id, wallet, comment, version, updated_at, \
-         deleted_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (comment_id) DO NOTHING",
+        "INSERT INTO track_comments (wallet, comment_id, comment, version, updated_at, \
+         deleted_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wallet, comment_id) DO NOTHING",
         &[
-            SqlValue::from(comment_id),
             SqlValue::Text(call.wallet.to_string()),
+            SqlValue::from(comment_id),
             comment.into(),
             SqlValue::Int(edit_key(call)),
             SqlValue::Int(call.now),
@@ -263,50 +249,6 @@ fn placeholder(
         ],
     )?;
     Ok(made == 1)
-}
-
-/// The row of a comment that exists, locked for this transaction.
-struct Existing {
-    wallet: String,
-    track_id: Option<i64>,
-}
-
-impl Existing {
-    fn lock(tx: &mut dyn SqlTx, comment_id: &str) -> Result<Self, ApplyError> {
-        let lock = match tx.dialect() {
-            Dialect::Postgres => " FOR UPDATE",
-            Dialect::Sqlite => "",
-        };
-        let rows = tx.query(
-            &format!("SELECT wallet, track_id FROM track_comments WHERE comment_id = $1{lock}"),
-            &[SqlValue::from(comment_id)],
-        )?;
-        let Some(row) = rows.into_iter().next() else {
-            return Err(ApplyError::Transient(format!("comment {comment_id:?} vanished")));
-        };
-        let mut values = row.into_iter();
-        let wallet = values.next().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let track_id = values.next().and_then(|v| v.as_i64());
-        Ok(Existing { wallet, track_id })
-    }
-
-    /// Only the author edits a comment. Before the comment's add, a placeholder of another
-    /// wallet does not tell who the author is: the edit is retried until the add shows it.
-    fn check_author(&self, call: &CallContext<'_>, comment_id: &str) -> Result<(), ApplyError> {
-        let wallet = call.wallet.to_string();
-        if self.wallet == wallet {
-            return Ok(());
-        }
-        let problem = format!(
-            "comment {comment_id:?} belongs to {}; only its author may edit or delete it",
-            self.wallet
-        );
-        Err(if self.track_id.is_some() {
-            ApplyError::Permanent(problem)
-        } else {
-            ApplyError::Transient(format!("{problem} (waiting for its add)"))
-        })
-    }
 }
 
 /// One comment as `track_comment.list` shows it.
@@ -341,7 +283,7 @@ pub fn list(
     let rows = tx.query(
         "SELECT comment_id, wallet, position_ms, comment, created_at, updated_at \
          FROM track_comments WHERE track_id = $1 AND deleted_at IS NULL \
-         ORDER BY position_ms, comment_id LIMIT $2",
+         ORDER BY position_ms, wallet, comment_id LIMIT $2",
         &[SqlValue::Int(track_id), SqlValue::Int(limit)],
     )?;
     Ok(rows

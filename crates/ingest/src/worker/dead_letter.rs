@@ -1,8 +1,6 @@
-//! Dead-lettering: the original payload goes to `<dead_letter_prefix>.<entity_type>` with headers
-//! saying why; JetStream must acknowledge it (deduplicated by message id) before the message's
+//! Dead-lettering: the original payload and headers go to `<dead_letter_prefix>.<entity_type>`
+//! (`.<method>` for a signed call) with headers saying why; JetStream must acknowledge it (deduplicated by message id) before the message's
 //! status becomes `dead_lettered` and the original is acknowledged.
-
-use async_nats::HeaderMap;
 
 use super::Shared;
 use super::batch::Incoming;
@@ -22,7 +20,9 @@ pub(super) async fn send(shared: &Shared, item: &Incoming, error: &str) -> Resul
     let entity = delivered.map_or(UNREADABLE, |d| d.entity_type.as_str());
     let id =
         delivered.map_or_else(|| format!("seq-{}", item.stream_seq), |d| d.message_id.to_string());
-    let mut headers = HeaderMap::new();
+    // The original's headers go along (a JSON call's signature, how it was sent, when it was
+    // received), so that a dead letter can be checked and sent again.
+    let mut headers = item.message.headers.clone().unwrap_or_default();
     headers.insert("Nats-Msg-Id", format!("dlq-{id}").as_str());
     headers.insert("Natsapi-Error", error.replace(['\r', '\n'], " ").as_str());
     headers.insert("Natsapi-Attempts", item.attempts.to_string().as_str());

@@ -29,19 +29,22 @@ CREATE TABLE rpc_node_key (
     created_at BIGINT NOT NULL
 );
 
--- The example methods track_comment.add / update / delete. A row made by an update or delete
--- that arrived before its add is a placeholder (`track_id` NULL) until the add comes; `version`
--- is the stream sequence of the call that last set `comment`, so that an older call never
--- overwrites a newer one; a delete leaves a tombstone (`deleted_at`).
+-- The example methods track_comment.add / update / delete. A comment is its author's: the key
+-- is (wallet, comment_id), so no wallet can take, edit or delete another's comment. A row made
+-- by an update or delete that arrived before its add is a placeholder (`track_id` NULL) until
+-- the add comes; `version` orders edits (the call's signed ts, else the time the gateway
+-- received it), so that an older edit never overwrites a newer one; a delete leaves a tombstone
+-- (`deleted_at`).
 CREATE TABLE track_comments (
-    comment_id  TEXT PRIMARY KEY,
-    wallet      TEXT NOT NULL,
+    wallet      TEXT COLLATE "C" NOT NULL,
+    comment_id  TEXT COLLATE "C" NOT NULL,
     track_id    BIGINT,
     position_ms BIGINT,
     comment     TEXT,
     version     BIGINT NOT NULL,
     created_at  BIGINT,
     updated_at  BIGINT NOT NULL,
-    deleted_at  BIGINT
+    deleted_at  BIGINT,
+    PRIMARY KEY (wallet, comment_id)
 );
 CREATE INDEX track_comments_track ON track_comments (track_id, position_ms);
