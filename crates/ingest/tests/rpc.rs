@@ -95,6 +95,7 @@ on_both!(
     bad_calls_get_a_named_4xx_and_nothing_is_stored,
     a_call_replayed_100_times_is_stored_once_and_two_wallets_may_share_an_id,
     an_id_used_again_for_another_call_is_refused_with_409,
+    no_ingest_message_can_take_a_calls_id,
     edits_that_arrive_before_their_add_are_not_lost,
     a_failing_method_is_dead_lettered_with_its_reason,
     queries_need_a_signed_time,
@@ -374,6 +375,20 @@ async fn an_id_used_again_for_another_call_is_refused_with_409(db: Db) {
     let answer = h.signed("/op", &alice, &other, Format::MsgPack, false).await;
     assert_eq!(answer.status, 409, "{:?}", answer.json());
     assert!(answer.json()["error"]["message"].as_str().unwrap().contains("another call"));
+    assert_eq!(h.stream_messages("RPC").await, 1);
+}
+
+async fn no_ingest_message_can_take_a_calls_id(db: Db) {
+    let h = Harness::start(db).await;
+    let alice = SecretKey::generate();
+    let first = add("c1", "hi");
+    // Alice's call's id, sent first as the Idempotency-Key of a plain message.
+    let taken = natsapi_ingest::rpc::call::message_id(&alice.wallet(), &first.id).to_string();
+    let (code, message) = h.post("/ingest/message", "{}", &[("Idempotency-Key", &taken)]).await;
+    assert_eq!(code, 202);
+    assert_ne!(message["message_id"], taken.as_str(), "a call's id is not a message's");
+    let answer = h.signed("/op", &alice, &first, Format::MsgPack, false).await;
+    assert_eq!((answer.status, answer.json()["duplicate"].as_bool()), (202, Some(false)));
     assert_eq!(h.stream_messages("RPC").await, 1);
 }
 
