@@ -62,19 +62,15 @@ async fn store_call(
 fn ready(shared: &Shared, verified: &Verified, received_at: i64) -> Ready {
     let message_id = verified.message_id();
     let fingerprint = verified.fingerprint();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id.to_string().as_str());
+    let subject = subject(&shared.rpc.streams.subject_prefix, &verified.call.method);
+    let mut publication =
+        Publication::new(subject, verified.raw.clone(), message_id, Some(&fingerprint));
+    let headers = &mut publication.headers;
     headers.insert(FORMAT_HEADER, verified.format.as_str());
     headers.insert(RECEIVED_HEADER, received_at.to_string().as_str());
-    headers.insert(crate::fingerprint::HEADER, fingerprint.as_str());
     if let Some(signature) = &verified.signature {
         headers.insert(SIGNATURE_HEADER, signature.as_str());
     }
-    let publication = Publication {
-        subject: subject(&shared.rpc.streams.subject_prefix, &verified.call.method),
-        payload: verified.raw.clone(),
-        headers,
-    };
     let row = Accepted {
         message_id,
         entity_type: verified.call.method.clone(),

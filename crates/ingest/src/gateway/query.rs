@@ -74,33 +74,23 @@ fn accepts_msgpack(headers: &HeaderMap) -> bool {
 
 /// `value` with `status`, signed by `key`: as the MessagePack envelope, or as JSON with `x-sig`.
 fn signed(key: &SecretKey, msgpack: bool, status: StatusCode, value: &Value) -> Response {
-    if msgpack {
+    let (body, content_type, signature) = if msgpack {
         let payload = natsapi_rpc::value_to_msgpack(value);
-        let envelope = natsapi_rpc::sign_msgpack(key, &payload, false);
-        let mut response = (status, envelope).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(MSGPACK_CONTENT_TYPE));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(super::error::RETRY_AFTER_SECONDS),
-            );
-        }
-        return response;
-    }
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
-    let signature = natsapi_rpc::sign_json(key, &body);
+        (natsapi_rpc::sign_msgpack(key, &payload, false), MSGPACK_CONTENT_TYPE, None)
+    } else {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+        let signature = natsapi_rpc::sign_json(key, &body);
+        (body, "application/json", Some(signature))
+    };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(super::error::RETRY_AFTER_SECONDS),
-        );
-    }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(value) = HeaderValue::from_str(&signature) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(value) = signature.and_then(|s| HeaderValue::from_str(&s).ok()) {
         headers.insert(SIGNATURE_HEADER, value);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = HeaderValue::from_static(super::error::RETRY_AFTER_SECONDS);
+        headers.insert(header::RETRY_AFTER, retry);
     }
     response
 }

@@ -79,10 +79,6 @@ pub(super) fn read_signed(
         }
         OpenError::Call(_) => GatewayError::bad_request(e.to_string()),
     })?;
-    // Ids are stored as text, which PostgreSQL cannot hold with a NUL in it.
-    if verified.call.id.chars().any(char::is_control) {
-        return Err(GatewayError::bad_request("id: contains control characters"));
-    }
     if let Some(claimed) = headers.get(WALLET_HEADER) {
         let claimed =
             claimed.to_str().ok().and_then(|text| text.parse::<Wallet>().ok()).ok_or_else(

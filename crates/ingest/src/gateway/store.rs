@@ -32,6 +32,25 @@ pub(super) struct Publication {
     pub headers: async_nats::HeaderMap,
 }
 
+impl Publication {
+    /// A publication of `payload` to `subject` with `Nats-Msg-Id` set to `message_id` (JetStream
+    /// drops a repeat within its duplicate window) and, when given, the message's
+    /// [`crate::fingerprint`] for the worker.
+    pub(super) fn new(
+        subject: String,
+        payload: bytes::Bytes,
+        message_id: Uuid,
+        fingerprint: Option<&str>,
+    ) -> Self {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id.to_string().as_str());
+        if let Some(fingerprint) = fingerprint {
+            headers.insert(crate::fingerprint::HEADER, fingerprint);
+        }
+        Publication { subject, payload, headers }
+    }
+}
+
 /// A message ready to store: what is published and its status row.
 #[derive(Debug, Clone)]
 pub(super) struct Ready {
@@ -89,16 +108,12 @@ impl Ready {
         };
         let payload = serde_json::to_vec(&envelope)
             .map_err(|e| GatewayError::unavailable(format!("cannot encode the envelope: {e}")))?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id.to_string().as_str());
-        if let Some(fingerprint) = &fingerprint {
-            headers.insert(crate::fingerprint::HEADER, fingerprint.as_str());
-        }
-        let publication = Publication {
-            subject: subject(&shared.streams.subject_prefix, &entity_type),
-            payload: payload.into(),
-            headers,
-        };
+        let publication = Publication::new(
+            subject(&shared.streams.subject_prefix, &entity_type),
+            payload.into(),
+            message_id,
+            fingerprint.as_deref(),
+        );
         let row = Accepted { message_id, entity_type, source, received_at, fingerprint };
         Ok(Ready { publication, row, taken_by: Taker::Key })
     }

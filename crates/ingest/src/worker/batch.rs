@@ -83,56 +83,50 @@ fn parse(message: jetstream::Message, needs_body: bool) -> Incoming {
 }
 
 /// Reads a signed call as the gateway did: the signature verified again (the worker does not
-/// trust the gateway), the call decoded and checked against its method. A call that fails can
-/// never succeed and is dead-lettered at once.
-fn parse_call(shared: &Shared, message: jetstream::Message) -> Incoming {
+/// trust the gateway) and the call decoded. A call that cannot be read is dead-lettered at once;
+/// its params are checked against its method when it is applied (a call that does not fit is
+/// dead-lettered then).
+fn parse_call(message: jetstream::Message) -> Incoming {
     let (attempts, stream_seq, published) = message
         .info()
         .map(|i| (i.delivered, i.stream_sequence, i.published.unix_timestamp_nanos() / 1_000_000))
         .unwrap_or((1, 0, 0));
-    let header = |name: &str| {
-        message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
-    };
-    let format = header(FORMAT_HEADER).and_then(|f| Format::parse(&f).ok());
-    let parsed = match format {
-        None => Err(Unreadable {
-            delivered: None,
-            error: format!("no {FORMAT_HEADER} header naming msgpack or json"),
-        }),
-        Some(format) => {
-            let signature = header(SIGNATURE_HEADER);
-            match Verified::open(format, message.payload.clone(), signature.as_deref()) {
-                Err(e) => Err(Unreadable { delivered: None, error: e.to_string() }),
-                Ok(verified) => {
-                    let received_at = header(RECEIVED_HEADER)
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(i64::try_from(published).unwrap_or_default());
-                    let delivered = Delivered {
-                        message_id: verified.message_id(),
-                        entity_type: verified.call.method.clone(),
-                        source: Some(verified.wallet.to_string()),
-                        received_at,
-                        attempts,
-                        stream_seq,
-                        fingerprint: Some(verified.fingerprint()),
-                    };
-                    let call = &verified.call;
-                    match shared.rpc.methods.check(&call.method, &call.params) {
-                        Err(e) => {
-                            Err(Unreadable { delivered: Some(delivered), error: e.to_string() })
-                        }
-                        Ok(()) => Ok(Arc::new(Parsed {
-                            delivered,
-                            body: None,
-                            text: None,
-                            call: Some(Arc::new(verified)),
-                        })),
-                    }
-                }
-            }
-        }
-    };
+    let parsed = read_call(&message, attempts, stream_seq, published)
+        .map(Arc::new)
+        .map_err(|error| Unreadable { delivered: None, error });
     Incoming { lane: Lane::Calls, message, attempts, stream_seq, parsed }
+}
+
+/// The call `message` carries, with its row data; the error says why it cannot be read.
+fn read_call(
+    message: &jetstream::Message,
+    attempts: i64,
+    stream_seq: u64,
+    published_ms: i128,
+) -> Result<Parsed, String> {
+    let header = |name: &str| message.headers.as_ref()?.get(name).map(|v| v.as_str());
+    let format = header(FORMAT_HEADER)
+        .and_then(|f| Format::parse(f).ok())
+        .ok_or_else(|| format!("no {FORMAT_HEADER} header naming msgpack or json"))?;
+    let verified = Verified::open(format, message.payload.clone(), header(SIGNATURE_HEADER))
+        .map_err(|e| e.to_string())?;
+    let received_at = header(RECEIVED_HEADER)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(i64::try_from(published_ms).unwrap_or_default());
+    // The gateway sends the fingerprint it recorded; a call published some other way gets its own.
+    let fingerprint = header(crate::fingerprint::HEADER)
+        .and_then(crate::fingerprint::from_header)
+        .unwrap_or_else(|| verified.fingerprint());
+    let delivered = Delivered {
+        message_id: verified.message_id(),
+        entity_type: verified.call.method.clone(),
+        source: Some(verified.wallet.to_string()),
+        received_at,
+        attempts,
+        stream_seq,
+        fingerprint: Some(fingerprint),
+    };
+    Ok(Parsed { delivered, body: None, text: None, call: Some(Arc::new(verified)) })
 }
 
 /// What a gateway would have refused in a message published to the stream some other way: an
@@ -158,7 +152,7 @@ pub(super) async fn process(shared: &Shared, lane: Lane, messages: Vec<jetstream
         .into_iter()
         .map(|m| match lane {
             Lane::Messages => parse(m, needs_body),
-            Lane::Calls => parse_call(shared, m),
+            Lane::Calls => parse_call(m),
         })
         .collect();
     let readable: Vec<Arc<Parsed>> =

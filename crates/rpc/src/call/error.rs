@@ -98,6 +98,12 @@ pub enum CallError {
         /// Its length in characters.
         chars: usize,
     },
+    /// `id` holds a control character.
+    #[error("`id` contains a control character (at character {index}); ids must be printable text")]
+    IdControl {
+        /// Where, in characters from 0.
+        index: usize,
+    },
     /// No `method`.
     #[error("missing method: every call needs a `method` (the name of the procedure to call)")]
     MissingMethod,

@@ -51,7 +51,8 @@ pub(super) fn assemble(
     Ok(Call { id, method, params: params.unwrap_or(Value::Null), ts })
 }
 
-/// A valid `id`: a string of 1 to 256 characters.
+/// A valid `id`: a string of 1 to 256 characters, none of them a control character (ids are
+/// kept as text, which PostgreSQL cannot hold with a NUL in it).
 fn id_of(value: Value) -> Result<String, CallError> {
     let Value::String(id) = value else {
         return Err(CallError::IdType { found: describe(&value) });
@@ -59,6 +60,9 @@ fn id_of(value: Value) -> Result<String, CallError> {
     let chars = id.chars().count();
     if chars == 0 || chars > MAX_ID_CHARS {
         return Err(CallError::IdLength { chars });
+    }
+    if let Some(index) = id.chars().position(char::is_control) {
+        return Err(CallError::IdControl { index });
     }
     Ok(id)
 }

@@ -96,6 +96,8 @@ fn id_rules() {
     let long = "é".repeat(257);
     let err = json_call(&format!(r#"{{"id":"{long}","method":"m"}}"#)).unwrap_err();
     assert!(matches!(err, CallError::IdLength { chars: 257 }), "{err}");
+    let err = json_call(r#"{"id":"a\u0000b","method":"m"}"#).unwrap_err();
+    assert!(matches!(err, CallError::IdControl { index: 1 }), "{err}");
     let at_limit = "é".repeat(256);
     assert_eq!(json_call(&format!(r#"{{"id":"{at_limit}","method":"m"}}"#)).unwrap().id, at_limit);
 }
